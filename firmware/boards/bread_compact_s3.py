@@ -1,0 +1,22 @@
+# The common breadboard ESP32-S3 build (78/xiaozhi-esp32 bread-compact-wifi wiring):
+# INMP441 mic (L/R to GND), MAX98357A amp, BOOT button, on-board LED.
+NAME = "bread-compact-s3"
+HAL = "esp32"
+CHIP = "esp32s3"
+
+MIC_I2S_ID = 0
+MIC_SCK = 5
+MIC_WS = 4
+MIC_SD = 6
+MIC_RATE = 16000
+# INMP441 gives 24-bit samples in 32-bit slots; >> 12 is the reference firmware's gain.
+MIC_SHIFT = 12
+
+SPK_I2S_ID = 1
+SPK_SCK = 15  # BCLK
+SPK_WS = 16  # LRC
+SPK_SD = 7  # DIN
+SPEAKER_RATE = 24000
+
+BUTTON_PIN = 0  # BOOT, active low
+LED_PIN = 48

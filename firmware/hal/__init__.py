@@ -1,0 +1,26 @@
+# The hardware abstraction layer. The firmware reaches hardware only through an
+# object built by load(); esp32.py drives real pins, sim.py drives WAV files and
+# a control stream so the same firmware runs on the MicroPython unix port.
+#
+# A HAL object provides:
+#   board                    the board profile module (pins, rates, name)
+#   mac() -> bytes           6-byte Wi-Fi STA MAC (Device-Id)
+#   random_bytes(n) -> bytes
+#   mic                      .start(), .stop(), await .readinto(buf) -> n bytes of s16le
+#                            mono at board.MIC_RATE (blocks until a full buffer is ready)
+#   speaker                  .start(), .stop(), await .write(buf) s16le mono at board.SPEAKER_RATE
+#   button                   await .event() -> "press" | "release"
+#   led(on)
+#   sysinfo() -> dict        chip, flash size, free heap, board type (OTA body, MCP status)
+#   reboot()
+
+
+def load(board):
+    """Build the HAL that the board profile names."""
+    if board.HAL == "esp32":
+        from firmware.hal import esp32 as impl
+    elif board.HAL == "sim":
+        from firmware.hal import sim as impl
+    else:
+        raise ValueError("board %s names unknown HAL %r" % (board.NAME, board.HAL))
+    return impl.Hal(board)

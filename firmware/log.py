@@ -1,0 +1,59 @@
+# One-line log records on stdout, plus machine-readable event lines for the
+# simulator and tests. Callers never pass secrets here (see config.redacted()).
+import sys
+import time
+
+try:
+    import json
+except ImportError:  # pragma: no cover - every supported port has json
+    import ujson as json
+
+DEBUG = 0
+INFO = 1
+WARN = 2
+ERROR = 3
+_NAMES = ("D", "I", "W", "E")
+
+level = INFO
+# When true, event() prints "@EV {...}" lines; tools.sim turns them into --events.
+events = False
+_t0 = time.ticks_ms()
+
+
+def ms():
+    """Milliseconds since the firmware started (monotonic, wraps after ~12 days)."""
+    return time.ticks_diff(time.ticks_ms(), _t0)
+
+
+def _emit(lv, tag, msg):
+    if lv >= level:
+        print("%8d %s %s: %s" % (ms(), _NAMES[lv], tag, msg))
+
+
+def debug(tag, msg):
+    _emit(DEBUG, tag, msg)
+
+
+def info(tag, msg):
+    _emit(INFO, tag, msg)
+
+
+def warn(tag, msg):
+    _emit(WARN, tag, msg)
+
+
+def error(tag, msg):
+    _emit(ERROR, tag, msg)
+
+
+def exc(tag, msg, e):
+    """Log an exception with its type, so 'OSError 113' is not reduced to '113'."""
+    _emit(ERROR, tag, "%s: %s %s" % (msg, type(e).__name__, e))
+
+
+def event(kind, data=None):
+    """A timeline event: state changes, messages by type, audio frame counts."""
+    if events:
+        print("@EV " + json.dumps({"t": ms(), "k": kind, "d": data}))
+        if hasattr(sys.stdout, "flush"):
+            sys.stdout.flush()
