@@ -1,0 +1,60 @@
+# Signed device tokens, the shape the stock xiaozhi server and the project's
+# gateway verify:
+#   "<base64url-nopad(HMAC-SHA256(secret, client_id|device_id|ts))>.<ts>"
+# The per-device secret never leaves the device; a fresh token is minted for
+# every connect, so a captured token is useless after the gateway's replay
+# cache has seen it or its +-300 s window has passed.
+import time
+
+try:
+    import binascii
+except ImportError:  # pragma: no cover
+    import ubinascii as binascii
+
+import hmac
+
+# Seconds from 1970-01-01 to this port's time epoch: 0 where time.time() is
+# already Unix time (unix port, recent ESP32 builds), 946684800 on ports whose
+# epoch is 2000-01-01. Tokens always carry Unix seconds.
+try:
+    _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0
+except (AttributeError, OverflowError):  # pragma: no cover - a port without gmtime
+    _EPOCH_SHIFT = 0
+
+# A clock that was never set (no NTP, no OTA server_time) reads 2000/1970; a
+# token minted from it is certain to be refused, so callers can check first.
+_MIN_SANE = 1704067200  # 2024-01-01
+
+
+def unix_time(tz_minutes=0):
+    """Unix seconds (UTC) from the port's clock. Pass tz_minutes when the RTC
+    holds local time (the reference firmware sets it to server_time + offset)."""
+    return int(time.time()) + _EPOCH_SHIFT - tz_minutes * 60
+
+
+def clock_ok(ts):
+    return ts >= _MIN_SANE
+
+
+def _b64url(raw):
+    s = binascii.b2a_base64(raw).decode().strip()
+    return s.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def mint_token(secret, client_id, device_id, ts):
+    """Token for one connect. secret: str or bytes; ts: Unix seconds (int)."""
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not secret:
+        raise ValueError("empty device secret")
+    ts = int(ts)
+    msg = "|".join((str(client_id), str(device_id), str(ts)))
+    sig = hmac.new(secret, msg.encode(), "sha256").digest()
+    return _b64url(sig) + "." + str(ts)
+
+
+def bearer(secret, client_id, device_id, ts=None):
+    """The Authorization header value; ts defaults to the current Unix time."""
+    if ts is None:
+        ts = unix_time()
+    return "Bearer " + mint_token(secret, client_id, device_id, ts)

@@ -1,0 +1,66 @@
+# firmware/auth: the stock server's token test vector, fresh tokens per ts,
+# Unix-time conversion and clear errors.
+import hmac
+
+from firmware import auth
+
+_KEY = "peer-test-secret"
+_CID = "5f1c7c52-5d0f-4c1e-9d2a-3c1b2a4f6e70"
+_DID = "aa:bb:cc:dd:ee:ff"
+
+
+def test_stock_server_vector():
+    tok = auth.mint_token(_KEY, _CID, _DID, 1795784743)
+    assert tok == "C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743", tok
+
+
+def test_bytes_secret_same_as_str():
+    assert auth.mint_token(_KEY.encode(), _CID, _DID, 1795784743) == auth.mint_token(_KEY, _CID, _DID, 1795784743)
+
+
+def test_token_is_base64url_without_padding():
+    for ts in range(1795784700, 1795784740):
+        sig, t = auth.mint_token(_KEY, _CID, _DID, ts).split(".")
+        assert t == str(ts)
+        assert len(sig) == 43  # 32 bytes, no '=' padding
+        for ch in sig:
+            assert ch not in "+/=", sig
+
+
+def test_signature_matches_hmac_of_the_message():
+    import binascii
+
+    sig = auth.mint_token(_KEY, _CID, _DID, 1700000000).split(".")[0]
+    raw = hmac.new(_KEY.encode(), (_CID + "|" + _DID + "|1700000000").encode()).digest()
+    pad = "=" * (-len(sig) % 4)
+    assert binascii.a2b_base64(sig.replace("-", "+").replace("_", "/") + pad) == raw
+
+
+def test_every_input_changes_the_token():
+    base = auth.mint_token(_KEY, _CID, _DID, 1795784743)
+    assert auth.mint_token(_KEY + "x", _CID, _DID, 1795784743) != base
+    assert auth.mint_token(_KEY, _CID[:-1] + "1", _DID, 1795784743) != base
+    assert auth.mint_token(_KEY, _CID, "aa:bb:cc:dd:ee:00", 1795784743) != base
+    assert auth.mint_token(_KEY, _CID, _DID, 1795784744).split(".")[0] != base.split(".")[0]
+
+
+def test_empty_secret_is_an_error():
+    try:
+        auth.mint_token("", _CID, _DID, 1)
+    except ValueError as e:
+        assert "secret" in str(e)
+        return
+    assert False
+
+
+def test_unix_time_and_bearer():
+    import time
+
+    now = auth.unix_time()
+    assert auth.clock_ok(now)  # the host clock is set
+    assert abs(now - auth.unix_time(480) - 480 * 60) <= 1
+    assert not auth.clock_ok(0)
+    b = auth.bearer(_KEY, _CID, _DID, 1795784743)
+    assert b == "Bearer C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
+    ts = int(auth.bearer(_KEY, _CID, _DID).split(".")[1])
+    assert abs(ts - (int(time.time()) + auth._EPOCH_SHIFT)) <= 2
