@@ -11,11 +11,15 @@ except ImportError:  # pragma: no cover
 from firmware import log
 
 PATH = "config.json"
-SCHEMA = 1
+# 2: server-provided WebSocket settings and MQTT kept apart from the user's own
+# (server_ws, mqtt), so a user-set URL can win over the OTA reply.
+SCHEMA = 2
 _TAG = "config"
 
 # Keys whose values are never printed or logged.
-SECRETS = ("wifi", "ws_token", "device_secret")
+SECRETS = ("wifi", "ws_token", "device_secret", "server_ws", "mqtt")
+# Members of dict-valued secrets that are safe to show.
+_PUBLIC = ("url", "version", "endpoint", "ssid")
 
 DEFAULTS = {
     "schema": SCHEMA,
@@ -27,6 +31,12 @@ DEFAULTS = {
     # When false, a ws_url/ota_url the user set wins over one an OTA reply hands out.
     "server_managed_urls": False,
     "protocol_version": 1,
+    # Written only by the OTA reply (spec §5.2): websocket {url, token, version}
+    # and mqtt (kept for a later MQTT transport). The user's ws_url/ws_token win
+    # over server_ws unless server_managed_urls is true.
+    "server_ws": {},
+    "mqtt": {},
+    "language": "zh-CN",  # Accept-Language and OTA body "language"
     "audio_format": "pcm",
     "listen_mode": "auto",  # mode for a button click: auto | realtime
     "button_mode": "ptt",  # ptt: hold to talk (manual) | click: toggle like the reference
@@ -53,6 +63,17 @@ class ConfigError(ValueError):
     pass
 
 
+def _fresh():
+    # Copies of the list/dict defaults, so no Config ever mutates DEFAULTS.
+    d = dict(DEFAULTS)
+    for k in d:
+        if isinstance(d[k], list):
+            d[k] = list(d[k])
+        elif isinstance(d[k], dict):
+            d[k] = dict(d[k])
+    return d
+
+
 def _check(key, value):
     """Raise ConfigError naming the key when value is not acceptable for it."""
     if key not in DEFAULTS:
@@ -76,11 +97,26 @@ def _check(key, value):
                 raise ConfigError("config key 'wifi' entries need a non-empty 'ssid'")
             if not isinstance(net.get("password", ""), str):
                 raise ConfigError("config key 'wifi' password must be a string")
-    if key in ("ws_url", "ota_url") and value and not (
-        value.startswith("ws://") or value.startswith("wss://") or value.startswith("http://")
-        or value.startswith("https://")
+            # 802.11 limits, as the reference portal enforces them.
+            if len(net["ssid"].encode()) > 32 or len(net.get("password", "").encode()) > 64:
+                raise ConfigError("config key 'wifi' ssid is at most 32 bytes, password at most 64")
+    if key == "ws_url" and value and not (value.startswith("ws://") or value.startswith("wss://")):
+        raise ConfigError("config key 'ws_url' must be a ws:// or wss:// URL")
+    if key == "ota_url" and value and not (
+        value.startswith("http://") or value.startswith("https://")
     ):
-        raise ConfigError("config key '%s' must be a ws://, wss://, http:// or https:// URL" % key)
+        raise ConfigError("config key 'ota_url' must be an http:// or https:// URL")
+    if key in ("server_ws", "mqtt"):
+        for k in value:
+            v = value[k]
+            if not isinstance(k, str) or type(v) not in (str, int):
+                raise ConfigError("config key '%s' members must be strings or numbers" % key)
+        if key == "server_ws":
+            url = value.get("url", "")
+            if url and not (isinstance(url, str) and (url.startswith("ws://") or url.startswith("wss://"))):
+                raise ConfigError("config key 'server_ws' url must be a ws:// or wss:// URL")
+            if value.get("version", 1) not in (1, 2, 3):
+                raise ConfigError("config key 'server_ws' version must be 1, 2 or 3")
 
 
 def _exists(path):
@@ -94,7 +130,7 @@ def _exists(path):
 class Config:
     def __init__(self, path=PATH, data=None):
         self.path = path
-        self.data = dict(DEFAULTS)
+        self.data = _fresh()
         if data:
             self.data.update(data)
 
@@ -115,9 +151,12 @@ class Config:
         """A copy safe to print: secrets replaced, Wi-Fi reduced to SSIDs."""
         out = dict(self.data)
         for k in SECRETS:
+            v = self.data[k]
             if k == "wifi":
-                out[k] = [n["ssid"] for n in self.data["wifi"]]
-            elif out[k]:
+                out[k] = [n["ssid"] for n in v]
+            elif isinstance(v, dict):
+                out[k] = {m: (v[m] if m in _PUBLIC or not v[m] else "***") for m in v}
+            elif v:
                 out[k] = "***"
         return out
 
@@ -127,7 +166,7 @@ class Config:
         text = json.dumps(self.data)
         try:
             with open(tmp, "w") as f:
-                f.write(text)
+                _write(f, text)
             try:
                 os.rename(tmp, self.path)
             except OSError:
@@ -142,14 +181,49 @@ class Config:
             raise ConfigError("could not save %s: %s %s" % (self.path, type(e).__name__, e))
 
 
+def _write(f, text):
+    # One seam for tests that kill the process in the middle of a save.
+    f.write(text)
+
+
+def _migrate_0(data):
+    """Schema 0: hand-written files in the reference firmware's NVS style, with
+    flat ssid/password (ssid1..ssid4) keys and a websocket object."""
+    if "wifi" not in data:
+        nets = []
+        for i in range(5):
+            sfx = str(i) if i else ""
+            ssid = data.pop("ssid" + sfx, None)
+            pw = data.pop("password" + sfx, "")
+            if isinstance(ssid, str) and ssid:
+                nets.append({"ssid": ssid, "password": pw})
+        data["wifi"] = nets
+    ws = data.pop("websocket", None)
+    if isinstance(ws, dict):
+        data.setdefault("server_ws", ws)
+
+
+def _migrate_1(data):
+    """Schema 1 had no place for server-provided settings; nothing to convert,
+    the new keys start from their defaults."""
+
+
+# _MIGRATIONS[n] turns schema n into n + 1, in place.
+_MIGRATIONS = (_migrate_0, _migrate_1)
+
+
 def _parse(text):
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ConfigError("top level is not an object")
     schema = data.get("schema", 0)
-    if not isinstance(schema, int) or schema > SCHEMA:
+    if not isinstance(schema, int) or schema < 0 or schema > SCHEMA:
         raise ConfigError("unsupported schema %r" % (schema,))
-    merged = dict(DEFAULTS)
+    while schema < SCHEMA:
+        _MIGRATIONS[schema](data)
+        schema += 1
+        log.info(_TAG, "migrated settings to schema %d" % schema)
+    merged = _fresh()
     for k in data:
         if k in DEFAULTS:
             _check(k, data[k])
@@ -170,8 +244,13 @@ def load(path=PATH):
             with open(candidate) as f:
                 data = _parse(f.read())
         except (ValueError, OSError) as e:
+            # ValueError covers bad JSON and ConfigError; the message names the key.
             bad = candidate + ".bad"
             log.error(_TAG, "%s is corrupt (%s); kept as %s, using defaults" % (candidate, e, bad))
+            try:
+                os.remove(bad)  # FAT will not rename onto an older backup
+            except OSError:
+                pass
             try:
                 os.rename(candidate, bad)
             except OSError:

@@ -1,7 +1,8 @@
 # One-line log records on stdout, plus machine-readable event lines for the
 # simulator and tests. Callers never pass secrets here (see config.redacted()).
 import sys
-import time
+
+from firmware import clock
 
 try:
     import json
@@ -17,12 +18,12 @@ _NAMES = ("D", "I", "W", "E")
 level = INFO
 # When true, event() prints "@EV {...}" lines; tools.sim turns them into --events.
 events = False
-_t0 = time.ticks_ms()
 
 
 def ms():
-    """Milliseconds since the firmware started (monotonic, wraps after ~12 days)."""
-    return time.ticks_diff(time.ticks_ms(), _t0)
+    """Virtual milliseconds since the firmware started (firmware.clock), so the
+    simulator's event timeline stays in device time when it runs faster."""
+    return clock.now_ms()
 
 
 def _emit(lv, tag, msg):

@@ -71,3 +71,105 @@ def test_redacted_hides_secrets():
     c.set("ws_token", "tok-123456789")
     text = repr(c.redacted())
     assert "hunter2" not in text and "tok-" not in text and "home" in text
+
+
+def test_schema0_migration_from_flat_keys():
+    _clean()
+    with open(_P, "w") as f:
+        f.write('{"ssid": "home", "password": "pw1", "ssid1": "work", "password1": "pw2",'
+                ' "websocket": {"url": "ws://h/x/", "token": "t", "version": 2}}')
+    c = config.load(_P)
+    assert c.get("schema") == config.SCHEMA
+    assert c.get("wifi") == [{"ssid": "home", "password": "pw1"}, {"ssid": "work", "password": "pw2"}]
+    assert c.get("server_ws") == {"url": "ws://h/x/", "token": "t", "version": 2}
+
+
+def test_schema1_file_keeps_values():
+    _clean()
+    with open(_P, "w") as f:
+        f.write('{"schema": 1, "ws_url": "ws://a/", "volume": 40}')
+    c = config.load(_P)
+    assert c.get("ws_url") == "ws://a/" and c.get("volume") == 40 and c.get("server_ws") == {}
+
+
+def test_future_schema_and_bad_key_fall_back():
+    for text, word in (('{"schema": 99}', "schema"), ('{"volume": "loud"}', "volume")):
+        _clean()
+        with open(_P, "w") as f:
+            f.write(text)
+        c = config.load(_P)
+        assert c.get("volume") == 70
+        with open(_P + ".bad") as f:
+            assert f.read() == text
+
+
+def test_defaults_are_not_shared():
+    a = config.Config(_P)
+    a.get("wifi").append({"ssid": "x"})
+    a.get("server_ws")["url"] = "ws://x/"
+    b = config.Config(_P)
+    assert b.get("wifi") == [] and b.get("server_ws") == {}
+    assert config.DEFAULTS["wifi"] == [] and config.DEFAULTS["server_ws"] == {}
+
+
+def test_url_schemes_and_wifi_limits():
+    c = config.Config(_P)
+    for key, value in (
+        ("ws_url", "http://x/"),
+        ("ota_url", "ws://x/"),
+        ("server_ws", {"url": "http://x"}),
+        ("server_ws", {"version": 9}),
+        ("mqtt", {"k": [1]}),
+        ("wifi", [{"ssid": "x" * 33}]),
+        ("wifi", [{"ssid": "a", "password": "p" * 65}]),
+        ("wifi", [{"ssid": "n%d" % i} for i in range(6)]),
+    ):
+        try:
+            c.set(key, value)
+        except config.ConfigError as e:
+            assert key in str(e), str(e)
+        else:
+            raise AssertionError("accepted %s=%r" % (key, value))
+    c.set("ota_url", "https://api.example/xiaozhi/ota/")
+    c.set("ws_url", "wss://example/xiaozhi/v1/")
+
+
+def test_redacted_hides_server_secrets():
+    c = config.Config(_P)
+    c.set("server_ws", {"url": "ws://srv/x/", "token": "srv-token-abc", "version": 2})
+    c.set("mqtt", {"endpoint": "mq.example", "password": "mq-pass-xyz", "username": "u-xyz"})
+    c.set("device_secret", "sec-987")
+    text = repr(c.redacted())
+    for secret in ("srv-token-abc", "mq-pass-xyz", "u-xyz", "sec-987"):
+        assert secret not in text, text
+    assert "ws://srv/x/" in text and "mq.example" in text
+
+
+def test_save_is_atomic_on_failure():
+    _clean()
+    c = config.load(_P)
+    c.set("volume", 20)
+    c.save()
+    orig = config._write
+
+    def boom(f, text):
+        f.write(text[: len(text) // 2])
+        raise OSError(28)  # ENOSPC
+
+    config._write = boom
+    try:
+        c.set("volume", 90)
+        try:
+            c.save()
+        except config.ConfigError as e:
+            assert "could not save" in str(e)
+        else:
+            raise AssertionError("save did not fail")
+    finally:
+        config._write = orig
+    assert config.load(_P).get("volume") == 20
+    try:
+        os.stat(_P + ".tmp")
+        raise AssertionError("tmp file left behind")
+    except OSError:
+        pass

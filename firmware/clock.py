@@ -1,0 +1,73 @@
+# Virtual time for firmware timers. On a device speed is 1 and now_ms() is plain
+# uptime. The simulator sets speed > 1 so minute-long schedules (OTA retries,
+# activation polls, Wi-Fi backoff) run in seconds while their timestamps on the
+# event timeline stay in device time, which is what tests assert on.
+import time
+
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio
+
+speed = 1
+_spd = 1  # speed the current segment was measured at
+_t0 = time.ticks_ms()
+_v0 = 0  # virtual ms at _t0
+_epoch = None  # (virtual ms, epoch ms local time) from the last set_time()
+
+
+def now_ms():
+    """Virtual milliseconds since start. A change of speed starts a new segment,
+    so virtual time never jumps when the simulator sets speed after boot."""
+    global _spd, _t0, _v0
+    t = time.ticks_ms()
+    if speed != _spd:
+        _v0 += int(time.ticks_diff(t, _t0) * _spd)
+        _t0 = t
+        _spd = speed
+    return _v0 + int(time.ticks_diff(t, _t0) * _spd)
+
+
+async def sleep_ms(ms):
+    """Sleep ms of virtual time (ms / speed of real time)."""
+    if ms <= 0:
+        await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(ms / speed / 1000)
+
+
+def set_time(epoch_ms, tz_minutes=0):
+    """Take wall-clock time from the OTA reply's server_time: local time
+    (epoch + offset), as the reference firmware keeps it. Sets the RTC where
+    there is one; the virtual offset serves epoch_ms() everywhere."""
+    global _epoch
+    local = int(epoch_ms) + int(tz_minutes) * 60000
+    _epoch = (now_ms(), local)
+    try:
+        import machine
+
+        secs = local // 1000
+        # MicroPython's epoch is 2000-01-01 on most ports, 1970 on some; gmtime
+        # of the port's own epoch handles both.
+        tm = time.gmtime(secs - _EPOCH_SHIFT)
+        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
+    except Exception:  # no RTC (unix port) or a port without gmtime: keep the offset only
+        pass
+
+
+def epoch_ms():
+    """Local wall-clock ms since 1970, or None before the first set_time()."""
+    if _epoch is None:
+        return None
+    return _epoch[1] + now_ms() - _epoch[0]
+
+
+def _epoch_shift():
+    # Seconds between 1970-01-01 and this port's time epoch.
+    try:
+        return 946684800 if time.gmtime(0)[0] == 2000 else 0
+    except Exception:
+        return 0
+
+
+_EPOCH_SHIFT = _epoch_shift()
