@@ -1,0 +1,133 @@
+"""CLI: python -m tools.mock_server [options]  (see --help)."""
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from . import mcp_script
+from .server import MockServer
+
+
+def _nonneg_int(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _nonneg_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
+    return v
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m tools.mock_server",
+        description="Mock xiaozhi server (imitates xinnan-tech/xiaozhi-esp32-server on the wire) "
+                    "with a scripted ASR/LLM/TTS, an MCP client, fault knobs and a recorder.")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=_nonneg_int, default=8765, help="port (default 8765, 0 = any)")
+    p.add_argument("--format", choices=("pcm", "opus"), default="pcm",
+                   help="pcm: s16le 16 kHz up / s16le --tts-rate down (default); "
+                        "opus: as the stock server")
+    p.add_argument("--tts-rate", type=int, default=24000, help="downlink sample rate (24000)")
+    p.add_argument("--drain", type=_nonneg_float, default=0.42, metavar="S",
+                   help="wait after the last TTS frame before tts stop (0.42 s)")
+    p.add_argument("--pace-ms", type=_nonneg_int, default=60,
+                   help="TTS pacing after the first 5 frames (60; 0 = as fast as possible)")
+    p.add_argument("--ping-interval", type=_nonneg_float, default=20.0, metavar="S",
+                   help="WebSocket PING interval, also the PONG timeout (20 s; 0 = off)")
+    p.add_argument("--vad-threshold", type=float, default=-45.0, metavar="DBFS",
+                   help="auto-mode energy VAD threshold (-45 dBFS)")
+    p.add_argument("--vad-silence-ms", type=_nonneg_int, default=600,
+                   help="silence that ends an utterance in auto mode (600 ms)")
+    g = p.add_argument_group("auth")
+    g.add_argument("--auth-key", metavar="KEY",
+                   help="check stock tokens (<sig>.<ts>, HMAC-SHA256 with KEY)")
+    g.add_argument("--token", metavar="T", help="accept this fixed bearer token")
+    g.add_argument("--allow-device", action="append", default=[], metavar="ID",
+                   help="device id that skips the auth check (repeatable)")
+    g = p.add_argument_group("MCP")
+    g.add_argument("--mcp-script", metavar="FILE",
+                   help="JSON list of calls to make after tools/list: "
+                        '{"name":..,"arguments":{..}}, {"payload":{..}}, {"raw":".."}, {"sleep":S}')
+    g.add_argument("--mcp-list-delay", type=_nonneg_float, default=1.0, metavar="S",
+                   help="delay between the initialize result and tools/list (1 s)")
+    g = p.add_argument_group("recording")
+    g.add_argument("--record", metavar="FILE",
+                   help="write every session and frame (both ways) as JSON lines")
+    g = p.add_argument_group("faults (first connection only unless --fault-sessions)")
+    g.add_argument("--no-hello", action="store_true", help="never answer the hello")
+    g.add_argument("--stall", action="store_true", help="stop responding after the hello")
+    g.add_argument("--slow-ms", type=_nonneg_int, default=0, help="delay every response by N ms")
+    g.add_argument("--close-mid-tts", type=_nonneg_int, default=0, metavar="N",
+                   help="close (1000) after N audio frames of the first reply")
+    g.add_argument("--drop-mid-tts", type=_nonneg_int, default=0, metavar="N",
+                   help="drop the TCP connection (no close frame) after N audio frames")
+    g.add_argument("--garbage", action="store_true",
+                   help="send bad JSON, unknown types, lying and random binary frames "
+                        "at the start of the first reply")
+    g.add_argument("--oversized", action="store_true",
+                   help="send a 200 KB binary frame and a 200 KB text frame in the first reply")
+    g.add_argument("--fault-sessions", type=_nonneg_int, default=1, metavar="N",
+                   help="apply faults to the first N connections (default 1; 0 = all)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:
+        logging.getLogger("websockets").setLevel(logging.WARNING)
+    script = None
+    if args.mcp_script:
+        try:
+            script = mcp_script.load(args.mcp_script)
+        except mcp_script.ScriptError as e:
+            sys.exit(f"error: {e}")
+    try:
+        srv = MockServer(
+            args.host, args.port, format=args.format, tts_rate=args.tts_rate,
+            auth_key=args.auth_key, token=args.token, allow_devices=args.allow_device,
+            mcp_script=script, mcp_list_delay=args.mcp_list_delay, record=args.record,
+            drain_s=args.drain, pace_ms=args.pace_ms,
+            vad_threshold_db=args.vad_threshold, vad_silence_ms=args.vad_silence_ms,
+            ping_interval=args.ping_interval or None, ping_timeout=args.ping_interval or None,
+            no_hello=args.no_hello, stall=args.stall, slow_ms=args.slow_ms,
+            close_mid_tts=args.close_mid_tts, drop_mid_tts=args.drop_mid_tts,
+            garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+
+    async def run():
+        try:
+            await srv.start()
+        except OSError as e:
+            sys.exit(f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+        print(f"mock xiaozhi server on {srv.url}", flush=True)
+        try:
+            await asyncio.Future()
+        finally:
+            await srv.aclose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

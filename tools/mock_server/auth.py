@@ -1,0 +1,51 @@
+"""Stock-style WebSocket token check (stock-server.md §3).
+
+token = "<sig>.<ts>", sig = base64url-nopad(HMAC-SHA256(key, "client_id|device_id|ts")).
+A missing client-id counts as the string "None" (as stock); tokens older than
+`expire_s` are refused, tokens from the future are accepted.
+"""
+
+import base64
+import hashlib
+import hmac
+import time
+
+EXPIRE_S = 30 * 24 * 3600
+
+
+def make_token(key, client_id, device_id, ts):
+    msg = f"{client_id}|{device_id}|{ts}"
+    sig = hmac.new(key.encode(), msg.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(sig).rstrip(b"=").decode() + f".{ts}"
+
+
+def bearer(authorization):
+    """The token inside "Bearer <token>", or None."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    return authorization[7:].strip()
+
+
+def check(authorization, client_id, device_id, key=None, token=None, allow_devices=(),
+          now=None, expire_s=EXPIRE_S):
+    """Return None if accepted, else a short reason string (for the log)."""
+    if device_id in allow_devices:
+        return None
+    tok = bearer(authorization)
+    if tok is None:
+        return "no Bearer Authorization"
+    if token is not None and hmac.compare_digest(tok.encode(), token.encode()):
+        return None
+    if key is None:
+        return "token does not match"
+    _sig, _, ts = tok.rpartition(".")
+    try:
+        ts = int(ts)
+    except ValueError:
+        return "malformed token"
+    want = make_token(key, client_id if client_id is not None else "None", device_id, ts)
+    if not hmac.compare_digest(tok.encode(), want.encode()):
+        return "bad signature"
+    if (time.time() if now is None else now) - ts > expire_s:
+        return "token expired"
+    return None
