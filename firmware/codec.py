@@ -1,0 +1,66 @@
+# The device audio codec behind one small interface (DESIGN.md section 3.2):
+#   c = create(fmt, sample_rate, frame_ms)
+#   c.frame_samples, c.max_packet, c.fmt, c.sample_rate, c.frame_ms
+#   c.encode_into(pcm, out) -> packet bytes   (one frame of s16le mono)
+#   c.decode_into(pkt, pcm) -> pcm bytes      (s16le mono)
+#   c.reset()                                 (new stream; decoder state)
+# Only "pcm" (s16le passthrough; the edge gateway transcodes to Opus) exists
+# today. A native Opus module would become another class with the same
+# methods, picked in create() when importable, so the callers do not change.
+# Both calls run per frame and allocate nothing.
+# ruff: noqa: UP031  (%-formatting is the MicroPython idiom)
+from firmware.dsp import copy_bytes
+
+FORMATS = ("pcm",)
+_RATES = (8000, 12000, 16000, 24000, 48000)  # Opus's rates; pcm accepts them too
+_FRAME_MS = (10, 20, 40, 60, 80, 100, 120)
+
+
+class PcmCodec:
+    """s16le mono passthrough: a packet is exactly one frame of samples."""
+
+    fmt = "pcm"
+
+    def __init__(self, sample_rate, frame_ms):
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+        self.frame_samples = sample_rate * frame_ms // 1000
+        self.frame_bytes = 2 * self.frame_samples
+        self.max_packet = self.frame_bytes
+
+    def reset(self):
+        pass
+
+    def encode_into(self, pcm, out):
+        """Encode the first frame_samples samples of pcm into out."""
+        n = self.frame_bytes
+        if len(pcm) < n:
+            raise ValueError("pcm encode: %d bytes < one %d-byte frame" % (len(pcm), n))
+        if len(out) < n:
+            raise ValueError("pcm encode: output %d bytes < %d" % (len(out), n))
+        copy_bytes(out, 0, pcm, 0, n)
+        return n
+
+    def decode_into(self, pkt, pcm):
+        """Decode one packet into pcm; returns bytes of s16le written. A packet
+        may be shorter than a frame (the server's last TTS frame often is)."""
+        n = len(pkt)
+        if n & 1:
+            raise ValueError("pcm packet: odd length %d" % n)
+        if n > self.max_packet:
+            raise ValueError("pcm packet: %d bytes > %d-byte frame" % (n, self.max_packet))
+        if len(pcm) < n:
+            raise ValueError("pcm decode: output %d bytes < %d" % (len(pcm), n))
+        copy_bytes(pcm, 0, pkt, 0, n)
+        return n
+
+
+def create(fmt, sample_rate, frame_ms):
+    """Codec for the negotiated hello.audio_params; ValueError when unsupported."""
+    if fmt != "pcm":
+        raise ValueError("audio format %r not supported (have: %s)" % (fmt, ", ".join(FORMATS)))
+    if sample_rate not in _RATES:
+        raise ValueError("sample_rate %r not one of %s" % (sample_rate, _RATES))
+    if frame_ms not in _FRAME_MS:
+        raise ValueError("frame_duration %r ms not one of %s" % (frame_ms, _FRAME_MS))
+    return PcmCodec(sample_rate, frame_ms)

@@ -1,0 +1,91 @@
+# Downlink jitter buffer: a preallocated ring of whole frames between the
+# network reader and the playback task.
+#
+# Behaviour follows the reference decode queue (protocol reference 6.7): it
+# holds up to N frames and, when full, drops the NEW frame (no back-pressure
+# to the network; the server is expected to pace at real time). On top of that
+# it prefills: after a flush or an underrun, pop_into() returns 0 until
+# `prefill` frames are queued, so a late packet costs one gap, not a stutter
+# on every frame. drain() lets a short utterance's tail play without waiting
+# for a prefill that will never come.
+# push() and pop_into() run per frame and allocate nothing.
+# ruff: noqa: UP031  (%-formatting is the MicroPython idiom)
+from array import array
+
+from firmware.dsp import copy_bytes
+
+
+class JitterBuffer:
+    def __init__(self, frames, frame_bytes, prefill):
+        if not isinstance(frames, int) or frames < 1:
+            raise ValueError("jitter: frames %r must be >= 1" % (frames,))
+        if not isinstance(frame_bytes, int) or frame_bytes < 1:
+            raise ValueError("jitter: frame_bytes %r must be >= 1" % (frame_bytes,))
+        if not isinstance(prefill, int) or not 0 <= prefill <= frames:
+            raise ValueError("jitter: prefill %r not in 0..%d" % (prefill, frames))
+        self.frames = frames
+        self.frame_bytes = frame_bytes
+        self.prefill = prefill
+        self._buf = bytearray(frames * frame_bytes)
+        self._len = array("i", bytes(4 * frames))
+        self._head = 0  # slot of the oldest frame
+        self.level = 0  # frames queued
+        self.dropped = 0  # frames refused because the ring was full
+        self.underruns = 0  # times playback found it empty mid-stream
+        self.filling = True  # not playing yet: waiting for `prefill` frames
+        self._draining = False
+
+    def push(self, mv):
+        """Queue a copy of one frame; False (and dropped += 1) when full.
+        Empty frames carry no audio and are ignored."""
+        n = len(mv)
+        if n == 0:
+            return True
+        if n > self.frame_bytes:
+            raise ValueError("jitter: %d-byte frame > %d-byte slot" % (n, self.frame_bytes))
+        if self.level == self.frames:
+            self.dropped += 1
+            return False
+        slot = self._head + self.level
+        if slot >= self.frames:
+            slot -= self.frames
+        copy_bytes(self._buf, slot * self.frame_bytes, mv, 0, n)
+        self._len[slot] = n
+        self.level += 1
+        return True
+
+    def pop_into(self, buf):
+        """Copy the oldest frame into buf; returns its length, or 0 while
+        prefilling or empty (the caller plays silence or waits)."""
+        if self.level == 0:
+            if self._draining:
+                self._draining = False  # a drained stream ended: no underrun
+            elif not self.filling:
+                self.underruns += 1
+            self.filling = True
+            return 0
+        if self.filling:
+            if self.level < self.prefill and not self._draining:
+                return 0
+            self.filling = False
+        slot = self._head
+        n = self._len[slot]
+        if len(buf) < n:
+            raise ValueError("jitter: %d-byte buffer < %d-byte frame" % (len(buf), n))
+        copy_bytes(buf, 0, self._buf, slot * self.frame_bytes, n)
+        slot += 1
+        self._head = 0 if slot == self.frames else slot
+        self.level -= 1
+        return n
+
+    def drain(self):
+        """No more frames for now (tts stop): play what is queued even below
+        the prefill mark; running empty afterwards is not an underrun."""
+        self._draining = self.level > 0
+
+    def flush(self):
+        """Drop everything (tts start, abort) and prefill again."""
+        self._head = 0
+        self.level = 0
+        self._draining = False
+        self.filling = True
