@@ -1,0 +1,106 @@
+# mcp_tools: the registry and argument binding. Runs under micropython and CPython.
+# ruff: noqa: UP031 - %-formatting: these tests also run under MicroPython
+from firmware.mcp_tools import ArgError, Bool, Int, Registry, Str
+
+
+def _raises(fn, *words):
+    try:
+        fn()
+    except (ValueError, ArgError) as e:
+        for w in words:
+            assert w in str(e), (w, str(e))
+        return str(e)
+    raise AssertionError("no error, expected one mentioning %r" % (words,))
+
+
+def test_schema_matches_reference_shape():
+    r = Registry()
+
+    @r.tool("self.audio_speaker.set_volume", "Set volume", Int("volume", 0, 100))
+    def set_volume(volume):
+        return True
+
+    @r.tool("self.get_device_status", "Get device status")
+    def status():
+        return {}
+
+    assert r.get("self.audio_speaker.set_volume").schema() == {
+        "name": "self.audio_speaker.set_volume",
+        "description": "Set volume",
+        "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer", "minimum": 0, "maximum": 100}},
+                        "required": ["volume"]},
+    }
+    # required is omitted when empty, like the reference
+    assert r.get("self.get_device_status").schema()["inputSchema"] == {"type": "object", "properties": {}}
+    # the decorator returns the function itself
+    assert set_volume(volume=1) is True
+
+
+def test_defaults_are_not_required_and_shown():
+    r = Registry()
+    r.add("t", "d", lambda a, b, c: None, (Bool("a", False), Str("b", "x"), Int("c", 1, 5, default=3)))
+    s = r.get("t").schema()["inputSchema"]
+    assert "required" not in s
+    assert s["properties"]["a"] == {"type": "boolean", "default": False}
+    assert s["properties"]["b"] == {"type": "string", "default": "x"}
+    assert s["properties"]["c"] == {"type": "integer", "default": 3, "minimum": 1, "maximum": 5}
+
+
+def test_user_only_annotation_and_listing_order():
+    r = Registry()
+    r.add("a", "", lambda: 1)
+    r.add("u1", "", lambda: 1, user_only=True)
+    r.add("b", "", lambda: 1)
+    r.add("u2", "", lambda: 1, user_only=True)
+    assert [t.name for t in r.listed()] == ["a", "b"]
+    assert [t.name for t in r.listed(True)] == ["a", "b", "u1", "u2"]
+    assert r.get("u1").schema()["annotations"] == {"audience": ["user"]}
+    assert "annotations" not in r.get("a").schema()
+    assert len(r) == 4
+
+
+def test_bind_fills_defaults_and_converts():
+    r = Registry()
+    t = r.add("t", "", lambda **kw: kw, (Bool("on"), Int("n", 0, 10, default=4), Str("s", "dflt")))
+    assert t.bind({"on": True}) == {"on": True, "n": 4, "s": "dflt"}
+    # JSON null counts as absent
+    assert t.bind({"on": False, "n": None, "s": None}) == {"on": False, "n": 4, "s": "dflt"}
+    # an integral JSON float is an integer; extra arguments are ignored
+    kw = t.bind({"on": True, "n": 7.0, "junk": 1})
+    assert kw == {"on": True, "n": 7, "s": "dflt"} and type(kw["n"]) is int
+
+
+def test_bind_errors_name_the_problem():
+    r = Registry()
+    t = r.add("t", "", lambda **kw: kw, (Bool("on"), Int("volume", 0, 100, default=5), Str("text", "")))
+    _raises(lambda: t.bind({}), "Missing valid argument: on", "boolean")
+    _raises(lambda: t.bind({"on": 1}), "on", "expected boolean", "number")
+    _raises(lambda: t.bind({"on": "true"}), "on", "expected boolean", "string")
+    _raises(lambda: t.bind({"on": True, "volume": True}), "volume", "expected integer", "boolean")
+    _raises(lambda: t.bind({"on": True, "volume": "50"}), "volume", "expected integer", "string")
+    _raises(lambda: t.bind({"on": True, "volume": 50.5}), "volume", "expected integer", "50.5")
+    _raises(lambda: t.bind({"on": True, "volume": [1]}), "volume", "array")
+    _raises(lambda: t.bind({"on": True, "volume": 101}), "Value exceeds maximum allowed: 100", "volume=101")
+    _raises(lambda: t.bind({"on": True, "volume": -1}), "Value is below minimum allowed: 0", "volume=-1")
+    _raises(lambda: t.bind({"on": True, "text": 3}), "text", "expected string")
+    # the edges are inside the range
+    assert t.bind({"on": True, "volume": 0})["volume"] == 0
+    assert t.bind({"on": True, "volume": 100})["volume"] == 100
+
+
+def test_registration_mistakes_fail_early():
+    r = Registry()
+    r.add("x", "", lambda: 1)
+    _raises(lambda: r.add("x", "", lambda: 1), "x", "already registered")
+    _raises(lambda: r.add("", "", lambda: 1), "name")
+    _raises(lambda: r.add("has space", "", lambda: 1), "space")
+    _raises(lambda: r.add("y", None, lambda: 1), "description")
+    _raises(lambda: r.add("y", "", 5), "callable")
+    _raises(lambda: r.add("y", "", lambda: 1, ("volume",)), "Bool/Int/Str")
+    _raises(lambda: r.add("y", "", lambda v: 1, (Int("v"), Int("v"))), "v", "twice")
+    _raises(lambda: Int("v", 0, 10, default=11), "v", "bad default", "maximum")
+    _raises(lambda: Int("v", 5, 1), "minimum")
+    _raises(lambda: Bool("b", default=0), "b", "bad default")
+    _raises(lambda: Str("s", default=None), "s", "bad default")
+    _raises(lambda: Int("v", 0.5), "integers")
+    assert r.get("y") is None and len(r) == 1
