@@ -2,8 +2,8 @@
 # device is the server; the xiaozhi server is the client. Pure: no sockets, no
 # hardware. The protocol layer does, for each {"type":"mcp","payload":P}:
 #
-#   reply = server.handle(P, size)              # sync; sync tools only
-#   reply = await server.handle_async(P, size)  # also awaits `async def` tools
+#   reply = await server.handle(P, size)   # run it in its own task: a tool may be slow
+#   reply = server.handle_sync(P, size)    # for sync callers; refuses `async def` tools
 #   if reply is not None: send {"session_id":S,"type":"mcp","payload":reply}
 #
 # P is the parsed payload dict (or its raw JSON text/bytes); size is the byte
@@ -75,7 +75,7 @@ def result_text(value):
 
 
 class _Pending:
-    """An async tool's coroutine, started by _call and awaited by handle_async."""
+    """An async tool's coroutine, started by _call and awaited by handle()."""
 
     def __init__(self, rid, name, coro):
         self.rid = rid
@@ -99,23 +99,15 @@ class McpServer:
 
     # -- entry point -----------------------------------------------------
 
-    def handle(self, payload, size=0):
+    async def handle(self, payload, size=0):
         """Handle one JSON-RPC message; return the reply dict, or None when none is due.
 
         payload is the parsed "payload" member, or its raw JSON as str/bytes.
         size is the byte length of the frame it came in (0 = unknown); raw
         payloads are measured here. Never raises for anything the peer sends.
-        An `async def` tool is refused here with a clear error: use handle_async.
+        `async def` tools are awaited, so the caller should run this in its own
+        task to keep the socket reader going meanwhile.
         """
-        out = self._handle(payload, size)
-        if isinstance(out, _Pending):
-            out.coro.close()
-            return self._tool_failed(out.rid, out.name, "%s is an async tool; the app must call handle_async()" % out.name)
-        return out
-
-    async def handle_async(self, payload, size=0):
-        """handle(), awaiting `async def` tools. The caller should run it in its own
-        task if a tool may take long, so the reader keeps reading meanwhile."""
         out = self._handle(payload, size)
         if isinstance(out, _Pending):
             try:
@@ -123,6 +115,15 @@ class McpServer:
             except Exception as e:  # noqa: BLE001 - a failing tool must never end the session
                 return self._raised(out.rid, out.name, e)
             return self._finish(out.rid, out.name, value)
+        return out
+
+    def handle_sync(self, payload, size=0):
+        """handle() for callers that cannot await. An `async def` tool gets an
+        error reply naming it instead of running."""
+        out = self._handle(payload, size)
+        if isinstance(out, _Pending):
+            out.coro.close()
+            return self._tool_failed(out.rid, out.name, "%s is an async tool; the app must await handle()" % out.name)
         return out
 
     def _handle(self, payload, size):
@@ -307,25 +308,3 @@ class McpServer:
         log.event("mcp_call", {"id": rid, "tool": name, "ok": False, "error": text})
         return self._result(rid, {"content": [{"type": "text", "text": text}], "isError": True, "error": text})
 
-
-def for_device(app):
-    """The device's server: default, board and user tools wired to the app.
-
-    app needs .hal, .cfg, .board (profile with NAME), .set_volume(v) (the
-    playback gain) and either .schedule_reboot() or .apply() with the state
-    machine's REBOOT action (which waits before rebooting, so the reply goes out).
-    Imports lazily so this module stays pure for the host tests."""
-    from firmware import VERSION
-    from firmware.default_tools import Context, register_defaults
-    from firmware.mcp_tools import Registry
-
-    reboot = getattr(app, "schedule_reboot", None)
-    if reboot is None:
-        from firmware import state
-
-        def reboot():
-            app.apply(((state.REBOOT, None),))
-
-    reg = Registry()
-    register_defaults(reg, Context(app.hal, app.cfg, app, reboot, VERSION))
-    return McpServer(reg, app.board.NAME, VERSION)

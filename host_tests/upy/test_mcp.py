@@ -26,8 +26,8 @@ def _server(**kw):
 
 async def _h(s, payload, size=0):
     """Both entry points must give the same reply for sync tools."""
-    a = s.handle(payload, size)
-    b = await s.handle_async(payload, size)
+    a = await s.handle(payload, size)
+    b = s.handle_sync(payload, size)
     assert a == b, (a, b)
     return a
 
@@ -225,14 +225,14 @@ async def test_async_tools_and_result_text():
 
     s = McpServer(r, "n", "v")
     req = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t.slow", "arguments": {"word": "hi", "loud": True}}}
-    assert _text(await s.handle_async(req), 1) == "HI"
+    assert _text(await s.handle(req), 1) == "HI"
     # the sync entry point cannot await: it says so instead of hanging or crashing
-    assert _text(s.handle(req), 1, True) == "t.slow is an async tool; the app must call handle_async()"
-    reply = await s.handle_async({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t.bad_async"}})
+    assert _text(s.handle_sync(req), 1, True) == "t.slow is an async tool; the app must await handle()"
+    reply = await s.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t.bad_async"}})
     assert _text(reply, 1, True) == "RuntimeError: no camera"
     # arguments are still checked before an async tool starts
     req["params"]["arguments"] = {"word": 5}
-    _err(await s.handle_async(req), 1, -32602, "word", "expected string")
+    _err(await s.handle(req), 1, -32602, "word", "expected string")
     assert result_text(True) == "true" and result_text(False) == "false" and result_text(None) == "true"
     assert result_text(12) == "12" and result_text("中") == "中"
     assert result_text({"a": [1, 2]}) == '{"a":[1,2]}'

@@ -96,7 +96,7 @@ def _call(s, name, args=None, rid=1):
     params = {"name": name}
     if args is not None:
         params["arguments"] = args
-    return s.handle({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
+    return s.handle_sync({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
 
 
 def _text(reply, is_error=False):
@@ -117,9 +117,9 @@ def test_signal_mapping_like_the_reference():
 
 def test_listing_order_and_user_only():
     s, _, _, _, _ = _device()
-    names = [t["name"] for t in s.handle({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})["result"]["tools"]]
+    names = [t["name"] for t in s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})["result"]["tools"]]
     assert names == ["self.get_device_status", "self.audio_speaker.set_volume"]
-    res = s.handle({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}})["result"]
+    res = s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}})["result"]
     assert [t["name"] for t in res["tools"]] == names + ["self.get_system_info", "self.reboot"]
     assert res["tools"][3]["annotations"] == {"audience": ["user"]}
     assert res["tools"][1]["inputSchema"] == {"type": "object", "required": ["volume"],
@@ -196,7 +196,7 @@ def test_board_tools_and_a_broken_hook():
 
     s, reg, _, _, _ = _device(FakeHal(None, board=LampBoard))
     assert pin.v == 0
-    res = s.handle({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}})["result"]
+    res = s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}})["result"]
     assert [t["name"] for t in res["tools"]] == [
         "self.get_device_status", "self.audio_speaker.set_volume",
         "self.lamp.get_state", "self.lamp.turn_on", "self.lamp.turn_off",
