@@ -1,0 +1,214 @@
+"""Zero-allocation proofs for the per-frame audio calls, under real MicroPython.
+
+One micropython subprocess imports firmware.dsp/framing/codec/jitter, warms
+each call up once (the first call of native code and attribute caches may
+allocate), then runs it repeatedly inside micropython.heap_lock(): any heap
+allocation raises MemoryError. gc.mem_alloc() deltas are recorded as well.
+A deliberately allocating control call proves the harness can fail.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+
+SCRIPT = r"""
+import gc
+import json
+import micropython
+from firmware import codec, dsp, framing, jitter
+
+R = {}
+
+
+def prove(name, fn, reps=8):
+    fn()
+    gc.collect()
+    before = gc.mem_alloc()
+    err = None
+    micropython.heap_lock()
+    try:
+        i = 0
+        while i < reps:
+            fn()
+            i += 1
+    except MemoryError:
+        err = "MemoryError"
+    micropython.heap_unlock()
+    R[name] = [err, gc.mem_alloc() - before]
+
+
+def noise(n, seed):
+    b = bytearray(n)
+    x = seed
+    for i in range(n):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        b[i] = x >> 16 & 0xFF
+    return b
+
+
+slots = noise(4 * 960, 1)
+s16 = bytearray(2 * 1440)
+pcm16k = noise(1920, 2)
+pcm24k = noise(2880, 3)
+out = bytearray(2 * 1441 + 64)
+prove("control_alloc", lambda: bytearray(4))
+
+# dsp
+prove("i2s32_to_s16", lambda: dsp.i2s32_to_s16(slots, s16, 960, 12))
+inplace = bytearray(slots)
+prove("i2s32_to_s16_in_place", lambda: dsp.i2s32_to_s16(inplace, inplace, 960, 12))
+g70 = dsp.volume_gain(70)
+prove("volume_gain", lambda: dsp.volume_gain(70))
+prove("apply_gain", lambda: dsp.apply_gain(pcm24k, 1440, g70))
+prove("apply_gain_boost", lambda: dsp.apply_gain(pcm24k, 1440, 3 * 65536 + 5))
+up = dsp.Resampler(16000, 24000, 960)
+prove("resample_16k_24k", lambda: up.process(pcm16k, 960, out))
+down = dsp.Resampler(24000, 16000, 1440)
+prove("resample_24k_16k", lambda: down.process(pcm24k, 1440, out))
+same = dsp.Resampler(16000, 16000, 960)
+prove("resample_same_rate", lambda: same.process(pcm16k, 960, out))
+prove("level_dbfs", lambda: dsp.level_dbfs(pcm16k, 960))
+prove("copy_bytes", lambda: dsp.copy_bytes(out, 3, pcm16k, 1, 1000))
+
+# The pure fallbacks' sample loops (ports without viper) allocate nothing either.
+prove("pure_i2s", lambda: dsp._i2s_py(slots, s16, 960, 12), 1)
+prove("pure_gain", lambda: dsp._gain_py(pcm24k, 1440, 0, g70), 1)
+up_st = dsp.Resampler(16000, 24000, 960)._st
+prove("pure_resample", lambda: dsp._resample_py(pcm16k, 960, out, up_st), 1)
+prove("pure_mean_square", lambda: dsp._ms_py(pcm16k, 960), 1)
+
+# framing
+for v in (1, 2, 3):
+    f = framing.Framer(v)
+    buf = bytearray(f.header_len + 1920)
+    mv = memoryview(buf)
+    prove("encode_v%d" % v, lambda f=f, mv=mv: f.encode_into(mv, 1920, 123456))
+    n = f.encode_into(mv, 1920, 0x3FFFFFFF)
+    rx = framing.Framer(v)
+    frame = memoryview(buf)[:n]
+    prove("decode_v%d" % v, lambda rx=rx, frame=frame: rx.decode(frame))
+
+# codec
+c = codec.create("pcm", 16000, 60)
+pkt = memoryview(bytearray(c.max_packet))
+pcm_mv = memoryview(pcm16k)
+prove("codec_encode_into", lambda: c.encode_into(pcm_mv, pkt))
+dec = memoryview(bytearray(c.max_packet))
+prove("codec_decode_into", lambda: c.decode_into(pkt, dec))
+
+# jitter buffer: steady state, overflow drop, underrun, flush, drain
+jb = jitter.JitterBuffer(4, 2880, 2)
+frame24 = memoryview(pcm24k)
+play = bytearray(2880)
+
+
+def steady():
+    jb.push(frame24)
+    jb.pop_into(play)
+
+
+jb.push(frame24)
+jb.push(frame24)
+prove("jitter_push_pop", steady)
+
+
+def overflow():
+    while jb.push(frame24):
+        pass
+    jb.pop_into(play)
+
+
+prove("jitter_overflow_drop", overflow)
+
+
+def underrun():
+    while jb.pop_into(play):
+        pass
+    jb.push(frame24)
+    jb.push(frame24)
+
+
+prove("jitter_underrun_refill", underrun)
+
+
+def flush_drain():
+    jb.flush()
+    jb.push(frame24)
+    jb.drain()
+    jb.pop_into(play)
+    jb.pop_into(play)
+
+
+prove("jitter_flush_drain", flush_drain)
+print("@HEAP " + json.dumps(R))
+"""
+
+CALLS = [
+    "i2s32_to_s16",
+    "i2s32_to_s16_in_place",
+    "volume_gain",
+    "apply_gain",
+    "apply_gain_boost",
+    "resample_16k_24k",
+    "resample_24k_16k",
+    "resample_same_rate",
+    "level_dbfs",
+    "copy_bytes",
+    "pure_i2s",
+    "pure_gain",
+    "pure_resample",
+    "pure_mean_square",
+    "encode_v1",
+    "encode_v2",
+    "encode_v3",
+    "decode_v1",
+    "decode_v2",
+    "decode_v3",
+    "codec_encode_into",
+    "codec_decode_into",
+    "jitter_push_pop",
+    "jitter_overflow_drop",
+    "jitter_underrun_refill",
+    "jitter_flush_drain",
+]
+
+
+@pytest.fixture(scope="module")
+def heap_report(tmp_path_factory):
+    path = tmp_path_factory.mktemp("heap") / "heap_proof.py"
+    path.write_text(SCRIPT)
+    env = dict(os.environ, MICROPYPATH=ROOT + ":" + os.path.join(ROOT, "lib"))
+    p = subprocess.run(
+        [MICROPYTHON, "-X", "heapsize=256k", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=str(path.parent),
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("@HEAP ")]
+    assert len(lines) == 1, p.stdout + p.stderr
+    return json.loads(lines[0][6:])
+
+
+def test_harness_detects_allocation(heap_report):
+    assert heap_report["control_alloc"][0] == "MemoryError", heap_report["control_alloc"]
+
+
+def test_every_call_is_covered(heap_report):
+    assert sorted(heap_report) == sorted(CALLS + ["control_alloc"])
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_call_allocates_nothing(heap_report, name):
+    err, delta = heap_report[name]
+    assert err is None, f"{name} allocated under heap_lock"
+    assert delta == 0, f"{name}: gc.mem_alloc() grew by {delta} bytes"
