@@ -1,0 +1,584 @@
+# asyncio WebSocket client (RFC 6455) for MicroPython, unix port and ESP32.
+#
+#   ws = WebSocket(max_message=65536, audio_slots=40, audio_slot_size=4096)
+#   await ws.connect("wss://host/path", headers=[("Device-Id", mac)], cadata=der)
+#   op, mv = await ws.recv()      # OP_TEXT / OP_BINARY, payload valid until next recv()
+#   ws.send_text(s)               # queued, never dropped
+#   ws.send_binary(buf, n)        # preallocated slot; oldest dropped when full
+#   await ws.close()
+#
+# Why our own: the built-in `websocket` module never masks (servers reject
+# it), and micropython-lib's aiohttp surfaces PINGs, masks byte by byte and has
+# no deadlines. Design points:
+# - One writer task owns the socket's write side; MicroPython asyncio asserts
+#   if two tasks wait to write on one stream. PONG and CLOSE go through it.
+# - Receive and audio send work in preallocated buffers: a frame that is
+#   already buffered is parsed, copied and handed out without allocating.
+# - Parser state lives in the object, so cancelling recv() (e.g. by
+#   asyncio.wait_for_ms) between reads loses no bytes.
+import asyncio
+import time
+
+from micropython import const
+
+import wsframe as F
+from wsframe import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT
+
+__all__ = ("OP_BINARY", "OP_TEXT", "WSClosed", "WSError", "WebSocket")
+
+# Audio slots keep the payload at this offset with the header written just in
+# front of it, so the payload is word-aligned for the 32-bit mask loop.
+_SLOT_OFF = const(16)
+_HEAD_MAX = const(4096)  # handshake response head limit (= rx buffer size)
+_CTL_MAX = const(64)  # queued control frames before send_text refuses
+
+_CLOSED = const(0)
+_OPEN = const(1)
+_CLOSING = const(2)  # CLOSE queued or sent; no new data frames
+
+
+class WSError(Exception):
+    """Connect/handshake failure or a protocol violation."""
+
+
+class WSClosed(WSError):
+    """The connection is gone. code is the peer's (or our) close code, None
+    when the transport just ended; reason is text."""
+
+    def __init__(self, code, reason):
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self):
+        return "closed (%s): %s" % (self.code, self.reason)
+
+
+class _EOF(Exception):
+    pass
+
+
+def _random(n):
+    try:
+        import os
+
+        return os.urandom(n)
+    except (ImportError, AttributeError):
+        import random
+
+        return bytes(random.getrandbits(8) for _ in range(n))
+
+
+def _der(cadata):
+    """Accept DER bytes (what mbedTLS wants) or one PEM certificate."""
+    if isinstance(cadata, str):
+        cadata = cadata.encode()
+    if cadata[:5] != b"-----":
+        return cadata
+    import binascii
+
+    lines = [ln for ln in bytes(cadata).split(b"\n") if ln and not ln.startswith(b"-----")]
+    return binascii.a2b_base64(b"".join(ln.strip() for ln in lines))
+
+
+def _log(msg):
+    print("ws: " + msg)
+
+
+_RESERVED = ("host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version")
+
+
+class WebSocket:
+    def __init__(self, max_message=65536, audio_slots=40, audio_slot_size=4096, rx_buf=_HEAD_MAX, log=_log):
+        if max_message < 125 or audio_slots < 1 or audio_slot_size < 1 or rx_buf < 256:
+            raise ValueError("WebSocket: bad buffer sizes")
+        self.max_message = max_message
+        self.log = log  # callable(str) for the few things worth a line (TLS opt-out)
+        self._msg = bytearray(max_message)
+        self._mmv = memoryview(self._msg)
+        self._cin = bytearray(125)  # incoming control frame payload
+        self._hdr = bytearray(F.MAX_HEADER)
+        self._rb = bytearray(rx_buf)
+        self._rbmv = memoryview(self._rb)
+        self._slots = [bytearray(_SLOT_OFF + audio_slot_size) for _ in range(audio_slots)]
+        self._smv = [memoryview(s) for s in self._slots]
+        self._sst = [0] * audio_slots  # frame start (header) offset per slot
+        self._sen = [0] * audio_slots  # frame end offset per slot
+        self._nslots = audio_slots
+        self._ssize = audio_slot_size
+        self._rng = bytearray(_random(4))
+        if not any(self._rng):
+            self._rng[0] = 1  # xorshift state must not be zero
+        self._wev = asyncio.Event()
+        self._done = asyncio.Event()
+        self.dropped = 0
+        self.last_rx = time.ticks_ms()
+        self._s = None
+        self._wtask = None
+        self._state = _CLOSED
+        self._closed = (None, "not connected")
+        self._reset()
+
+    def _reset(self):
+        self._rp = self._re = 0  # rx buffer read/end positions
+        self._ph = 0  # parser phase: 0 first 2 header bytes, 1 rest of header, 2 payload
+        self._got = 0  # bytes of the current piece already filled
+        self._hl = 0
+        self._pl = 0
+        self._op = 0
+        self._dst = self._msg
+        self._doff = 0
+        self._fop = 0  # opcode of a fragmented message in progress (0: none)
+        self._mlen = 0
+        self._ctl = []
+        self._ahead = self._acount = 0
+        self._close_sent = False
+        self._close_after = False  # writer shuts the transport after its CLOSE
+        self._rxt = None
+        self._killed = False
+        self._wev.clear()
+        self._done.clear()
+
+    # ---- connect -------------------------------------------------------
+
+    async def connect(self, url, headers=(), cadata=None, verify=True, timeout_ms=10000):
+        """Open TCP (+TLS), do the upgrade and start the writer, all within
+        timeout_ms. Raises WSError with a one-line reason."""
+        if self._state != _CLOSED:
+            raise WSError("already connected")
+        try:
+            secure, host, port, path, hosthdr = F.parse_url(url)
+        except ValueError as e:
+            raise WSError(str(e))
+        if hasattr(headers, "items"):
+            headers = headers.items()
+        req = ["GET ", path, " HTTP/1.1\r\nHost: ", hosthdr, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"]
+        for k, v in headers:
+            k, v = str(k), str(v)
+            if not k or k.lower() in _RESERVED or ":" in k or "\r" in k + v or "\n" in k + v:
+                raise WSError("bad handshake header: %r" % k)
+            req.append("%s: %s\r\n" % (k, v))
+        key = F.make_key(_random(16))
+        req.append("Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key)
+        ctx = self._tls(host, cadata, verify) if secure else None
+        self.dropped = 0
+        self._reset()
+        self._closed = (None, "not connected")
+        ok = False
+        try:
+            await asyncio.wait_for_ms(self._open(host, port, ctx, "".join(req).encode(), key), timeout_ms)
+            ok = True
+        except asyncio.TimeoutError:
+            raise WSError("connect to %s timed out after %d ms" % (hosthdr, timeout_ms))
+        except WSError:
+            raise
+        except OSError as e:
+            raise WSError("connect to %s failed: %s %s" % (hosthdr, type(e).__name__, e))
+        finally:
+            if not ok:
+                self._drop_socket()
+        self._state = _OPEN
+        self.last_rx = time.ticks_ms()
+        self._wtask = asyncio.create_task(self._writer())
+
+    def _tls(self, host, cadata, verify):
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if verify:
+            if not cadata:
+                raise WSError("wss needs a CA certificate (cadata) or verify=False")
+            # MicroPython's default is CERT_NONE even for TLS_CLIENT.
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            try:
+                ctx.load_verify_locations(cadata=_der(cadata))
+            except (ValueError, OSError) as e:
+                raise WSError("bad CA certificate: %s" % e)
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+            if self.log:
+                self.log("TLS certificate NOT verified for %s (verify=False)" % host)
+        return ctx
+
+    async def _open(self, host, port, ctx, req, key):
+        if ctx is None:
+            _, w = await asyncio.open_connection(host, port)
+        else:
+            _, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+        self._s = w
+        w.write(req)
+        await w.drain()
+        _check_response(await self._read_head(), key)
+
+    async def _read_head(self):
+        rb = self._rb
+        while True:
+            i = rb.find(b"\r\n\r\n", 0, self._re)
+            if i >= 0:
+                self._rp = i + 4  # anything after the head is already frames
+                return bytes(self._rbmv[:i])
+            if self._re == len(rb):
+                raise WSError("handshake response head over %d bytes" % len(rb))
+            r = await self._s.readinto(self._rbmv[self._re :])
+            if r is None:
+                continue
+            if not r:
+                raise WSError("connection closed during handshake")
+            self._re += r
+
+    # ---- receive -------------------------------------------------------
+
+    async def recv(self):
+        """Next TEXT/BINARY message as (op, memoryview). The view points into
+        the receive buffer and is valid until the next recv(). PING, PONG and
+        CLOSE are handled here; CLOSE and EOF raise WSClosed. Only one task
+        may call recv() at a time."""
+        if self._state == _CLOSED or (self._close_after and self._ph == 0 and self._rp == self._re):
+            raise WSClosed(*self._closed)
+        self._rxt = asyncio.current_task()
+        try:
+            while True:
+                op = self._step()
+                if op:
+                    return op, self._mmv[: self._mlen]
+                await self._more()
+        except asyncio.CancelledError:
+            if self._killed:
+                self._killed = False
+                raise WSClosed(*self._closed)
+            raise
+        except _EOF:
+            self._teardown(None, "connection lost")
+            raise WSClosed(*self._closed)
+        except OSError as e:
+            self._teardown(None, "connection lost: %s %s" % (type(e).__name__, e))
+            raise WSClosed(*self._closed)
+        finally:
+            self._rxt = None
+
+    def _step(self):
+        # Parse as far as the buffered bytes go; return a completed message's
+        # opcode, or 0 when more input is needed. Allocates nothing for data
+        # frames (control frames may: PONG/CLOSE replies are built here).
+        while True:
+            if self._ph == 0:
+                if not self._take(self._hdr, 0, 2):
+                    return 0
+                self.last_rx = time.ticks_ms()
+                self._hl = F.header_size(self._hdr[0], self._hdr[1])
+                self._ph = 1
+            if self._ph == 1:
+                if not self._take(self._hdr, 2, self._hl - 2):
+                    return 0
+                self._begin()
+                self._ph = 2
+            if not self._take(self._dst, self._doff, self._pl):
+                return 0
+            self._ph = 0
+            op = self._end()
+            if op:
+                return op
+
+    def _take(self, buf, off, n):
+        # Copy buffered bytes toward buf[off:off+n]; True once all n are there.
+        got = self._got
+        k = n - got
+        avail = self._re - self._rp
+        if k > avail:
+            F.copy(buf, off + got, self._rb, self._rp, avail)
+            self._got = got + avail
+            self._rp = self._re = 0
+            return False
+        F.copy(buf, off + got, self._rb, self._rp, k)
+        self._rp += k
+        self._got = 0
+        return True
+
+    async def _more(self):
+        # One successful read. A large payload remainder goes straight into
+        # the message buffer; anything else through the rx buffer, so one
+        # read usually brings a whole small frame (header + payload).
+        s = self._s
+        while True:
+            if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
+                o = self._doff + self._got
+                r = await s.readinto(self._mmv[o : self._doff + self._pl])
+                if r:
+                    self._got += r
+            else:
+                r = await s.readinto(self._rb)
+                if r:
+                    self._rp = 0
+                    self._re = r
+            if r is None:
+                continue  # TLS: readable socket but no complete record yet
+            if not r:
+                raise _EOF()
+            return
+
+    def _begin(self):
+        # Validate a complete header and pick where its payload goes.
+        b0 = self._hdr[0]
+        b1 = self._hdr[1]
+        op = b0 & 0x0F
+        if b0 & 0x70:
+            self._fail(1002, "reserved bits set")
+        if b1 & 0x80:
+            self._fail(1002, "masked frame from server")
+        n = F.payload_len(self._hdr)
+        if n < 0:
+            self._fail(1002, "bad 64-bit length")
+        self._op = op
+        self._pl = n
+        if op & 8:
+            if op != OP_CLOSE and op != OP_PING and op != OP_PONG:
+                self._fail(1002, "unknown opcode %d" % op)
+            if not b0 & 0x80:
+                self._fail(1002, "fragmented control frame")
+            if n > 125:
+                self._fail(1002, "control frame too long")
+            self._dst = self._cin
+            self._doff = 0
+            return
+        if op == OP_CONT:
+            if not self._fop:
+                self._fail(1002, "continuation without a message")
+            off = self._mlen
+        elif op == OP_TEXT or op == OP_BINARY:
+            if self._fop:
+                self._fail(1002, "new message inside a fragmented one")
+            self._fop = op
+            off = 0
+        else:
+            self._fail(1002, "unknown opcode %d" % op)
+        if off + n > self.max_message:
+            self._fail(1009, "message too big: %d bytes" % (off + n))
+        self._dst = self._msg
+        self._doff = off
+
+    def _end(self):
+        op = self._op
+        if not op & 8:
+            self._mlen = self._doff + self._pl
+            if not self._hdr[0] & 0x80:
+                return 0
+            op = self._fop
+            self._fop = 0
+            return op
+        n = self._pl
+        if op == OP_PING:
+            if self._state == _OPEN:
+                self._queue(OP_PONG, self._cin, n)
+        elif op == OP_CLOSE:
+            if n == 1:
+                self._fail(1002, "close frame with 1-byte payload")
+            code = (self._cin[0] << 8) | self._cin[1] if n >= 2 else 1005
+            try:
+                reason = str(bytes(self._cin[2:n]), "utf-8")
+            except UnicodeError:
+                reason = repr(bytes(self._cin[2:n]))
+            self._closed = (code, reason)
+            if self._close_sent or self._state != _OPEN:
+                # Our CLOSE already went (or is going) out: handshake done.
+                self._teardown(code, reason)
+            else:
+                self._state = _CLOSING
+                self._acount = 0
+                self._close_after = True
+                self._queue(OP_CLOSE, self._cin, n if code != 1005 else 0)
+            raise WSClosed(code, reason)
+        return 0
+
+    def _fail(self, code, msg):
+        # Protocol violation: tell the peer why, end the connection, raise.
+        if self._state == _OPEN:
+            self._state = _CLOSING
+            self._acount = 0
+            self._close_after = True
+            p = F.close_payload(code, msg)
+            self._queue(OP_CLOSE, p, len(p))
+        self._closed = (code, msg)
+        raise WSError(msg)
+
+    # ---- send ----------------------------------------------------------
+
+    def send_text(self, s):
+        """Queue a TEXT message (str or UTF-8 bytes). Never dropped; raises
+        WSClosed when the connection is not open, WSError if the control
+        queue is full (the link has been stalled for a long time)."""
+        if self._state != _OPEN:
+            raise WSClosed(*self._closed)
+        if len(self._ctl) >= _CTL_MAX:
+            raise WSError("control queue full (%d frames)" % _CTL_MAX)
+        b = s.encode() if isinstance(s, str) else s
+        self._queue(OP_TEXT, b, len(b))
+
+    def send_bytes(self, data):
+        """Queue a BINARY message on the control lane: never dropped, any
+        size, allocates. For audio use send_binary()."""
+        if self._state != _OPEN:
+            raise WSClosed(*self._closed)
+        self._queue(OP_BINARY, data, len(data))
+
+    def send_binary(self, buf, n=-1):
+        """Copy buf[:n] into a preallocated audio slot as a masked BINARY
+        frame. When all slots are waiting, the oldest is dropped (counted in
+        self.dropped) and False is returned. Allocates nothing."""
+        if self._state != _OPEN:
+            raise WSClosed(*self._closed)
+        if n < 0:
+            n = len(buf)
+        if n > self._ssize:
+            raise ValueError("audio frame too big for slot")
+        ok = True
+        if self._acount == self._nslots:
+            self._ahead += 1
+            if self._ahead == self._nslots:
+                self._ahead = 0
+            self._acount -= 1
+            self.dropped += 1
+            ok = False
+        i = self._ahead + self._acount
+        if i >= self._nslots:
+            i -= self._nslots
+        slot = self._slots[i]
+        st = _SLOT_OFF - F.header_len(n, True)
+        F.encode_header(slot, st, OP_BINARY, n, True)
+        F.rng_fill(self._rng, slot, _SLOT_OFF - 4)
+        F.copy(slot, _SLOT_OFF, buf, 0, n)
+        F.mask(slot, _SLOT_OFF, n, slot, _SLOT_OFF - 4)
+        self._sst[i] = st
+        self._sen[i] = _SLOT_OFF + n
+        self._acount += 1
+        self._wev.set()
+        return ok
+
+    def _queue(self, op, payload, n):
+        h = F.header_len(n, True)
+        f = bytearray(h + n)
+        F.encode_header(f, 0, op, n, True)
+        F.rng_fill(self._rng, f, h - 4)
+        F.copy(f, h, payload, 0, n)
+        F.mask(f, h, n, f, h - 4)
+        self._ctl.append(f)
+        self._wev.set()
+
+    async def _writer(self):
+        # The only task that writes to the socket. Control frames first (FIFO),
+        # then audio slots oldest first.
+        s = self._s
+        try:
+            while True:
+                if self._ctl:
+                    f = self._ctl.pop(0)
+                    s.write(f)
+                    await s.drain()
+                    if f[0] & 0x0F == OP_CLOSE:
+                        self._close_sent = True
+                        if self._close_after:
+                            break
+                elif self._acount and self._state == _OPEN:
+                    i = self._ahead
+                    self._ahead = i + 1 if i + 1 < self._nslots else 0
+                    self._acount -= 1
+                    # Stream.write() sends what the socket takes now and copies
+                    # the rest into its own buffer, so the slot is free (may be
+                    # refilled by send_binary) as soon as write() returns.
+                    s.write(self._smv[i][self._sst[i] : self._sen[i]])
+                    await s.drain()
+                else:
+                    self._wev.clear()
+                    await self._wev.wait()
+        except Exception as e:
+            self._wtask = None  # teardown must not cancel the running task
+            self._teardown(None, "write failed: %s %s" % (type(e).__name__, e))
+            return
+        self._wtask = None
+        self._teardown(*self._closed)
+
+    # ---- close ---------------------------------------------------------
+
+    async def close(self, code=1000, reason="", timeout_ms=2000):
+        """Send CLOSE, wait (bounded) for the peer's CLOSE, drop the socket.
+        Safe to call in any state and more than once."""
+        if self._state == _CLOSED:
+            return
+        if self._state == _OPEN:
+            self._state = _CLOSING
+            self._acount = 0
+            self._closed = (code, reason)
+            p = F.close_payload(code, reason)
+            self._queue(OP_CLOSE, p, len(p))
+        try:
+            if self._rxt is None and not self._close_after:
+                # Nobody is reading: read (and discard) until the peer's CLOSE.
+                await asyncio.wait_for_ms(self._drain_to_close(), timeout_ms)
+            else:
+                # The reader task or the writer (after the CLOSE echo) ends it.
+                await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
+        except (asyncio.TimeoutError, WSError):
+            pass
+        self._teardown(code, reason)
+
+    async def _drain_to_close(self):
+        while True:
+            await self.recv()  # discards data until CLOSE/EOF raises
+
+    @property
+    def open(self):
+        return self._state == _OPEN
+
+    def _drop_socket(self):
+        s = self._s
+        self._s = None
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _teardown(self, code, reason):
+        if self._state == _CLOSED and self._s is None:
+            return
+        self._state = _CLOSED
+        if self._closed[1] == "not connected":
+            self._closed = (code, reason)
+        # Wake waiters before closing the socket: cancelling a task removes it
+        # from asyncio's poller, so the fd is never polled after close.
+        t = self._rxt
+        if t is not None and t is not asyncio.current_task():
+            self._killed = True
+            t.cancel()
+        t = self._wtask
+        self._wtask = None
+        if t is not None and t is not asyncio.current_task():
+            t.cancel()
+        self._ctl = []
+        self._acount = 0
+        self._drop_socket()
+        self._done.set()
+
+
+def _check_response(head, key):
+    try:
+        text = str(head, "utf-8")
+    except UnicodeError:
+        raise WSError("handshake: response is not text")
+    lines = text.split("\r\n")
+    status = lines[0]
+    parts = status.split(" ")
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or parts[1] != "101":
+        raise WSError("handshake refused: " + (status[:120] or "(empty status line)"))
+    h = {}
+    for ln in lines[1:]:
+        i = ln.find(":")
+        if i > 0:
+            h[ln[:i].strip().lower()] = ln[i + 1 :].strip()
+    if h.get("upgrade", "").lower() != "websocket":
+        raise WSError("handshake: no 'Upgrade: websocket' in 101 response")
+    if "upgrade" not in [t.strip() for t in h.get("connection", "").lower().split(",")]:
+        raise WSError("handshake: no 'Connection: Upgrade' in 101 response")
+    if h.get("sec-websocket-accept") != F.accept_key(key):
+        raise WSError("handshake: wrong Sec-WebSocket-Accept")
+    if h.get("sec-websocket-extensions"):
+        raise WSError("handshake: server chose an extension we did not offer")
