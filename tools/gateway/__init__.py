@@ -1,0 +1,11 @@
+"""xiaozhi edge gateway: lets a PCM-speaking MicroPython device use stock
+Opus-only xiaozhi servers.
+
+    device --ws (pcm, framing v1/2/3)--> gateway --ws (opus, v1)--> xiaozhi server
+    device --POST /xiaozhi/ota/------->  gateway --POST----------->  upstream OTA
+
+Modules: config (file + CLI settings), auth (signed device tokens), policy
+(rate limits, blocked words), audit (JSON-lines audit log), transcode
+(PCM <-> Opus), upstreams (failover and health), ota_proxy (HTTP side),
+proxy (the listener and per-device sessions). Run: python -m tools.gateway --help
+"""

@@ -1,0 +1,126 @@
+"""python -m tools.gateway: the xiaozhi edge gateway (PCM device ⇄ Opus server)."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .config import (
+    Config,
+    ConfigError,
+    check_http_url,
+    check_ws_url,
+    load_file,
+    parse_listen,
+)
+
+EPILOG = """\
+examples:
+  python -m tools.gateway --listen 0.0.0.0:8765 \\
+      --upstream ws://192.168.1.20:8000/xiaozhi/v1/ \\
+      --upstream-ota http://192.168.1.20:8003/xiaozhi/ota/
+  python -m tools.gateway --config gateway.json      # secrets, policies, several upstreams
+
+Point the device's OTA URL at http://<gateway>:8765/xiaozhi/ota/ (the reply sends it to
+the gateway's WebSocket) or its ws_url at ws://<gateway>:8765/xiaozhi/v1/.
+See tools/gateway/config.py for every config-file key.
+"""
+
+
+def build_config(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m tools.gateway",
+        description="Edge gateway between xiaozhi-mpy devices (PCM audio) and stock xiaozhi "
+                    "servers (Opus): transcoding WebSocket proxy, OTA proxy, signed device auth, "
+                    "rate limits, blocked words, audit log, upstream failover.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE", help="JSON config file (secrets, policies, upstreams)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="where devices connect, WebSocket and OTA on one port "
+                   "(default 127.0.0.1:8765)")
+    p.add_argument("--upstream", metavar="WS_URL", action="append",
+                   help="xiaozhi server WebSocket URL; repeat for failover, first is preferred")
+    p.add_argument("--upstream-ota", metavar="HTTP_URL", help="upstream OTA URL to proxy "
+                   "(without it the gateway answers OTA requests itself)")
+    p.add_argument("--public-url", metavar="WS_URL", help="WebSocket URL the OTA reply hands to devices "
+                   "(default: ws://<Host header of the OTA request>/xiaozhi/v1/)")
+    p.add_argument("--audit-log", metavar="FILE", help="append audit records (JSON lines) here; '-' = stdout")
+    p.add_argument("--opus-bitrate", type=int, metavar="BPS", help="uplink Opus bitrate (default 24000)")
+    p.add_argument("--opus-complexity", type=int, metavar="0-10", help="uplink Opus complexity (default 5)")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    a = p.parse_args(argv)
+
+    cfg = Config()
+    if a.config:
+        load_file(a.config, cfg)
+    if a.listen:
+        cfg.listen_host, cfg.listen_port = parse_listen("--listen", a.listen)
+    if a.upstream:
+        cfg.upstreams = [check_ws_url("--upstream", u) for u in a.upstream]
+    if a.upstream_ota is not None:
+        cfg.upstream_ota = check_http_url("--upstream-ota", a.upstream_ota) if a.upstream_ota else ""
+    if a.public_url:
+        cfg.public_url = check_ws_url("--public-url", a.public_url)
+    if a.audit_log is not None:
+        cfg.audit_log = a.audit_log
+    if a.opus_bitrate is not None:
+        if not 6000 <= a.opus_bitrate <= 510000:
+            raise ConfigError(f"--opus-bitrate must be 6000..510000, got {a.opus_bitrate}")
+        cfg.opus.bitrate = a.opus_bitrate
+    if a.opus_complexity is not None:
+        if not 0 <= a.opus_complexity <= 10:
+            raise ConfigError(f"--opus-complexity must be 0..10, got {a.opus_complexity}")
+        cfg.opus.complexity = a.opus_complexity
+    if not cfg.upstreams:
+        raise ConfigError("no upstream: give --upstream WS_URL or 'upstreams' in the config file")
+    return cfg, a.log_level
+
+
+async def _run(cfg):
+    from .proxy import Gateway
+
+    gw = Gateway(cfg)
+    try:
+        await gw.start()
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
+    print(f"gateway ready on ws://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
+          f"(OTA: http://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover
+            pass
+    await stop.wait()
+    await gw.stop()
+
+
+def main(argv=None):
+    try:
+        cfg, level = build_config(sys.argv[1:] if argv is None else argv)
+    except ConfigError as e:
+        print(f"gateway: error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, level.upper()),
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        import opuslib_next  # noqa: F401
+    except (ImportError, OSError) as e:  # libopus missing: say what to install instead of a traceback
+        print(f"gateway: error: cannot load libopus ({e}); run scripts/setup or install libopus0",
+              file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_run(cfg))
+    except ConfigError as e:
+        print(f"gateway: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

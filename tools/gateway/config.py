@@ -1,0 +1,241 @@
+"""Gateway settings: a JSON config file (secrets, policies) plus CLI flags.
+
+Every problem is a ConfigError whose message names the key, e.g.
+"config key 'limits.messages_per_second_per_device' must be an integer >= 0, got 'x'".
+The file is optional; CLI flags override it. Example file:
+
+{
+  "listen": "0.0.0.0:8765",
+  "public_url": "ws://192.168.1.10:8765/xiaozhi/v1/",
+  "upstreams": ["ws://192.168.1.20:8000/xiaozhi/v1/", "ws://192.168.1.21:8000/xiaozhi/v1/"],
+  "upstream_ota": "http://192.168.1.20:8003/xiaozhi/ota/",
+  "upstream_token": "",
+  "auth": {"enabled": true, "window_s": 300, "devices": {"aa:bb:cc:dd:ee:ff": "per-device-secret"}},
+  "limits": {"connections_per_minute_per_device": 10, "connections_per_minute_per_ip": 60,
+             "messages_per_second_per_device": 50, "messages_per_second_per_ip": 200},
+  "blocked_words": ["example"],
+  "blocked_alert": "Sorry, I can't help with that.",
+  "audit_log": "gateway-audit.jsonl",
+  "opus": {"bitrate": 24000, "complexity": 5, "application": "voip"},
+  "ota": {"timezone_offset": 480},
+  "upstream_connect_timeout_s": 5,
+  "upstream_retry_s": 15
+}
+"""
+
+import dataclasses
+import json
+import urllib.parse
+
+
+class ConfigError(ValueError):
+    """A one-line message naming the offending key."""
+
+
+@dataclasses.dataclass
+class Limits:
+    connections_per_minute_per_device: int = 20
+    connections_per_minute_per_ip: int = 120
+    messages_per_second_per_device: int = 60
+    messages_per_second_per_ip: int = 300
+
+
+@dataclasses.dataclass
+class Opus:
+    bitrate: int = 24000
+    complexity: int = 5
+    application: str = "voip"
+
+
+@dataclasses.dataclass
+class Auth:
+    enabled: bool = False
+    window_s: int = 300
+    devices: dict = dataclasses.field(default_factory=dict)  # device id -> secret
+
+
+@dataclasses.dataclass
+class Config:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8765
+    public_url: str = ""  # ws URL handed to devices by the OTA proxy; default: from the request's Host
+    upstreams: list = dataclasses.field(default_factory=list)
+    upstream_ota: str = ""
+    upstream_token: str = ""
+    auth: Auth = dataclasses.field(default_factory=Auth)
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    blocked_words: list = dataclasses.field(default_factory=list)
+    blocked_alert: str = "Sorry, I can't help with that."
+    audit_log: str = ""
+    opus: Opus = dataclasses.field(default_factory=Opus)
+    ota_timezone_offset: int = 0
+    upstream_connect_timeout_s: float = 5.0
+    upstream_retry_s: float = 15.0
+
+    def redacted(self):
+        """A dict for logs: secrets replaced by their count/presence."""
+        d = dataclasses.asdict(self)
+        d["auth"]["devices"] = f"<{len(self.auth.devices)} device secrets>"
+        d["upstream_token"] = "<set>" if self.upstream_token else ""
+        return d
+
+
+def _int(key, v, lo=0, hi=None):
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"{lo}..{hi}"
+        raise ConfigError(f"config key '{key}' must be an integer {rng}, got {v!r}")
+    return v
+
+
+def _num(key, v, lo):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
+        raise ConfigError(f"config key '{key}' must be a number >= {lo}, got {v!r}")
+    return float(v)
+
+
+def _str(key, v):
+    if not isinstance(v, str):
+        raise ConfigError(f"config key '{key}' must be a string, got {v!r}")
+    return v
+
+
+def _bool(key, v):
+    if not isinstance(v, bool):
+        raise ConfigError(f"config key '{key}' must be true or false, got {v!r}")
+    return v
+
+
+def check_ws_url(key, v):
+    _str(key, v)
+    u = urllib.parse.urlsplit(v)
+    if u.scheme not in ("ws", "wss") or not u.hostname:
+        raise ConfigError(f"config key '{key}' must be a ws:// or wss:// URL, got {v!r}")
+    try:
+        _ = u.port
+    except ValueError:
+        raise ConfigError(f"config key '{key}' has a bad port: {v!r}") from None
+    return v
+
+
+def check_http_url(key, v):
+    _str(key, v)
+    u = urllib.parse.urlsplit(v)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ConfigError(f"config key '{key}' must be an http:// or https:// URL, got {v!r}")
+    try:
+        _ = u.port
+    except ValueError:
+        raise ConfigError(f"config key '{key}' has a bad port: {v!r}") from None
+    return v
+
+
+def parse_listen(key, v):
+    _str(key, v)
+    host, sep, port = v.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"config key '{key}' must be HOST:PORT (e.g. 127.0.0.1:8765), got {v!r}")
+    return host.strip("[]"), int(port)
+
+
+def _section(cfg_obj, key, value, fields):
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key '{key}' must be an object, got {value!r}")
+    for k, v in value.items():
+        if k not in fields:
+            raise ConfigError("unknown config key '{}.{}' (known: {})".format(key, k, ", ".join(sorted(fields))))
+        setattr(cfg_obj, k, fields[k](f"{key}.{k}", v))
+
+
+def _devices(key, v):
+    if not isinstance(v, dict):
+        raise ConfigError(f"config key '{key}' must be an object of device id -> secret")
+    for dev, secret in v.items():
+        if not isinstance(secret, str) or len(secret) < 8:
+            # The secret itself is never echoed back.
+            raise ConfigError(f"config key '{key}.{dev}' must be a secret string of at least 8 characters")
+    return dict(v)
+
+
+def _words(key, v):
+    if not isinstance(v, list) or not all(isinstance(w, str) and w.strip() for w in v):
+        raise ConfigError(f"config key '{key}' must be a list of non-empty strings")
+    return [w.strip() for w in v]
+
+
+def _upstreams(key, v):
+    if not isinstance(v, list):
+        raise ConfigError(f"config key '{key}' must be a list of ws:// URLs")
+    return [check_ws_url(f"{key}[{i}]", u) for i, u in enumerate(v)]
+
+
+def _application(key, v):
+    if v not in ("voip", "audio"):
+        raise ConfigError(f"config key '{key}' must be 'voip' or 'audio', got {v!r}")
+    return v
+
+
+def apply_dict(cfg, data):
+    """Apply a parsed config file (dict) onto cfg, validating every key."""
+    if not isinstance(data, dict):
+        raise ConfigError("config file must hold a JSON object")
+    for key, v in data.items():
+        if key == "listen":
+            cfg.listen_host, cfg.listen_port = parse_listen(key, v)
+        elif key == "public_url":
+            cfg.public_url = check_ws_url(key, v) if v else ""
+        elif key == "upstreams":
+            cfg.upstreams = _upstreams(key, v)
+        elif key == "upstream_ota":
+            cfg.upstream_ota = check_http_url(key, v) if v else ""
+        elif key == "upstream_token":
+            cfg.upstream_token = _str(key, v)
+        elif key == "auth":
+            _section(cfg.auth, key, v, {
+                "enabled": _bool,
+                "window_s": lambda k, x: _int(k, x, 1, 86400),
+                "devices": _devices,
+            })
+        elif key == "limits":
+            _section(cfg.limits, key, v, {f.name: _int for f in dataclasses.fields(Limits)})
+        elif key == "blocked_words":
+            cfg.blocked_words = _words(key, v)
+        elif key == "blocked_alert":
+            cfg.blocked_alert = _str(key, v)
+        elif key == "audit_log":
+            cfg.audit_log = _str(key, v)
+        elif key == "opus":
+            _section(cfg.opus, key, v, {
+                "bitrate": lambda k, x: _int(k, x, 6000, 510000) if x else 0,
+                "complexity": lambda k, x: _int(k, x, 0, 10),
+                "application": _application,
+            })
+        elif key == "ota":
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key 'ota' must be an object, got {v!r}")
+            for k, x in v.items():
+                if k != "timezone_offset":
+                    raise ConfigError(f"unknown config key 'ota.{k}' (known: timezone_offset)")
+                cfg.ota_timezone_offset = _int("ota.timezone_offset", x, -720, 840)
+        elif key == "upstream_connect_timeout_s":
+            cfg.upstream_connect_timeout_s = _num(key, v, 0.1)
+        elif key == "upstream_retry_s":
+            cfg.upstream_retry_s = _num(key, v, 0)
+        else:
+            raise ConfigError(f"unknown config key '{key}'")
+    if cfg.auth.enabled and not cfg.auth.devices:
+        raise ConfigError("config key 'auth.devices' must list at least one device when auth.enabled is true")
+    return cfg
+
+
+def load_file(path, cfg=None):
+    cfg = cfg or Config()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+    return apply_dict(cfg, data)
