@@ -2,7 +2,7 @@
 #   c = create(fmt, sample_rate, frame_ms)
 #   c.frame_samples, c.max_packet, c.fmt, c.sample_rate, c.frame_ms
 #   c.encode_into(pcm, out) -> packet bytes   (one frame of s16le mono)
-#   c.decode_into(pkt, pcm) -> pcm bytes      (s16le mono)
+#   c.decode_into(pkt, pcm[, off, n]) -> pcm bytes (s16le mono)
 #   c.reset()                                 (new stream; decoder state)
 # Only "pcm" (s16le passthrough; the edge gateway transcodes to Opus) exists
 # today. A native Opus module would become another class with the same
@@ -41,17 +41,22 @@ class PcmCodec:
         copy_bytes(out, 0, pcm, 0, n)
         return n
 
-    def decode_into(self, pkt, pcm):
+    def decode_into(self, pkt, pcm, off=0, n=None):
         """Decode one packet into pcm; returns bytes of s16le written. A packet
-        may be shorter than a frame (the server's last TTS frame often is)."""
-        n = len(pkt)
+        may be shorter than a frame (the server's last TTS frame often is).
+        off/n select the packet inside a larger buffer (e.g. a received
+        frame after its header) without slicing, which would allocate a view."""
+        if n is None:
+            n = len(pkt) - off
+        if off < 0 or n < 0 or off + n > len(pkt):
+            raise ValueError("pcm packet: %d bytes at %d outside %d-byte buffer" % (n, off, len(pkt)))
         if n & 1:
             raise ValueError("pcm packet: odd length %d" % n)
         if n > self.max_packet:
             raise ValueError("pcm packet: %d bytes > %d-byte frame" % (n, self.max_packet))
         if len(pcm) < n:
             raise ValueError("pcm decode: output %d bytes < %d" % (len(pcm), n))
-        copy_bytes(pcm, 0, pkt, 0, n)
+        copy_bytes(pcm, 0, pkt, off, n)
         return n
 
 

@@ -35,10 +35,14 @@ class JitterBuffer:
         self.filling = True  # not playing yet: waiting for `prefill` frames
         self._draining = False
 
-    def push(self, mv):
-        """Queue a copy of one frame; False (and dropped += 1) when full.
-        Empty frames carry no audio and are ignored."""
-        n = len(mv)
+    def push(self, mv, n=None):
+        """Queue a copy of one frame (the first n bytes of mv, default all);
+        False (and dropped += 1) when full. Empty frames are ignored.
+        Passing n instead of slicing mv saves a view allocation per frame."""
+        if n is None:
+            n = len(mv)
+        elif not 0 <= n <= len(mv):
+            raise ValueError("jitter: n %d not in 0..%d" % (n, len(mv)))
         if n == 0:
             return True
         if n > self.frame_bytes:

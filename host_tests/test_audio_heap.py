@@ -101,6 +101,8 @@ pcm_mv = memoryview(pcm16k)
 prove("codec_encode_into", lambda: c.encode_into(pcm_mv, pkt))
 dec = memoryview(bytearray(c.max_packet))
 prove("codec_decode_into", lambda: c.decode_into(pkt, dec))
+framed = memoryview(bytearray(16 + c.max_packet))
+prove("codec_decode_into_offset", lambda: c.decode_into(framed, dec, 16, 1000))
 
 # jitter buffer: steady state, overflow drop, underrun, flush, drain
 jb = jitter.JitterBuffer(4, 2880, 2)
@@ -110,6 +112,8 @@ play = bytearray(2880)
 
 def steady():
     jb.push(frame24)
+    jb.pop_into(play)
+    jb.push(frame24, 1000)
     jb.pop_into(play)
 
 
@@ -172,6 +176,7 @@ CALLS = [
     "decode_v3",
     "codec_encode_into",
     "codec_decode_into",
+    "codec_decode_into_offset",
     "jitter_push_pop",
     "jitter_overflow_drop",
     "jitter_underrun_refill",

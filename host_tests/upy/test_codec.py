@@ -63,3 +63,15 @@ def test_decode_errors():
     _raises(lambda: c.decode_into(bytes(11), out), "odd length 11")
     _raises(lambda: c.decode_into(bytes(1922), out), "1922 bytes > 1920")
     _raises(lambda: c.decode_into(bytes(100), bytearray(50)), "output 50")
+
+
+def test_decode_from_inside_a_frame():
+    # The reader passes the whole received frame plus the payload offset.
+    c = codec.create("pcm", 16000, 60)
+    frame = bytearray(b"HDR!") + bytearray(range(10))
+    out = bytearray(1920)
+    assert c.decode_into(frame, out, 4, 10) == 10 and out[:10] == bytearray(range(10))
+    assert c.decode_into(memoryview(frame), out, 4) == 10
+    _raises(lambda: c.decode_into(frame, out, 4, 12), "12 bytes at 4 outside 14-byte")
+    _raises(lambda: c.decode_into(frame, out, 20), "outside")
+    _raises(lambda: c.decode_into(frame, out, 5, 9), "odd length 9")

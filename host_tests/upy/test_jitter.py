@@ -121,3 +121,12 @@ def test_errors():
     jb.push(bytes(8))
     _raises(lambda: jb.pop_into(bytearray(4)), "4-byte buffer < 8")
     assert jb.level == 1  # a failed pop loses nothing
+
+
+def test_push_first_n_bytes():
+    jb = JitterBuffer(2, 8, 0)
+    big = bytearray(b"abcdefgh")
+    assert jb.push(big, 3) and _pop(jb) == b"abc"
+    assert jb.push(memoryview(big), 0) and jb.level == 0
+    _raises(lambda: jb.push(big, 9), "n 9 not in 0..8")
+    _raises(lambda: jb.push(big, -1), "n -1")
