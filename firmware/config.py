@@ -260,6 +260,13 @@ def load(path=PATH):
         if candidate != path:
             log.warn(_TAG, "recovered settings from an interrupted save")
             cfg.save()
+        elif _exists(path + ".tmp"):
+            # A save that died before its rename: the previous settings stand.
+            log.warn(_TAG, "discarding an unfinished save (%s.tmp); previous settings kept" % path)
+            try:
+                os.remove(path + ".tmp")
+            except OSError:
+                pass
         return cfg
     log.info(_TAG, "no %s; starting from defaults" % path)
     return Config(path)

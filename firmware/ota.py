@@ -1,0 +1,259 @@
+# OTA check and activation (spec §5): ask the OTA endpoint where to connect,
+# store what it says, show an activation code when the server wants one and
+# poll .../activate until the server has bound the device.
+#
+# Never acts on firmware.url: stock servers hand out ESP-IDF images, and a
+# MicroPython firmware update is a separate, explicit path (DESIGN §3.7).
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio
+
+import http
+
+from backoff import Backoff
+from firmware import clock, log
+from firmware.config import ConfigError
+from firmware.protocol import format_mac
+
+APP_NAME = "xiaozhi-mpy"
+APP_VERSION = "0.1.0"
+
+RETRIES = 10  # check attempts before giving up (spec §5.3)
+RETRY_MS = 10000  # first retry delay; doubles after each failure
+POLLS = 10  # activation POSTs per round (spec §5.4)
+PENDING_MS = 3000  # wait after HTTP 202 (activation pending)
+FAILED_MS = 10000  # wait after any other activation failure
+TIMEOUT_MS = 30000  # the reference's HTTP client default
+_TAG = "ota"
+
+
+class OtaError(Exception):
+    pass
+
+
+def _mac_str(mac):
+    return mac if isinstance(mac, str) else format_mac(mac)
+
+
+def request_headers(cfg, hal, info):
+    """Headers of spec §5.1. Activation-Version 1: no eFuse serial number."""
+    return [
+        ("Activation-Version", "1"),
+        ("Device-Id", _mac_str(info.get("mac") or hal.mac())),
+        ("Client-Id", cfg.get("client_id")),
+        ("User-Agent", "%s/%s" % (info.get("board", "unknown"), APP_VERSION)),
+        ("Accept-Language", cfg.get("language")),
+    ]
+
+
+def request_body(cfg, info, net=None):
+    """The system-info body of spec §5.1, built from what the HAL reports.
+    net: {"ssid", "rssi", "channel", "ip"} while joined to an AP, else None."""
+    mac = _mac_str(info["mac"])
+    board = {"type": info["board"], "name": info["board"], "mac": mac}
+    if net:
+        for k in ("ssid", "rssi", "channel", "ip"):
+            if net.get(k) is not None:
+                board[k] = net[k]
+    return {
+        "version": 2,
+        "language": cfg.get("language"),
+        "flash_size": info.get("flash_size", 0),
+        # A JSON string since the reference's 2025-07 change (spec §5.1).
+        "minimum_free_heap_size": str(info.get("free_heap", 0)),
+        "mac_address": mac,
+        "uuid": cfg.get("client_id"),
+        "chip_model_name": info.get("chip", ""),
+        "application": {"name": APP_NAME, "version": APP_VERSION},
+        "board": board,
+    }
+
+
+def activate_url(ota_url):
+    """'…/ota/' -> '…/ota/activate'; a '/' is added when missing (spec §5.4)."""
+    base = ota_url.split("?", 1)[0]
+    return base + ("activate" if base.endswith("/") else "/activate")
+
+
+def apply(cfg, reply):
+    """Store what the reply hands out. Returns True when the config changed
+    (and was saved). Only str/int members are kept, as the reference does."""
+    changed = False
+    st = reply.get("server_time")
+    if isinstance(st, dict) and isinstance(st.get("timestamp"), (int, float)):
+        tz = st.get("timezone_offset", 0)
+        clock.set_time(st["timestamp"], tz if isinstance(tz, int) else 0)
+    for section, key in (("websocket", "server_ws"), ("mqtt", "mqtt")):
+        got = reply.get(section)
+        if not isinstance(got, dict):
+            continue
+        merged = dict(cfg.get(key))
+        for k in got:
+            v = got[k]
+            if type(v) in (str, int):
+                merged[k] = v
+        if merged != cfg.get(key):
+            try:
+                cfg.set(key, merged)
+                changed = True
+            except ConfigError as e:
+                # e.g. a malformed ws URL from a misconfigured server (78/xiaozhi-esp32#585)
+                log.error(_TAG, "ignoring the reply's %s: %s" % (section, e))
+    fw = reply.get("firmware")
+    if isinstance(fw, dict) and fw.get("url"):
+        log.info(_TAG, "server offers firmware %s; not flashing (MicroPython updates are explicit)"
+                 % fw.get("version", "?"))
+    if changed:
+        cfg.save()
+    return changed
+
+
+def session_settings(cfg):
+    """Where the WebSocket session goes. A URL the user set wins over the OTA
+    reply unless server_managed_urls is on; the token and protocol version come
+    from the same source as the URL, so a server's token never leaks to another
+    host."""
+    user = cfg.get("ws_url")
+    srv = cfg.get("server_ws")
+    if srv.get("url") and (cfg.get("server_managed_urls") or not user):
+        return {
+            "ws_url": srv["url"],
+            "ws_token": srv.get("token", ""),
+            "protocol_version": srv.get("version") or cfg.get("protocol_version"),
+            "source": "server",
+        }
+    return {
+        "ws_url": user,
+        "ws_token": cfg.get("ws_token"),
+        "protocol_version": cfg.get("protocol_version"),
+        "source": "user",
+    }
+
+
+class Ota:
+    def __init__(self, cfg, hal, net=None, machine=None):
+        self.cfg = cfg
+        self.hal = hal
+        self.net = net  # callable -> network facts for the body, or None
+        self.machine = machine
+        self.url = cfg.get("ota_url")
+        self.activated = False
+
+    def _http_opts(self):
+        ca = None
+        path = self.cfg.get("ca_file")
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    ca = f.read()
+            except OSError as e:
+                raise OtaError("cannot read ca_file %s: %s" % (path, e))
+        return {"verify": self.cfg.get("tls_verify"), "cadata": ca, "timeout_ms": TIMEOUT_MS}
+
+    def _headers(self):
+        info = self.hal.sysinfo()
+        return info, request_headers(self.cfg, self.hal, info)
+
+    async def check(self):
+        """One check-version POST. Returns the reply dict or raises OtaError."""
+        info, headers = self._headers()
+        body = request_body(self.cfg, info, self.net() if self.net else None)
+        log.event("ota_check", {"url": self.url})
+        try:
+            r = await http.request("POST", self.url, headers=headers, json=body, **self._http_opts())
+        except http.HTTPError as e:
+            raise OtaError(str(e))
+        if r.status != 200:
+            raise OtaError("HTTP %d %s" % (r.status, r.reason))
+        try:
+            reply = r.json()
+        except http.HTTPError as e:
+            raise OtaError(str(e))
+        if not isinstance(reply, dict):
+            raise OtaError("reply is not a JSON object")
+        return reply
+
+    async def activate_once(self, challenge):
+        """POST …/activate. Returns the HTTP status, or 0 when not sent/failed.
+        Without an eFuse serial the body is {} (spec §5.4)."""
+        if not challenge:
+            return 0  # the reference does not even send it
+        _, headers = self._headers()
+        try:
+            r = await http.request("POST", activate_url(self.url), headers=headers, json={},
+                                   **self._http_opts())
+        except (http.HTTPError, OtaError) as e:
+            log.warn(_TAG, "activate failed: %s" % e)
+            return 0
+        return r.status
+
+    async def _show_code(self, act):
+        code = act.get("code", "")
+        msg = act.get("message", "")
+        if self.machine is not None:
+            from firmware import state
+
+            self.machine.to(state.ACTIVATING)
+        # The code is meant to be seen: log line, event (simulator transcript), LED.
+        log.info(_TAG, "activation code %s: %s" % (code, msg))
+        log.event("activation", {"code": code, "message": msg})
+
+    async def _blink(self):
+        # Slow blink while waiting for the user to enter the code on the server.
+        on = False
+        try:
+            while True:
+                on = not on
+                self.hal.led(on)
+                await clock.sleep_ms(500)
+        except asyncio.CancelledError:
+            self.hal.led(False)
+
+    async def _activate(self, act):
+        await self._show_code(act)
+        blink = asyncio.create_task(self._blink())
+        try:
+            for n in range(1, POLLS + 1):
+                status = await self.activate_once(act.get("challenge"))
+                log.event("activate", {"round": n, "status": status})
+                if status == 200:
+                    log.info(_TAG, "activated")
+                    self.activated = True
+                    return True
+                wait = PENDING_MS if status == 202 else FAILED_MS
+                log.info(_TAG, "activation %s, next poll in %d s"
+                         % ("pending" if status == 202 else "failed (%d)" % status, wait // 1000))
+                await clock.sleep_ms(wait)
+            return False
+        finally:
+            blink.cancel()
+
+    async def run(self):
+        """Check (retrying 10 s doubling, up to RETRIES attempts) and activate
+        until a check comes back without an activation. Returns True when the
+        last check succeeded, False when it gave up (stored settings are used)."""
+        backoff = Backoff(RETRY_MS, RETRY_MS << 12, jitter=0)
+        while True:
+            try:
+                reply = await self.check()
+            except OtaError as e:
+                if backoff.attempts + 1 >= RETRIES:
+                    log.error(_TAG, "check failed %d times (%s); continuing with stored settings"
+                              % (RETRIES, e))
+                    log.event("ota", {"result": "gave_up", "error": str(e)})
+                    return False
+                delay = backoff.next()
+                log.warn(_TAG, "check failed (%s); retry %d/%d in %d s"
+                         % (e, backoff.attempts, RETRIES - 1, delay // 1000))
+                log.event("ota_retry", {"attempt": backoff.attempts, "delay_ms": delay, "error": str(e)})
+                await clock.sleep_ms(delay)
+                continue
+            backoff.reset()
+            apply(self.cfg, reply)
+            act = reply.get("activation")
+            if not isinstance(act, dict) or not (act.get("code") or act.get("challenge")):
+                log.event("ota", {"result": "ok", "ws": session_settings(self.cfg)["source"]})
+                return True
+            await self._activate(act)
+            # Back to the check: the server stops sending activation once bound.

@@ -1,0 +1,79 @@
+# Boot to ready: Wi-Fi (or the provisioning portal), then the OTA check and
+# activation, then the settings the voice session needs.
+#   starting -> [wifi_configuring ->] activating -> idle
+from firmware import log, ota, state
+from firmware.protocol import uuid4
+from firmware.wifi import WifiManager
+
+_TAG = "boot"
+
+
+def _portal_forced(hal):
+    # Button held at boot (a HAL button with pressed()), or the simulator's --portal.
+    btn = getattr(hal, "button", None)
+    pressed = getattr(btn, "pressed", None)
+    if pressed is not None:
+        try:
+            if pressed():
+                log.info(_TAG, "button held at boot: provisioning portal")
+                return True
+        except OSError:
+            pass
+    return bool(getattr(getattr(hal, "ap", None), "force_portal", False))
+
+
+async def _portal(cfg, hal, wifi):
+    from firmware.portal import Portal
+
+    host, port, dns_port = getattr(hal.ap, "portal_addr", ("0.0.0.0", 80, 53))
+    await Portal(cfg, hal, wifi, host, port, dns_port).run()
+
+
+async def join_network(cfg, hal, machine):
+    """Join a saved network, or run the portal until one works. -> WifiManager,
+    or None on a HAL without Wi-Fi (the simulator without 'networks')."""
+    if getattr(hal, "wlan", None) is None:
+        return None
+    wifi = WifiManager(hal, cfg)
+    need_portal = _portal_forced(hal)
+    if not cfg.get("wifi"):
+        log.info(_TAG, "no saved Wi-Fi network: provisioning portal")
+        need_portal = True
+    while True:
+        if not need_portal:
+            if await wifi.connect():
+                return wifi
+            log.warn(_TAG, "could not join a saved network (%s); provisioning portal" % wifi.last_error)
+        machine.to(state.WIFI_CONFIGURING)
+        await _portal(cfg, hal, wifi)
+        need_portal = not cfg.get("wifi")
+
+
+async def bring_up(cfg, hal, machine):
+    """-> {"ws_url", "ws_token", "protocol_version", "source", "wifi"} with
+    wifi the WifiManager (for supervise()/set_power_save()) or None."""
+    if not cfg.get("client_id"):
+        # Client-Id: a UUID generated once and kept (spec §1.2).
+        cfg.set("client_id", uuid4(hal.random_bytes(16)))
+        try:
+            cfg.save()
+        except ValueError as e:
+            log.error(_TAG, "cannot keep the new client id: %s" % e)
+    machine.to(state.STARTING)
+    wifi = await join_network(cfg, hal, machine)
+    machine.to(state.ACTIVATING)
+    if cfg.get("ota_url"):
+        o = ota.Ota(cfg, hal, net=wifi.info if wifi else None, machine=machine)
+        await o.run()
+    else:
+        log.info(_TAG, "no ota_url set; using the configured server")
+    out = ota.session_settings(cfg)
+    if not out["ws_url"]:
+        log.error(_TAG, "no WebSocket URL: set ws_url or ota_url (portal 'Server' section)")
+    else:
+        log.info(_TAG, "server %s (from %s settings)" % (out["ws_url"], out["source"]))
+    if wifi:
+        wifi.set_power_save(True)  # idle: save power until a session starts
+    machine.to(state.IDLE)
+    out["wifi"] = wifi
+    return out

@@ -1,0 +1,177 @@
+# Wi-Fi station manager: join saved networks, explain failures in words, and
+# after a drop reconnect with backoff and jitter while the app rebuilds its
+# sockets. Works on network.WLAN (esp32) and hal/sim_wlan.py alike.
+#
+# The esp32 port retries a lost AP by itself after connect(); supervise() only
+# steps in (disconnect + a fresh join) when that has not worked after a backoff
+# delay, so the two never fight over the radio.
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio
+
+from backoff import Backoff
+from firmware import clock, log
+
+MAX_NETWORKS = 5
+JOIN_TIMEOUT_MS = 15000  # per network; 5 networks stay within the reference's 60 s budget
+POLL_MS = 100  # status polling while joining
+WATCH_MS = 500  # link polling in supervise()
+_GOT_IP = 1010
+_CONNECTING = 1001
+_IDLE = 1000
+_TAG = "wifi"
+
+# esp32 status() codes (ESP-IDF disconnect reasons) -> what to tell the user.
+_REASONS = {
+    2: "authentication expired (wrong password?)",
+    15: "handshake timed out (wrong password?)",
+    200: "lost the AP (beacon timeout)",
+    201: "AP not found (out of range or wrong name)",
+    202: "wrong password",
+    203: "AP refused the association",
+    204: "handshake timed out (wrong password?)",
+    205: "connection failed",
+    1000: "idle",
+    1001: "still connecting",
+}
+
+
+def reason(status):
+    """A status() code in words."""
+    return _REASONS.get(status, "status %d" % status)
+
+
+class WifiManager:
+    def __init__(self, hal, cfg, join_timeout_ms=JOIN_TIMEOUT_MS):
+        self.wlan = hal.wlan
+        self.cfg = cfg
+        self.join_timeout_ms = join_timeout_ms
+        self.connected = False
+        self.ssid = ""
+        self.last_error = ""
+        self.changed = asyncio.Event()  # set on every up/down transition
+        self.backoff = Backoff(1000, 60000, jitter=0.25)
+        self.power_save = None
+
+    def _set(self, up, why=""):
+        if up == self.connected:
+            return
+        self.connected = up
+        if up:
+            ip = self.wlan.ifconfig()[0]
+            log.info(_TAG, "connected to %s, ip %s" % (self.ssid, ip))
+            log.event("wifi", {"up": True, "ssid": self.ssid, "ip": ip})
+        else:
+            log.warn(_TAG, "link lost: %s" % why)
+            log.event("wifi", {"up": False, "reason": why})
+        self.changed.set()
+
+    def info(self):
+        """Network facts for the OTA body, or None while not connected."""
+        if not self.connected:
+            return None
+        try:
+            return {
+                "ssid": self.ssid,
+                "rssi": self.wlan.status("rssi"),
+                "channel": self.wlan.config("channel"),
+                "ip": self.wlan.ifconfig()[0],
+            }
+        except (OSError, ValueError):
+            return {"ssid": self.ssid, "ip": self.wlan.ifconfig()[0]}
+
+    async def join(self, ssid, password, timeout_ms=None):
+        """Try one network. -> (True, "") or (False, reason in words). Used for
+        saved networks and for the portal's test-join before saving."""
+        timeout_ms = timeout_ms or self.join_timeout_ms
+        w = self.wlan
+        w.active(True)
+        try:
+            w.disconnect()  # stop the driver's own retries of the previous AP
+            w.connect(ssid, password)
+        except OSError as e:
+            return False, "radio error: %s" % e
+        t0 = clock.now_ms()
+        while clock.now_ms() - t0 < timeout_ms:
+            st = w.status()
+            if st == _GOT_IP:
+                return True, ""
+            if st not in (_IDLE, _CONNECTING):
+                w.disconnect()
+                return False, reason(st)
+            await clock.sleep_ms(POLL_MS)
+        w.disconnect()
+        return False, "no answer within %d s" % (timeout_ms // 1000)
+
+    def _visible(self):
+        try:
+            return [ap[0].decode() for ap in self.wlan.scan()]
+        except (OSError, UnicodeError):
+            return None
+
+    async def connect(self):
+        """Join the first saved network that works (at most 5, in saved order,
+        those seen in a scan first). Sets `connected`; returns it."""
+        nets = self.cfg.get("wifi")[:MAX_NETWORKS]
+        if not nets:
+            self.last_error = "no saved networks"
+            return False
+        self.wlan.active(True)
+        seen = self._visible() if len(nets) > 1 else None
+        if seen:
+            nets = [n for n in nets if n["ssid"] in seen] + [n for n in nets if n["ssid"] not in seen]
+        for n in nets:
+            log.info(_TAG, "joining %s" % n["ssid"])
+            ok, why = await self.join(n["ssid"], n.get("password", ""))
+            if ok:
+                self.ssid = n["ssid"]
+                self.last_error = ""
+                self._set(True)
+                return True
+            self.last_error = "%s: %s" % (n["ssid"], why)
+            log.warn(_TAG, "cannot join %s" % self.last_error)
+            log.event("wifi_fail", {"ssid": n["ssid"], "reason": why})
+        return False
+
+    def set_power_save(self, on):
+        """Modem sleep off for voice sessions (TCP connect ~1 s -> ~90 ms in the
+        reference's measurements, spec §11.13), on again while idle."""
+        if on == self.power_save:
+            return
+        w = self.wlan
+        pm = getattr(w, "PM_POWERSAVE", 2) if on else getattr(w, "PM_NONE", 0)
+        try:
+            w.config(pm=pm)
+        except (OSError, ValueError, TypeError) as e:
+            log.warn(_TAG, "cannot set power save: %s" % e)
+            return
+        self.power_save = on
+        log.event("wifi_pm", {"save": on})
+
+    async def supervise(self):
+        """Run forever: notice drops, reconnect with backoff + jitter, report
+        both through `connected` / `changed`."""
+        while True:
+            await clock.sleep_ms(WATCH_MS)
+            up = self.wlan.isconnected()
+            if up:
+                if not self.connected:
+                    self._set(True)  # the driver came back by itself
+                continue
+            if self.connected:
+                self._set(False, reason(self.wlan.status()))
+            await self._reconnect()
+
+    async def _reconnect(self):
+        self.backoff.reset()
+        while True:
+            delay = self.backoff.next()
+            log.info(_TAG, "reconnecting in %d ms" % delay)
+            log.event("wifi_retry", {"attempt": self.backoff.attempts, "delay_ms": delay})
+            await clock.sleep_ms(delay)
+            if self.wlan.isconnected():
+                self._set(True)
+                return
+            if await self.connect():
+                return

@@ -1,0 +1,104 @@
+"""Boot through OTA and activation under micropython against tools.mock_ota:
+the request the device sends, the activation timeline, the retry schedule and
+the give-up path, all on the device's (sped-up) event clock."""
+
+import json
+
+import pytest
+from bootkit import Device
+
+from tools.mock_ota import MockOta, serve_in_thread
+
+NET = {"ssid": "home", "password": "correct horse", "rssi": -42, "channel": 11}
+
+
+def _config(ota_url, **extra):
+    cfg = {"schema": 2, "board": "sim", "wifi": [{"ssid": "home", "password": "correct horse"}], "ota_url": ota_url}
+    cfg.update(extra)
+    return cfg
+
+
+def _sim(speed):
+    return {"networks": [NET], "wifi_join_ms": 1000, "clock_speed": speed}
+
+
+def _gaps(events):
+    return [b["t"] - a["t"] for a, b in zip(events[:-1], events[1:], strict=True)]
+
+
+def test_activation_flow_and_request(tmp_path):
+    mock = MockOta(ws_url="ws://127.0.0.1:9/xiaozhi/v1/", token="tok-secret-1", code="424242", pending=2)
+    with serve_in_thread(mock), Device(tmp_path, _config(mock.url), _sim(20)) as dev:
+        ready = dev.wait_event("ready", timeout=30)["d"]
+        assert ready == {"ws_url": "ws://127.0.0.1:9/xiaozhi/v1/", "ws_token": "***",
+                         "protocol_version": 1, "source": "server"}
+        assert dev.kinds("activation")[0]["d"]["code"] == "424242"
+        assert any("activation code 424242" in line for line in dev.lines)
+        rounds = dev.kinds("activate")
+        assert [r["d"]["status"] for r in rounds] == [202, 202, 200]
+        # 3 s after each 202 (device time; a poll itself takes a few virtual ms).
+        for gap in _gaps(rounds):
+            assert 3000 <= gap <= 3600, _gaps(rounds)
+        states = [e["d"]["to"] for e in dev.kinds("state")]
+        assert states == ["starting", "activating", "idle"], states
+
+    checks, acts = mock.checks(), mock.activations()
+    assert len(checks) == 2 and len(acts) == 3  # check, 3 polls, re-check without activation
+    assert all(a["path"] == "/xiaozhi/ota/activate" and a["json"] == {} for a in acts)
+    h, body = checks[0]["headers"], checks[0]["json"]
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert h["device-id"] == "02:11:22:33:ab:cd" and h["client-id"] == saved["client_id"]
+    assert h["activation-version"] == "1" and h["user-agent"] == "sim/0.1.0"
+    assert h["content-type"] == "application/json" and h["accept-language"] == "zh-CN"
+    assert body["mac_address"] == "02:11:22:33:ab:cd" and body["uuid"] == saved["client_id"]
+    assert body["chip_model_name"] == "unix" and body["flash_size"] == 8388608
+    assert body["minimum_free_heap_size"] == "123456"
+    assert body["application"] == {"name": "xiaozhi-mpy", "version": "0.1.0"}
+    assert body["board"]["type"] == "sim" and body["board"]["ssid"] == "home" and body["board"]["rssi"] == -42
+    assert saved["server_ws"] == {"url": "ws://127.0.0.1:9/xiaozhi/v1/", "token": "tok-secret-1"}
+    # The token is a secret: never in the device's output.
+    assert not any("tok-secret-1" in line for line in dev.lines)
+
+
+def test_retry_schedule_doubles_from_10s(tmp_path):
+    mock = MockOta(fail_checks=3)
+    with serve_in_thread(mock), Device(tmp_path, _config(mock.url), _sim(50)) as dev:
+        dev.wait_event("ready", timeout=30)
+        retries = dev.kinds("ota_retry")
+        assert [r["d"]["delay_ms"] for r in retries] == [10000, 20000, 40000]
+        assert "HTTP 500" in retries[0]["d"]["error"]
+        gaps = _gaps(dev.kinds("ota_check"))
+        assert len(gaps) == 3, gaps
+        for gap, want in zip(gaps, (10000, 20000, 40000), strict=True):
+            assert want <= gap <= want + 1500, gaps
+        assert dev.kinds("ota")[-1]["d"]["result"] == "ok"
+        assert any("retry 1/9 in 10 s" in line for line in dev.lines)
+
+
+def test_gives_up_after_10_checks_and_uses_stored_settings(tmp_path):
+    mock = MockOta(fail_checks=1000)
+    stored = {"url": "ws://stored.example/xiaozhi/v1/", "token": "old"}
+    with serve_in_thread(mock), Device(tmp_path, _config(mock.url, server_ws=stored), _sim(4000)) as dev:
+        ready = dev.wait_event("ready", timeout=30)["d"]
+        assert ready["ws_url"] == "ws://stored.example/xiaozhi/v1/"
+        assert [r["d"]["delay_ms"] for r in dev.kinds("ota_retry")] == [10000 << i for i in range(9)]
+        assert dev.kinds("ota")[-1]["d"]["result"] == "gave_up"
+        assert any("check failed 10 times" in line for line in dev.lines)
+    assert len(mock.checks()) == 10
+
+
+@pytest.mark.parametrize("managed", [False, True])
+def test_user_url_wins_unless_server_managed(tmp_path, managed):
+    mock = MockOta(ws_url="ws://from-ota.example/xiaozhi/v1/", token="ota-token")
+    cfg = _config("", ws_url="ws://mine.example/v1/", ws_token="", server_managed_urls=managed)
+    with serve_in_thread(mock):
+        cfg["ota_url"] = mock.url
+        with Device(tmp_path, cfg, _sim(20)) as dev:
+            ready = dev.wait_event("ready", timeout=30)["d"]
+    # The token travels with the URL's source: the OTA server's token is never
+    # sent to the user's own server.
+    if managed:
+        assert (ready["ws_url"], ready["ws_token"], ready["source"]) == (
+            "ws://from-ota.example/xiaozhi/v1/", "***", "server")
+    else:
+        assert (ready["ws_url"], ready["ws_token"], ready["source"]) == ("ws://mine.example/v1/", "", "user")
