@@ -1,0 +1,5 @@
+import sys
+
+from tools.dev.cli import main
+
+sys.exit(main())

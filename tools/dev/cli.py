@@ -1,0 +1,189 @@
+"""python -m tools.dev flash|deploy|config|repl|logs|check|package ..."""
+import argparse
+import subprocess
+import sys
+
+from tools.dev.errors import DevError
+
+EPILOG = """first time on a breadboard ESP32-S3:
+  python -m tools.dev flash ESP32_GENERIC_S3-SPIRAM_OCT-v1.xx.bin --erase
+  python -m tools.dev deploy --ssid MyWiFi --ws-url ws://192.168.1.10:8000/xiaozhi/v1/
+  python -m tools.dev logs
+"""
+
+
+def _port_args(p, resume=True):
+    p.add_argument("--port", "-p", help="serial port (default: the only one found; asks when there are several)")
+    if resume:
+        p.add_argument("--resume", action="store_true",
+                       help="do not soft-reset on connect (mpremote 'resume'; needed for the unix port)")
+        p.add_argument("--root", default="/", help="device directory that holds boot.py (default /)")
+        p.add_argument("--timeout", type=float, default=10, help="seconds to wait for the REPL (default 10)")
+
+
+def cmd_flash(a):
+    from tools.dev.flash import flash
+
+    chip, offset = flash(a.image, a.port, baud=a.baud, erase=a.erase, verify=not a.no_verify,
+                         attempts=a.connect_attempts, before=a.before, after=a.after)
+    print("flashed %s at 0x%x on the %s; next: python -m tools.dev deploy" % (a.image, offset, chip))
+    return 0
+
+
+def _config_values(a):
+    from tools.dev import devconfig
+
+    return devconfig.changes_from_args(a)
+
+
+def cmd_deploy(a):
+    from tools.dev import deploy, ports
+
+    values = _config_values(a)
+    port = ports.choose(a.port)
+    deploy.deploy(port, root=a.root, arch=a.arch, compile=not a.source, frozen=a.frozen, config_values=values,
+                  dry_run=a.dry_run, reset=not a.no_reset, soft_reset_first=not a.resume, timeout=a.timeout)
+    return 0
+
+
+def cmd_config(a):
+    import json
+
+    from tools.dev import deploy, devconfig, ports
+    from tools.dev.device import Device
+
+    values = _config_values(a)
+    port = ports.choose(a.port)
+    dev = Device(port, root=a.root, soft_reset=not a.resume, timeout=a.timeout)
+    try:
+        if not values:
+            current, warning = devconfig.parse_device_config(dev.read(devconfig.PATH))
+            if warning:
+                print("warning: " + warning)
+            if current is None and not warning:
+                print("no %s on the device; it runs on defaults" % devconfig.PATH)
+            merged = devconfig.merge(current, {}) if current is not None else dict(devconfig.fwconfig.DEFAULTS)
+            print(json.dumps(devconfig.redacted(merged), indent=2, sort_keys=True))
+            return 0
+        changed = deploy.write_config(dev, values, a.dry_run)
+        if changed and a.reset and not a.dry_run:
+            print("soft reset: the board restarts with the new config")
+            dev.soft_reset()
+        elif changed and not a.dry_run:
+            print("the new config takes effect at the next reset (add --reset)")
+        return 0
+    finally:
+        dev.close()
+
+
+def _mpremote():
+    return [sys.executable, "-m", "mpremote"]
+
+
+def cmd_repl(a):
+    from tools.dev import ports
+
+    port = ports.choose(a.port)
+    cmd = _mpremote() + ["connect", port] + (["resume"] if a.resume else []) + ["repl"]
+    print("REPL on %s: Ctrl-] or Ctrl-x to leave, Ctrl-D soft-resets the board" % port, flush=True)
+    return subprocess.call(cmd)
+
+
+def cmd_logs(a):
+    from tools.dev import ports
+    from tools.dev.logs import follow
+
+    port = ports.choose(a.port)
+    return follow(port, baud=a.baud, reset=a.reset, events_only=a.events, until=a.until, timeout=a.timeout)
+
+
+def cmd_check(a):
+    from tools.dev import static
+
+    return 0 if static.run_all(arch=a.arch, only=a.only) else 1
+
+
+def cmd_package(a):
+    from tools.dev import package
+
+    return package.main(check=a.check)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m tools.dev", description="Flash, deploy and debug xiaozhi-mpy boards.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+
+    f = sub.add_parser("flash", help="write a MicroPython firmware .bin to the board (esptool)")
+    f.add_argument("image", help="MicroPython firmware .bin from micropython.org (merged image)")
+    _port_args(f, resume=False)
+    f.add_argument("--baud", "-b", type=int, default=460800, help="flashing baud rate (default 460800)")
+    f.add_argument("--erase", action="store_true", help="erase the whole flash first (first install)")
+    f.add_argument("--no-verify", action="store_true", help="skip reading the flash back to verify")
+    f.add_argument("--connect-attempts", type=int, default=7, help="bootloader connect attempts (default 7)")
+    f.add_argument("--before", default="default-reset", choices=["default-reset", "usb-reset", "no-reset"],
+                   help="how to enter the bootloader (default: DTR/RTS reset)")
+    f.add_argument("--after", default="hard-reset", choices=["hard-reset", "no-reset"],
+                   help="what to do when done (default: hard reset)")
+    f.set_defaults(fn=cmd_flash)
+
+    from tools.dev import devconfig
+    from tools.dev.build import ARCHES
+
+    d = sub.add_parser("deploy", help="compile firmware/ and lib/ to .mpy and upload what changed (mpremote)")
+    _port_args(d)
+    d.add_argument("--arch", default="xtensawin", choices=ARCHES, metavar="ARCH",
+                   help="mpy-cross -march for files with native/viper code (default xtensawin = ESP32-S3/ESP32)")
+    d.add_argument("--source", action="store_true", help="upload .py sources instead of .mpy")
+    d.add_argument("--frozen", action="store_true",
+                   help="the board runs a build with firmware frozen in (manifest.py): upload only boot.py/main.py "
+                        "and remove filesystem copies that would shadow the frozen modules")
+    d.add_argument("--dry-run", "-n", action="store_true", help="show the plan, change nothing")
+    d.add_argument("--no-reset", action="store_true", help="do not soft-reset at the end")
+    devconfig.add_arguments(d)
+    d.set_defaults(fn=cmd_deploy)
+
+    c = sub.add_parser("config", help="show the device config, or set keys in it")
+    _port_args(c)
+    c.add_argument("--dry-run", "-n", action="store_true", help="show the change, write nothing")
+    c.add_argument("--reset", action="store_true", help="soft-reset after writing so the config takes effect")
+    devconfig.add_arguments(c)
+    c.set_defaults(fn=cmd_config)
+
+    r = sub.add_parser("repl", help="open the MicroPython REPL (mpremote)")
+    _port_args(r)
+    r.set_defaults(fn=cmd_repl)
+
+    lg = sub.add_parser("logs", help="follow the device log on the serial port")
+    _port_args(lg, resume=False)
+    lg.add_argument("--baud", "-b", type=int, default=115200, help="baud rate (default 115200)")
+    lg.add_argument("--reset", action="store_true", help="soft-reset first (Ctrl-C, Ctrl-D) to see the boot log")
+    lg.add_argument("--events", action="store_true", help="show only '@EV' event lines")
+    lg.add_argument("--until", metavar="TEXT", help="exit 0 as soon as a line contains TEXT")
+    lg.add_argument("--timeout", type=float, help="stop after this many seconds (exit 1 if --until was not seen)")
+    lg.set_defaults(fn=cmd_logs)
+
+    k = sub.add_parser("check", help="static checks: mpy-cross every device file, mypy the ESP32 HAL, ruff")
+    k.add_argument("--arch", default="xtensawin", choices=ARCHES, metavar="ARCH",
+                   help="mpy-cross -march (default xtensawin)")
+    k.add_argument("--only", choices=["compile", "mypy", "ruff"], help="run one check")
+    k.set_defaults(fn=cmd_check)
+
+    pk = sub.add_parser("package", help="regenerate package.json (mip) from the device file list")
+    pk.add_argument("--check", action="store_true", help="exit 1 if package.json is out of date")
+    pk.set_defaults(fn=cmd_package)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except DevError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+

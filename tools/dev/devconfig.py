@@ -1,0 +1,134 @@
+"""Device config on the host: build, validate and show /config.json without echoing secrets.
+
+Validation is firmware/config.py itself, imported here with MicroPython's ticks
+shimmed in, so the host never keeps a second copy of the schema.
+"""
+import json
+import os
+import sys
+import time
+
+from tools.dev.build import ROOT
+from tools.dev.errors import DevError
+
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+if not hasattr(time, "ticks_ms"):
+    # firmware/log.py reads the clock at import; CPython lacks MicroPython's ticks.
+    time.ticks_ms = lambda: int(time.monotonic() * 1000)  # type: ignore[attr-defined]
+    time.ticks_diff = lambda a, b: a - b  # type: ignore[attr-defined]
+
+from firmware import config as fwconfig  # noqa: E402
+
+PATH = fwconfig.PATH
+ENV_PASSWORD = "XIAOZHI_WIFI_PASSWORD"
+ENV_TOKEN = "XIAOZHI_WS_TOKEN"
+
+
+def boards():
+    d = os.path.join(ROOT, "firmware", "boards")
+    return sorted(f[:-3] for f in os.listdir(d) if f.endswith(".py") and not f.startswith("_"))
+
+
+def add_arguments(p):
+    """The config flags shared by `deploy` and `config`."""
+    g = p.add_argument_group("device config (written to /config.json; secrets are never printed)")
+    g.add_argument("--config-file", metavar="FILE", help="JSON file with config keys to set")
+    g.add_argument("--ssid", help="Wi-Fi network to add or update (tried first)")
+    g.add_argument("--password", help="Wi-Fi password (or set $%s to keep it out of shell history)" % ENV_PASSWORD)
+    g.add_argument("--ws-url", help="server WebSocket URL, e.g. ws://192.168.1.10:8000/xiaozhi/v1/")
+    g.add_argument("--ota-url", help="OTA/activation URL, e.g. http://192.168.1.10:8003/xiaozhi/ota/")
+    g.add_argument("--token", help="WebSocket token (or set $%s)" % ENV_TOKEN)
+    g.add_argument("--board", help="board profile (%s)" % ", ".join(boards()))
+
+
+def changes_from_args(args):
+    """The dict of config changes the flags ask for; validated key by key. {} when none."""
+    values = {}
+    if args.config_file:
+        try:
+            with open(args.config_file) as f:
+                data = json.load(f)
+        except OSError as e:
+            raise DevError("cannot read config file %s: %s" % (args.config_file, e.strerror)) from None
+        except ValueError as e:
+            raise DevError("config file %s is not valid JSON: %s" % (args.config_file, e)) from None
+        if not isinstance(data, dict):
+            raise DevError("config file %s must hold a JSON object" % args.config_file)
+        values.update(data)
+    for key, attr in (("ws_url", "ws_url"), ("ota_url", "ota_url"), ("board", "board")):
+        if getattr(args, attr):
+            values[key] = getattr(args, attr)
+    token = args.token or os.environ.get(ENV_TOKEN)
+    if token:
+        values["ws_token"] = token
+    password = args.password if args.password is not None else os.environ.get(ENV_PASSWORD)
+    if password is not None and not args.ssid:
+        raise DevError("--password needs --ssid")
+    if args.ssid:
+        values["_ssid"] = (args.ssid, password or "")
+    check(values)
+    return values
+
+
+def check(values):
+    if "board" in values and values["board"] not in boards():
+        raise DevError("unknown board profile %r (known: %s)" % (values["board"], ", ".join(boards())))
+    cfg = fwconfig.Config()
+    try:
+        cfg.update({k: v for k, v in values.items() if not k.startswith("_")})
+    except fwconfig.ConfigError as e:
+        raise DevError(str(e)) from None
+
+
+def merge(current, values):
+    """New config dict: current device config with `values` applied, validated as a whole."""
+    new = dict(fwconfig.DEFAULTS)
+    new.update({k: v for k, v in (current or {}).items() if k in fwconfig.DEFAULTS})
+    for k, v in values.items():
+        if k != "_ssid":
+            new[k] = v
+    if "_ssid" in values:
+        ssid, password = values["_ssid"]
+        nets = [n for n in new["wifi"] if n.get("ssid") != ssid]
+        new["wifi"] = [{"ssid": ssid, "password": password}] + nets[:4]
+    check(new)
+    return new
+
+
+def redacted(data):
+    return fwconfig.Config(data=data).redacted()
+
+
+def describe_changes(old, new):
+    """Lines like 'ws_url: ws://a -> ws://b' with secrets shown as *** only."""
+    old = dict(fwconfig.DEFAULTS, **(old or {}))
+    a, b = redacted(old), redacted(new)
+    lines = []
+    for k in sorted(new):
+        if old.get(k) == new[k]:
+            continue
+        if k in fwconfig.SECRETS and (k != "wifi" or a[k] == b[k]):
+            # Same SSIDs means only a password differs; say so without showing it.
+            lines.append("%s: %s changed" % (k, "passwords" if k == "wifi" else "value"))
+        else:
+            lines.append("%s: %s -> %s" % (k, json.dumps(a.get(k)), json.dumps(b[k])))
+    return lines
+
+
+def parse_device_config(raw):
+    """Parse the device's config.json bytes; (dict or None, warning or None)."""
+    if raw is None:
+        return None, None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None, "the device's %s is not valid JSON; starting from defaults" % PATH
+    if not isinstance(data, dict):
+        return None, "the device's %s is not an object; starting from defaults" % PATH
+    return data, None
+
+
+def encode(data):
+    return json.dumps(data).encode()
