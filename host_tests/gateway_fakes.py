@@ -65,7 +65,7 @@ def correlation(a, b):
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     ma, mb = sum(a) / n, sum(b) / n
-    num = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+    num = sum((x - ma) * (y - mb) for x, y in zip(a, b, strict=True))
     da = math.sqrt(sum((x - ma) ** 2 for x in a))
     db = math.sqrt(sum((y - mb) ** 2 for y in b))
     return num / (da * db) if da and db else 0.0
@@ -145,7 +145,9 @@ class FakeUpstream:
                 try:
                     m = json.loads(msg)
                 except ValueError:
-                    await ws.send(msg)  # stock echoes non-JSON text
+                    m = None
+                if not isinstance(m, dict):
+                    await ws.send(msg)  # stock echoes non-JSON text and bare values
                     continue
                 t = m.get("type")
                 if t == "hello":

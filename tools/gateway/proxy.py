@@ -347,6 +347,8 @@ class Session:
             side, code, reason = "gateway", 1011, f"gateway error: {type(e).__name__}"
         if code is None:
             code, reason = await self._final(self.up if side == "upstream" else self.dev)
+        # Audit first: the close frames below are what observers wait for.
+        self.gw.audit.write("close", device=self.device_id, side=side, code=code, reason=reason)
         if side == "upstream":
             if code in (1000, 1001):
                 dcode, dreason = 1000, f"upstream closed ({code} {reason})"
@@ -359,7 +361,6 @@ class Session:
                 await self.dev.close(code, _clip(reason))
             await self.up.close(1000, _clip(f"device session ended ({side} {code} {reason})"))
             log.info("%s: %s ended the session: %d %s", self.device_id, side, code, reason)
-        self.gw.audit.write("close", device=self.device_id, side=side, code=code, reason=reason)
         for t in pending:
             try:
                 await asyncio.wait_for(t, 2.0)

@@ -1,0 +1,154 @@
+"""Signed device auth at the gateway: valid, expired, future, replayed, forged,
+missing and unknown-device tokens, with clear close reasons and audit entries."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import websockets
+from test_gateway import CID, DEV, T, hello, open_device, run, start  # noqa: E402
+
+from tools.gateway.auth import ReplayCache, TokenVerifier, bearer_token, sign
+from tools.gateway.config import Auth
+
+SECRET = "peer-test-secret"
+NOW = 1795784743.0
+VECTOR = "C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Clock:
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def test_sign_matches_stock_vector():
+    assert sign(SECRET, CID, DEV, 1795784743) == VECTOR
+
+
+def test_device_minted_token_verifies_at_the_gateway():
+    # The firmware's minting under the real MicroPython binary, checked by the gateway.
+    code = ("import sys; sys.path[:0]=['%s','%s/lib']\n"
+            "from firmware import auth\n"
+            "print(auth.mint_token('%s','%s','%s',%d))" % (ROOT, ROOT, SECRET, CID, DEV, 1795784800))
+    mp = os.path.join(os.path.dirname(sys.executable), "micropython")
+    out = subprocess.run([mp, "-c", code], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    tok = out.stdout.strip()
+    v = TokenVerifier({DEV: SECRET}, 300, Clock(1795784800 + 299))
+    assert v.verify("Bearer " + tok, CID, DEV) == (True, "ok")
+
+
+def test_verifier_reasons():
+    clock = Clock(NOW)
+    v = TokenVerifier({DEV: SECRET}, 300, clock)
+    assert v.verify(None, CID, DEV) == (False, "missing token")
+    assert v.verify("Basic abc", CID, DEV) == (False, "missing token")
+    assert v.verify("Bearer nodot", CID, DEV) == (False, "malformed token")
+    assert v.verify("Bearer sig.notanumber", CID, DEV) == (False, "malformed token")
+    assert v.verify("Bearer " + VECTOR, CID, "11:22:33:44:55:66") == (False, "unknown device")
+    forged = "A" + VECTOR[1:]
+    assert v.verify("Bearer " + forged, CID, DEV) == (False, "bad signature")
+    # signed for another client id
+    assert v.verify("Bearer " + VECTOR, "other-client", DEV) == (False, "bad signature")
+    # a valid signature over a changed ts is still a forgery
+    assert v.verify("Bearer " + VECTOR.split(".")[0] + ".1795784744", CID, DEV) == (False, "bad signature")
+    ok = v.verify("Bearer " + VECTOR, CID, DEV)
+    assert ok == (True, "ok")
+    assert v.verify("Bearer " + VECTOR, CID, DEV) == (False, "token replayed")
+    clock.t = NOW + 301
+    tok = sign(SECRET, CID, DEV, int(NOW))
+    ok, why = v.verify(tok, CID, DEV)
+    assert not ok and why.startswith("token expired (301 s old")
+    clock.t = NOW - 301
+    ok, why = v.verify(tok, CID, DEV)
+    assert not ok and why.startswith("token from the future (301 s ahead")
+    fresh = TokenVerifier({DEV: SECRET}, 300, Clock(NOW - 300))
+    assert fresh.verify(tok, CID, DEV) == (True, "ok")  # the window edge is inclusive
+    fresh.clock = Clock(NOW + 300)
+    assert fresh.verify(sign(SECRET, CID, DEV, int(NOW) + 1), CID, DEV) == (True, "ok")
+
+
+def test_missing_client_id_signs_as_None_like_stock():
+    v = TokenVerifier({DEV: SECRET}, 300, Clock(NOW))
+    assert v.verify(sign(SECRET, "None", DEV, int(NOW)), "", DEV) == (True, "ok")
+
+
+def test_replay_cache_forgets_tokens_only_after_their_window():
+    c = ReplayCache(300, max_entries=2)
+    c.add("a", 1000, 1000)
+    c.add("b", 1000, 1000)
+    c.add("c", 1200, 1200)  # full: purges nothing yet (a, b still inside their window)
+    assert c.seen("a") and c.seen("b") and len(c) == 3
+    c.add("d", 2000, 2000)  # a, b, c expired by now
+    assert not c.seen("a") and c.seen("d") and len(c) == 1
+
+
+def test_bearer_token_forms():
+    assert bearer_token("Bearer  x.1 ") == "x.1"
+    assert bearer_token("bearer x.1") == "x.1"
+    assert bearer_token("x.1") == "x.1"
+    assert bearer_token("") is None and bearer_token("Basic x") is None
+
+
+def _auth_cfg():
+    return Auth(enabled=True, window_s=300, devices={DEV: SECRET})
+
+
+async def _refused(gw, headers):
+    ws = await open_device(gw, headers=headers)
+    with pytest.raises(websockets.ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), T)
+    return ws.close_code, ws.close_reason
+
+
+def test_gateway_accepts_valid_and_refuses_bad_tokens(tmp_path):
+    async def main():
+        audit_path = str(tmp_path / "audit.jsonl")
+        up, gw = await start(auth=_auth_cfg(), audit_log=audit_path)
+        now = int(gw.clock())
+        base = {"Device-Id": DEV, "Client-Id": CID, "Protocol-Version": "1"}
+        good = "Bearer " + sign(SECRET, CID, DEV, now)
+
+        ws = await open_device(gw, headers=dict(base, Authorization=good))
+        await ws.send(hello())
+        sh = json.loads(await asyncio.wait_for(ws.recv(), T))
+        assert sh["type"] == "hello"
+        # The device's gateway token is not forwarded to the upstream.
+        assert "Authorization" not in up.connections[0]["headers"]
+        await ws.close()
+
+        cases = {
+            "replayed": (good, "auth failed: token replayed"),
+            "missing": (None, "auth failed: missing token"),
+            "forged": ("Bearer " + sign("wrong-secret", CID, DEV, now), "auth failed: bad signature"),
+            "expired": ("Bearer " + sign(SECRET, CID, DEV, now - 400), "auth failed: token expired (4"),
+            "future": ("Bearer " + sign(SECRET, CID, DEV, now + 400), "auth failed: token from the future"),
+        }
+        for name, (authz, want) in cases.items():
+            h = dict(base)
+            if authz:
+                h["Authorization"] = authz
+            code, reason = await _refused(gw, h)
+            assert code == 4401 and reason.startswith(want), (name, code, reason)
+        code, reason = await _refused(gw, {"Device-Id": "00:00:00:00:00:01", "Client-Id": CID,
+                                           "Authorization": good})
+        assert (code, reason) == (4401, "auth failed: unknown device")
+        assert len(up.connections) == 1  # refused devices never reach the upstream
+        await gw.stop()
+        await up.stop()
+        lines = [json.loads(x) for x in open(audit_path, encoding="utf-8")]
+        auths = [r for r in lines if r["event"] == "auth"]
+        assert [a["ok"] for a in auths] == [True, False, False, False, False, False, False]
+        assert {r["reason"] for r in lines if r["event"] == "close" and r["code"] == 4401} >= {
+            "auth failed: token replayed", "auth failed: missing token", "auth failed: bad signature"}
+        text = open(audit_path, encoding="utf-8").read()
+        assert SECRET not in text and good.split()[1] not in text and good.split(".")[0][7:] not in text
+
+    run(main())
