@@ -172,8 +172,9 @@ class WebSocket:
             raise WSError("connect to %s timed out after %d ms" % (hosthdr, timeout_ms))
         except WSError:
             raise
-        except OSError as e:
-            raise WSError("connect to %s failed: %s %s" % (hosthdr, type(e).__name__, e))
+        except (OSError, ValueError) as e:
+            # mbedTLS reports certificate problems as ValueError, sockets as OSError.
+            raise WSError("connect to %s failed: %s %s" % (hosthdr, type(e).__name__, str(e).strip()))
         finally:
             if not ok:
                 self._drop_socket()
@@ -233,7 +234,9 @@ class WebSocket:
         the receive buffer and is valid until the next recv(). PING, PONG and
         CLOSE are handled here; CLOSE and EOF raise WSClosed. Only one task
         may call recv() at a time."""
-        if self._state == _CLOSED or (self._close_after and self._ph == 0 and self._rp == self._re):
+        if self._state == _CLOSED or self._close_after:
+            # Closed, or the peer's CLOSE / our protocol-error CLOSE is done:
+            # nothing more will be delivered.
             raise WSClosed(*self._closed)
         self._rxt = asyncio.current_task()
         try:
@@ -347,12 +350,13 @@ class WebSocket:
         elif op == OP_TEXT or op == OP_BINARY:
             if self._fop:
                 self._fail(1002, "new message inside a fragmented one")
-            self._fop = op
             off = 0
         else:
             self._fail(1002, "unknown opcode %d" % op)
         if off + n > self.max_message:
             self._fail(1009, "message too big: %d bytes" % (off + n))
+        if op:
+            self._fop = op
         self._dst = self._msg
         self._doff = off
 

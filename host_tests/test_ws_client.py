@@ -1,0 +1,545 @@
+# lib/wsclient.py under the real MicroPython unix port against real servers on
+# 127.0.0.1: CPython websockets 17.4 (which enforces client masking and the
+# close handshake) and small raw asyncio servers for what websockets will not
+# do (wrong Accept, protocol violations, stalls).
+import asyncio
+import base64
+import datetime
+import hashlib
+import http
+import json
+import os
+import struct
+import sys
+
+import pytest
+import websockets
+from websockets.asyncio.server import serve
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+SCRIPTS = os.path.join(HERE, "ws_scripts")
+ENV = dict(os.environ, MICROPYPATH=".frozen:%s/lib:%s" % (ROOT, ROOT))
+T = 20  # seconds; a bound, never a wait
+
+
+async def mpy(script, *args, lines=None):
+    """Run a MicroPython script; return its J-lines as dicts. With `lines`
+    (an async callback), each J-line is passed to it as it arrives."""
+    p = await asyncio.create_subprocess_exec(
+        MICROPYTHON, os.path.join(SCRIPTS, script), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV, cwd=SCRIPTS,
+    )
+    res, raw = [], []
+    try:
+        async with asyncio.timeout(T):
+            while True:
+                ln = await p.stdout.readline()
+                if not ln:
+                    break
+                raw.append(ln.decode(errors="replace"))
+                if ln.startswith(b"J "):
+                    d = json.loads(ln[2:])
+                    res.append(d)
+                    if lines:
+                        await lines(d)
+            err = await p.stderr.read()
+            rc = await p.wait()
+    finally:
+        if p.returncode is None:
+            p.kill()
+            await p.wait()
+    assert rc == 0, "".join(raw) + err.decode(errors="replace")
+    return res
+
+
+def ev(res, name):
+    return [r for r in res if r.get("ev") == name]
+
+
+def port_of(server):
+    return server.sockets[0].getsockname()[1]
+
+
+async def echo(ws):
+    async for m in ws:
+        await ws.send(m)
+
+
+# ---- websockets-backed behaviour ------------------------------------------
+
+
+def test_echo_text_binary_all_length_encodings():
+    seen = {}
+
+    async def handler(ws):
+        seen["headers"] = dict(ws.request.headers)
+        seen["path"] = ws.request.path
+        try:
+            await echo(ws)
+        finally:
+            seen["close"] = (ws.close_code, ws.close_reason)
+
+    async def go():
+        async with serve(handler, "127.0.0.1", 0, max_size=2**20) as s:
+            return await mpy("ws_client.py", "echo", "ws://127.0.0.1:%d/xiaozhi/v1/?a=1&b=%%20" % port_of(s))
+
+    res = asyncio.run(go())
+    assert ev(res, "msg")[0]["text"] == "héllo 小智"
+    bins = ev(res, "bin")
+    assert [b["n"] for b in bins] == [0, 1, 125, 126, 1920, 65535, 65536, 70000]
+    assert all(b["ok"] and b["len"] == b["n"] for b in bins), bins
+    assert ev(res, "bytes")[0]["ok"] and ev(res, "bigtext")[0]["ok"]
+    assert ev(res, "closed")[0]["dropped"] == 0
+    h = seen["headers"]
+    assert h["device-id"] == "cc:ba:97:04:92:94" and h["protocol-version"] == "1"
+    assert h["authorization"] == "Bearer t0k"
+    assert h["host"] == "127.0.0.1:%s" % h["host"].split(":")[1]
+    assert h["sec-websocket-version"] == "13" and len(base64.b64decode(h["sec-websocket-key"])) == 16
+    assert seen["path"] == "/xiaozhi/v1/?a=1&b=%20"
+    # websockets enforces masking (it would have closed with 1002) and got our CLOSE.
+    assert seen["close"] == (1000, "done")
+
+
+def test_server_fragments_pings_and_close():
+    got = {}
+
+    async def handler(ws):
+        await ws.send(["frag", "men", "ted"])  # text in 3 frames
+        await ws.send([b"\x01" * 40000, b"\x02" * 30000])  # 70000 bytes, 64-bit total
+        # ping() resolves only when the client's PONG (same payload) arrives
+        waiter = await ws.ping(b"are-you-there")
+        got["latency"] = await asyncio.wait_for(waiter, T)
+        await ws.send("echo-me")
+        got["echoed"] = await ws.recv()
+        await ws.close(4000, "server bye")
+
+    async def go():
+        async with serve(handler, "127.0.0.1", 0) as s:
+            return await mpy("ws_client.py", "read", "ws://127.0.0.1:%d/" % port_of(s))
+
+    res = asyncio.run(go())
+    msgs = ev(res, "msg")
+    assert msgs[0] == {"ev": "msg", "op": 1, "len": 10, "text": "fragmented"}
+    assert msgs[1]["op"] == 2 and msgs[1]["len"] == 70000
+    s = 0
+    for b in b"\x01" * 40000 + b"\x02" * 30000:
+        s = (s * 31 + b) & 0xFFFFFF
+    assert msgs[1]["sum"] == s
+    assert [m.get("text") for m in msgs[2:]] == ["echo-me"]  # the PING never surfaced
+    assert got["echoed"] == "echoed" and got["latency"] >= 0
+    assert ev(res, "closed") == [{"ev": "closed", "code": 4000, "reason": "server bye"}]
+
+
+@pytest.mark.parametrize("reader", ["0", "1"])
+def test_client_close_handshake(reader):
+    seen = {}
+
+    async def handler(ws):
+        try:
+            await echo(ws)
+        finally:
+            seen["close"] = (ws.close_code, ws.close_reason)
+
+    async def go():
+        async with serve(handler, "127.0.0.1", 0) as s:
+            return await mpy("ws_client.py", "client_close", "ws://127.0.0.1:%d/" % port_of(s), "reader=" + reader)
+
+    res = asyncio.run(go())
+    assert seen["close"] == (4001, "client says bye")
+    assert ev(res, "closed") == [{"ev": "closed", "open": False}]
+    assert ev(res, "late")[0]["code"] == 4001
+    if reader == "1":
+        # the blocked reader learns about the close with the peer's echo
+        assert ev(res, "reader") == [{"ev": "reader", "code": 4001, "reason": "client says bye"}]
+
+
+def test_oversize_message_closes_1009():
+    seen = {}
+
+    async def handler(ws):
+        await ws.send(b"\x00" * 70001)
+        try:
+            await ws.recv()
+        except websockets.ConnectionClosed:
+            pass
+        seen["close"] = (ws.close_code, ws.close_reason)
+
+    async def go():
+        async with serve(handler, "127.0.0.1", 0) as s:
+            return await mpy("ws_client.py", "read", "ws://127.0.0.1:%d/" % port_of(s), "max=70000")
+
+    res = asyncio.run(go())
+    assert ev(res, "error") == [{"ev": "error", "msg": "message too big: 70001 bytes"}]
+    assert ev(res, "after")[0]["code"] == 1009
+    assert seen["close"] == (1009, "message too big: 70001 bytes")
+
+
+def test_oversize_fragmented_message():
+    async def handler(ws):
+        await ws.send([b"a" * 600, b"b" * 600])
+        await ws.wait_closed()
+
+    async def go():
+        async with serve(handler, "127.0.0.1", 0) as s:
+            return await mpy("ws_client.py", "read", "ws://127.0.0.1:%d/" % port_of(s), "max=1000")
+
+    res = asyncio.run(go())
+    assert ev(res, "error") == [{"ev": "error", "msg": "message too big: 1200 bytes"}]
+
+
+def test_handshake_rejected_401():
+    def process_request(connection, request):
+        assert request.headers["Authorization"] == "Bearer t0k"
+        return connection.respond(http.HTTPStatus.UNAUTHORIZED, "bad token\n")
+
+    async def go():
+        async with serve(echo, "127.0.0.1", 0, process_request=process_request) as s:
+            return await mpy("ws_client.py", "connect", "ws://127.0.0.1:%d/" % port_of(s))
+
+    res = asyncio.run(go())
+    assert res == [{"ev": "error", "cls": "WSError", "msg": "handshake refused: HTTP/1.1 401 Unauthorized"}]
+
+
+# ---- raw servers ------------------------------------------------------------
+
+
+def accept_of(key):
+    return base64.b64encode(hashlib.sha1(key.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()).decode()
+
+
+async def read_head(r):
+    head = await r.readuntil(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    h = {ln.split(":", 1)[0].lower(): ln.split(":", 1)[1].strip() for ln in lines[1:] if ":" in ln}
+    return h
+
+
+async def read_frame(r):
+    """One client frame: (fin, op, payload). Asserts it is masked."""
+    b0, b1 = await r.readexactly(2)
+    assert b1 & 0x80, "client frame not masked"
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", await r.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", await r.readexactly(8))[0]
+    key = await r.readexactly(4)
+    p = bytearray(await r.readexactly(n))
+    for i in range(n):
+        p[i] ^= key[i & 3]
+    return b0 >> 7, b0 & 0x0F, bytes(p)
+
+
+def frame(op, payload=b"", fin=True, rsv=0, mask=None):
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | rsv | op
+    m = 0x80 if mask else 0
+    if n < 126:
+        h = bytes([b0, m | n])
+    elif n < 65536:
+        h = bytes([b0, m | 126]) + struct.pack(">H", n)
+    else:
+        h = bytes([b0, m | 127]) + struct.pack(">Q", n)
+    if mask:
+        payload = bytes(c ^ mask[i & 3] for i, c in enumerate(payload))
+        h += mask
+    return h + payload
+
+
+async def rest(r):
+    """What the client sends until it hangs up (a reset counts as hanging up:
+    the client closed with our unread reply in its buffer)."""
+    try:
+        return await r.read()
+    except ConnectionResetError:
+        return b""
+
+
+async def raw_server(script):
+    """Start a raw TCP server whose connection handler is `script(r, w)`."""
+    done = asyncio.get_running_loop().create_future()
+
+    async def handle(r, w):
+        try:
+            done.set_result(await script(r, w))
+        except Exception as e:  # surface server-side failures in the test
+            if not done.done():
+                done.set_exception(e)
+        finally:
+            w.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return srv, done
+
+
+async def upgrade(r, w, accept=None):
+    h = await read_head(r)
+    acc = accept or accept_of(h["sec-websocket-key"])
+    w.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + acc.encode() + b"\r\n\r\n")
+    await w.drain()
+    return h
+
+
+def run_raw(script, scenario, *args):
+    async def go():
+        srv, done = await raw_server(script)
+        async with srv:
+            res = await mpy("ws_client.py", scenario, "ws://127.0.0.1:%d/" % port_of(srv), *args)
+            return res, await asyncio.wait_for(done, T)
+
+    return asyncio.run(go())
+
+
+def test_wrong_accept_refused():
+    async def script(r, w):
+        await upgrade(r, w, accept=accept_of("not-the-key"))
+        return await rest(r)  # client must hang up without sending frames
+
+    res, after = run_raw(script, "connect")
+    assert res == [{"ev": "error", "cls": "WSError", "msg": "handshake: wrong Sec-WebSocket-Accept"}]
+    assert after == b""
+
+
+def test_handshake_timeout_and_garbage_and_huge_head():
+    async def silent(r, w):
+        await read_head(r)
+        return await rest(r)
+
+    res, _ = run_raw(silent, "connect", "timeout=300")
+    assert res[0]["msg"] == "connect to 127.0.0.1:%s timed out after 300 ms" % res[0]["msg"].split(":")[1].split()[0]
+
+    async def garbage(r, w):
+        await read_head(r)
+        w.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        return await rest(r)
+
+    res, _ = run_raw(garbage, "connect")
+    assert res[0]["msg"] == "handshake refused: SSH-2.0-OpenSSH_9.6"
+
+    async def huge(r, w):
+        await read_head(r)
+        w.write(b"HTTP/1.1 101 OK\r\n" + b"X: " + b"y" * 5000 + b"\r\n\r\n")
+        return await rest(r)
+
+    res, _ = run_raw(huge, "connect")
+    assert res[0]["msg"] == "handshake response head over 4096 bytes"
+
+    async def eof(r, w):
+        await read_head(r)
+
+    res, _ = run_raw(eof, "connect")
+    assert res[0]["msg"] == "connection closed during handshake"
+
+
+def test_connection_refused_is_a_clear_error():
+    async def go():
+        srv = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = port_of(srv)
+        srv.close()
+        await srv.wait_closed()
+        return await mpy("ws_client.py", "connect", "ws://127.0.0.1:%d/" % port), port
+
+    res, port = asyncio.run(go())
+    assert res[0]["msg"].startswith("connect to 127.0.0.1:%d failed: OSError" % port), res
+
+
+def test_bad_url_and_missing_ca_are_clear_errors():
+    async def go():
+        a = await mpy("ws_client.py", "connect", "http://127.0.0.1/")
+        b = await mpy("ws_client.py", "connect", "wss://127.0.0.1:1/")
+        return a, b
+
+    a, b = asyncio.run(go())
+    assert a[0]["msg"] == "bad WebSocket URL (need ws:// or wss://): http://127.0.0.1/"
+    assert b[0]["msg"] == "wss needs a CA certificate (cadata) or verify=False"
+
+
+def test_frames_after_101_in_same_segment_and_interleaved_ping():
+    async def script(r, w):
+        h = await read_head(r)
+        w.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept_of(h["sec-websocket-key"]).encode() + b"\r\n\r\n"
+                + frame(1, b"first")  # same write as the head
+                + frame(2, b"ab", fin=False) + frame(9, b"p1") + frame(0, b"cd", fin=False)
+                + frame(10, b"unsolicited") + frame(0, b"ef") + frame(8, b"\x03\xe8"))
+        await w.drain()
+        frames = [await read_frame(r) for _ in range(2)]
+        return frames
+
+    res, frames = run_raw(script, "read")
+    msgs = ev(res, "msg")
+    assert msgs[0]["text"] == "first" and msgs[1]["len"] == 6
+    assert frames[0] == (1, 10, b"p1")  # PONG with the PING's payload
+    assert frames[1] == (1, 8, b"\x03\xe8")  # CLOSE echoes the code
+    assert ev(res, "closed") == [{"ev": "closed", "code": 1000, "reason": ""}]
+
+
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (frame(1, b"x", rsv=0x40), "reserved bits set"),
+        (frame(3, b"x"), "unknown opcode 3"),
+        (frame(1, b"x", mask=b"abcd"), "masked frame from server"),
+        (frame(0, b"x"), "continuation without a message"),
+        (frame(9, b"x", fin=False), "fragmented control frame"),
+        (frame(9, b"x" * 126), "control frame too long"),
+        (frame(1, b"a", fin=False) + frame(1, b"b"), "new message inside a fragmented one"),
+        (frame(8, b"\x03"), "close frame with 1-byte payload"),
+    ],
+)
+def test_protocol_violations_close_1002(bad, msg):
+    async def script(r, w):
+        await upgrade(r, w)
+        w.write(bad)
+        await w.drain()
+        return await read_frame(r)
+
+    res, fr = run_raw(script, "read")
+    assert ev(res, "error") == [{"ev": "error", "msg": msg}]
+    assert ev(res, "after") == [{"ev": "after", "code": 1002, "reason": msg}]
+    assert fr == (1, 8, struct.pack(">H", 1002) + msg.encode())
+
+
+def test_eof_mid_frame_is_connection_lost():
+    async def script(r, w):
+        await upgrade(r, w)
+        w.write(frame(2, b"z" * 1000)[:500])
+        await w.drain()
+
+    res, _ = run_raw(script, "read")
+    assert ev(res, "closed") == [{"ev": "closed", "code": None, "reason": "connection lost"}]
+
+
+def test_audio_drops_oldest_under_congestion_control_still_arrives():
+    # websockets stops reading the socket once max_queue messages wait
+    # unread, so TCP back-pressure reaches the client's writer.
+    resume = asyncio.Event()
+    got = []
+
+    async def handler(ws):
+        await resume.wait()
+        async for m in ws:
+            got.append(m)
+            if m == "marker":
+                await ws.send("end")
+
+    async def go():
+        async def on_line(d):
+            if d["ev"] == "congested":
+                resume.set()
+
+        async with serve(handler, "127.0.0.1", 0, max_queue=4, max_size=2**20) as s:
+            return await mpy("ws_client.py", "congest", "ws://127.0.0.1:%d/" % port_of(s),
+                             "slots=8", "slot=4096", "size=4096", lines=on_line)
+
+    res = asyncio.run(go())
+    done = ev(res, "done")[0]
+    assert "marker" in got
+    seqs = [m[0] << 8 | m[1] for m in got if isinstance(m, bytes)]
+    sent = done["sent"]
+    # in order, no duplicates, nothing invented; exactly the dropped ones are missing
+    assert seqs == sorted(set(seqs)) and all(0 <= q < sent for q in seqs)
+    assert len(seqs) + done["dropped"] == sent and done["dropped"] >= 24
+    # the newest frames (queued when the marker was sent) are never the ones dropped
+    assert seqs[-8:] == list(range(sent - 8, sent))
+    # control before queued audio: the marker overtook frames sent before it
+    mi = got.index("marker")
+    assert any(isinstance(m, bytes) for m in got[mi + 1:])
+
+
+def test_heap_lock_send_and_parse_allocate_nothing():
+    res = asyncio.run(mpy("ws_heaplock.py"))
+    main, ping, control = res
+    assert main["err_send"] is None and main["err_recv"] is None, main
+    assert main["send_ok"] is False and main["dropped"] == 2 and main["queued"] == 4
+    assert main["recv"] == [2, 1920, 2, 100] and main["payload_ok"] and main["frame_ok"]
+    assert ping == {"ping_step": 0, "pong": [0x8A, 0x81]}
+    assert control == {"control": "MemoryError"}  # the harness does catch allocations
+
+
+# ---- TLS ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    d = tmp_path_factory.mktemp("pki")
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def ca(cn):
+        k = ec.generate_private_key(ec.SECP256R1())
+        c = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+             .public_key(k.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(k, hashes.SHA256()))
+        return k, c
+
+    ca_key, ca_cert = ca("xz test CA")
+    _, other_cert = ca("xz other CA")
+    k = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca_cert.subject)
+            .public_key(k.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {}
+    for nm, c in (("ca", ca_cert), ("other", other_cert)):
+        paths[nm] = str(d / (nm + ".der"))
+        with open(paths[nm], "wb") as f:
+            f.write(c.public_bytes(serialization.Encoding.DER))
+    paths["ca_pem"] = str(d / "ca.pem")
+    with open(paths["ca_pem"], "wb") as f:
+        f.write(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths["crt"] = str(d / "srv.pem")
+    paths["key"] = str(d / "srv.key")
+    with open(paths["crt"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key"], "wb") as f:
+        f.write(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()))
+    return paths
+
+
+def run_tls(pki, host, *args):
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["crt"], pki["key"])
+
+    async def go():
+        async with serve(echo, "127.0.0.1", 0, ssl=ctx) as s:
+            return await mpy("ws_client.py", "connect", "wss://%s:%d/" % (host, port_of(s)), *args)
+
+    return asyncio.run(go())
+
+
+def test_wss_accepted_with_the_right_ca(pki):
+    res = run_tls(pki, "localhost", "ca=" + pki["ca"])
+    assert res == [{"ev": "connected"}, {"ev": "msg", "op": 1, "len": 2, "text": "hi"}]
+    res = run_tls(pki, "localhost", "ca=" + pki["ca_pem"])  # PEM is accepted too
+    assert res[0] == {"ev": "connected"}
+
+
+def test_wss_refused_without_ca_other_ca_or_wrong_host(pki):
+    assert run_tls(pki, "localhost")[0]["msg"] == "wss needs a CA certificate (cadata) or verify=False"
+    other = run_tls(pki, "localhost", "ca=" + pki["other"])[0]
+    assert other["ev"] == "error" and other["msg"].startswith("connect to localhost:"), other
+    assert "not correctly signed by the trusted CA" in other["msg"], other
+    wrong = run_tls(pki, "127.0.0.1", "ca=" + pki["ca"])[0]
+    assert wrong["ev"] == "error" and "does not match" in wrong["msg"], wrong
+
+
+def test_wss_verify_false_is_an_explicit_opt_in(pki):
+    res = run_tls(pki, "127.0.0.1", "verify=0")
+    assert res[0] == {"ev": "connected"} and res[1]["text"] == "hi"

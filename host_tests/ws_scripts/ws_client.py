@@ -1,0 +1,189 @@
+# MicroPython side of host_tests/test_ws_client.py: drives lib/wsclient.py
+# against a CPython server and prints one "J {json}" line per observation.
+#   micropython ws_client.py <scenario> <url> [options as key=value]
+import asyncio
+import json
+import sys
+
+from wsclient import OP_BINARY, OP_TEXT, WebSocket, WSClosed, WSError
+
+
+def out(**kw):
+    print("J " + json.dumps(kw))
+
+
+def summary(op, mv):
+    if op == OP_TEXT:
+        return {"op": op, "len": len(mv), "text": str(bytes(mv), "utf-8")}
+    s = 0
+    for b in mv:
+        s = (s * 31 + b) & 0xFFFFFF
+    return {"op": op, "len": len(mv), "sum": s}
+
+
+def pattern(n, seed=0):
+    b = bytearray(n)
+    for i in range(n):
+        b[i] = (i * 7 + seed) & 0xFF
+    return b
+
+
+def opts():
+    o = {}
+    for a in sys.argv[3:]:
+        k, v = a.split("=", 1)
+        o[k] = v
+    return o
+
+
+async def connect(url, o, **kw):
+    ws = WebSocket(
+        max_message=int(o.get("max", 70000)),
+        audio_slots=int(o.get("slots", 4)),
+        audio_slot_size=int(o.get("slot", 70000)),
+    )
+    cadata = None
+    if "ca" in o:
+        with open(o["ca"], "rb") as f:
+            cadata = f.read()
+    await ws.connect(
+        url,
+        headers=[("Protocol-Version", "1"), ("Device-Id", "cc:ba:97:04:92:94"), ("Authorization", "Bearer t0k")],
+        cadata=cadata,
+        verify=o.get("verify", "1") == "1",
+        timeout_ms=int(o.get("timeout", 5000)),
+        **kw
+    )
+    return ws
+
+
+async def sc_connect(url, o):
+    # Connect only: report success or the one-line error.
+    try:
+        ws = await connect(url, o)
+    except WSError as e:
+        out(ev="error", msg=str(e), cls=type(e).__name__)
+        return
+    out(ev="connected")
+    ws.send_text("hi")
+    op, mv = await ws.recv()
+    out(ev="msg", **summary(op, mv))
+    await ws.close()
+
+
+async def sc_echo(url, o):
+    ws = await connect(url, o)
+    out(ev="connected")
+    ws.send_text("héllo 小智")
+    op, mv = await ws.recv()
+    out(ev="msg", **summary(op, mv))
+    for n in (0, 1, 125, 126, 1920, 65535, 65536, 70000):
+        data = pattern(n, n & 0xFF)
+        ws.send_binary(data, n)
+        op, mv = await ws.recv()
+        out(ev="bin", n=n, op=op, ok=(op == OP_BINARY and mv == data), len=len(mv))
+    # control-lane binary of a size no audio slot holds
+    ws2 = pattern(66000, 3)
+    ws.send_bytes(ws2)
+    op, mv = await ws.recv()
+    out(ev="bytes", ok=(mv == ws2))
+    ws.send_text("x" * 66000)
+    op, mv = await ws.recv()
+    out(ev="bigtext", op=op, ok=(bytes(mv) == b"x" * 66000))
+    await ws.close(1000, "done")
+    out(ev="closed", dropped=ws.dropped)
+
+
+async def sc_read(url, o):
+    # Print every message until the connection ends; the server drives.
+    ws = await connect(url, o)
+    out(ev="connected")
+    if "send" in o:
+        ws.send_text(o["send"])
+    while True:
+        try:
+            op, mv = await ws.recv()
+        except WSClosed as e:
+            out(ev="closed", code=e.code, reason=e.reason)
+            break
+        except WSError as e:
+            out(ev="error", msg=str(e))
+            try:
+                await ws.recv()
+            except WSClosed as e2:
+                out(ev="after", code=e2.code, reason=e2.reason)
+            break
+        out(ev="msg", **summary(op, mv))
+        if op == OP_TEXT and bytes(mv) == b"echo-me":
+            ws.send_text("echoed")
+    await ws.close()
+    out(ev="done")
+
+
+async def sc_client_close(url, o):
+    ws = await connect(url, o)
+    ws.send_text("bye-soon")
+    op, mv = await ws.recv()
+    out(ev="msg", **summary(op, mv))
+    if o.get("reader") == "1":
+        # A reader task is blocked in recv() while another task closes.
+        async def reader():
+            try:
+                await ws.recv()
+            except WSClosed as e:
+                out(ev="reader", code=e.code, reason=e.reason)
+
+        t = asyncio.create_task(reader())
+        await asyncio.sleep_ms(10)
+        await ws.close(4001, "client says bye")
+        await t
+    else:
+        await ws.close(4001, "client says bye")
+    out(ev="closed", open=ws.open)
+    try:
+        ws.send_text("late")
+    except WSClosed as e:
+        out(ev="late", code=e.code, reason=e.reason)
+
+
+async def sc_congest(url, o):
+    # Audio into a link whose reader stopped: oldest audio is dropped, a text
+    # message still goes out ahead of queued audio.
+    ws = await connect(url, o)
+    out(ev="connected")
+    frame = bytearray(int(o.get("size", 4096)))
+    seq = 0
+    sent_before_marker = 0
+    while True:
+        frame[0] = (seq >> 8) & 0xFF
+        frame[1] = seq & 0xFF
+        ws.send_binary(frame, len(frame))
+        seq += 1
+        await asyncio.sleep_ms(0)
+        if ws.dropped >= 3 * int(o.get("slots", 4)):
+            break
+        if seq > 60000:
+            out(ev="never-congested")
+            return
+    ws.send_text("marker")
+    sent_before_marker = seq
+    out(ev="congested", seq=seq, dropped=ws.dropped)
+    # Tell the test; it lets the server read again and then sends "end".
+    while True:
+        op, mv = await ws.recv()
+        if op == OP_TEXT and bytes(mv) == b"end":
+            break
+    out(ev="done", sent=sent_before_marker, dropped=ws.dropped)
+    await ws.close()
+
+
+async def main():
+    sc, url = sys.argv[1], sys.argv[2]
+    o = opts()
+    try:
+        await globals()["sc_" + sc](url, o)
+    except WSError as e:
+        out(ev="error", msg=str(e), cls=type(e).__name__)
+
+
+asyncio.run(main())
