@@ -56,7 +56,8 @@ class CaptiveDNS:
         self._sock = None
         self.answered = 0
 
-    async def run(self):
+    def open(self):
+        """Bind now, so queries are not lost before run() gets scheduled."""
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(socket.getaddrinfo(self.addr[0], self.addr[1])[0][-1])
@@ -64,6 +65,12 @@ class CaptiveDNS:
         self._sock = s
         log.info(_TAG, "captive DNS on %s:%d -> %s" % (self.addr[0], self.addr[1],
                                                        ".".join(str(b) for b in self.ip)))
+        return self
+
+    async def run(self):
+        if self._sock is None:
+            self.open()
+        s = self._sock
         try:
             while True:
                 try:

@@ -73,18 +73,22 @@ class Portal:
         self.port = port
         self.dns_port = dns_port
         self.done = asyncio.Event()
-        self.ssid = ap_ssid(hal.mac())
+        ap = getattr(hal, "ap", None)
+        self.ssid = ap_ssid(ap.config("mac") if ap is not None else hal.mac())
         self.requests = 0
 
     # -- lifecycle -------------------------------------------------------------
     async def run(self):
         """Bring up the AP, serve until POST /exit, then take it all down."""
         ap = getattr(self.hal, "ap", None)
+        self.wifi.wlan.active(True)  # AP+STA: the station scans and test-joins
         if ap is not None:
             ap.config(essid=self.ssid, security=0)  # open AP, like the reference
             ap.active(True)
         srv = await asyncio.start_server(self._conn, self.host, self.port)
-        dns = asyncio.create_task(CaptiveDNS(AP_IP, self.host, self.dns_port).run()) if self.dns_port else None
+        dns = None
+        if self.dns_port:
+            dns = asyncio.create_task(CaptiveDNS(AP_IP, self.host, self.dns_port).open().run())
         log.info(_TAG, "join Wi-Fi %s and open http://%s/ (serving on %s:%d)"
                  % (self.ssid, AP_IP, self.host, self.port))
         log.event("portal", {"ssid": self.ssid, "host": self.host, "port": self.port})
