@@ -14,7 +14,7 @@ from bootkit import Device, free_port
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SECRET = "s3cret-pass-123"
-OTA = "http://192.168.1.10:8003/xiaozhi/ota/"
+OTA = "http://127.0.0.1:9/xiaozhi/ota/"  # loopback, nothing listens: no traffic leaves the host
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
