@@ -18,7 +18,11 @@
 # ruff: noqa: F821, UP031, PLR1730
 from array import array
 
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython host tools can reuse this module
+    def const(x):
+        return x
 
 _Q15 = const(15)
 _UNITY = const(65536)  # Q16 gain of 1.0
@@ -351,7 +355,8 @@ class Resampler:
     def process(self, src, n_in, dst):
         """Convert n_in samples from src into dst; returns samples written."""
         if n_in < 0 or n_in > self.max_in_samples or len(src) < 2 * n_in:
-            raise ValueError("Resampler: n_in %d invalid (max %d, src %d bytes)" % (n_in, self.max_in_samples, len(src)))
+            raise ValueError("Resampler: n_in %d invalid (max %d, src %d bytes)"
+                             % (n_in, self.max_in_samples, len(src)))
         if self._same:
             if len(dst) < 2 * n_in:
                 raise ValueError("Resampler: dst too small for %d samples" % n_in)

@@ -11,7 +11,11 @@
 # timestamp with either top bit set costs one small allocation in decode()
 # and is accepted by encode_into() as given. Servers without AEC send 0.
 # ruff: noqa: UP031  (%-formatting is the MicroPython idiom)
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython host tools can reuse this module
+    def const(x):
+        return x
 
 _V2_HDR = const(16)
 _V3_HDR = const(4)
