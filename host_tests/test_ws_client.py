@@ -149,7 +149,8 @@ def test_client_close_handshake(reader):
     res = asyncio.run(go())
     assert seen["close"] == (4001, "client says bye")
     assert ev(res, "closed") == [{"ev": "closed", "open": False}]
-    assert ev(res, "late")[0]["code"] == 4001
+    assert ev(res, "late")[0]["code"] == 4001  # text after close raises WSClosed
+    assert ev(res, "late_audio") == [{"ev": "late_audio", "queued": False}]  # audio never raises
     if reader == "1":
         # the blocked reader learns about the close with the peer's echo
         assert ev(res, "reader") == [{"ev": "reader", "code": 4001, "reason": "client says bye"}]

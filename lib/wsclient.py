@@ -240,11 +240,29 @@ class WebSocket:
             raise WSClosed(*self._closed)
         self._rxt = asyncio.current_task()
         try:
+            s = self._s
             while True:
                 op = self._step()
                 if op:
                     return op, self._mmv[: self._mlen]
-                await self._more()
+                # One successful read (inline: a helper coroutine would cost a
+                # generator object per wait). A large payload remainder goes
+                # straight into the message buffer; anything else through the
+                # rx buffer, so one read usually brings a whole small frame.
+                if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
+                    o = self._doff + self._got
+                    r = await s.readinto(self._mmv[o : self._doff + self._pl])
+                    if r:
+                        self._got += r
+                else:
+                    r = await s.readinto(self._rb)
+                    if r:
+                        self._rp = 0
+                        self._re = r
+                if r is None:
+                    continue  # TLS: readable socket but no complete record yet
+                if not r:
+                    raise _EOF()
         except asyncio.CancelledError:
             if self._killed:
                 self._killed = False
@@ -296,28 +314,6 @@ class WebSocket:
         self._rp += k
         self._got = 0
         return True
-
-    async def _more(self):
-        # One successful read. A large payload remainder goes straight into
-        # the message buffer; anything else through the rx buffer, so one
-        # read usually brings a whole small frame (header + payload).
-        s = self._s
-        while True:
-            if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
-                o = self._doff + self._got
-                r = await s.readinto(self._mmv[o : self._doff + self._pl])
-                if r:
-                    self._got += r
-            else:
-                r = await s.readinto(self._rb)
-                if r:
-                    self._rp = 0
-                    self._re = r
-            if r is None:
-                continue  # TLS: readable socket but no complete record yet
-            if not r:
-                raise _EOF()
-            return
 
     def _begin(self):
         # Validate a complete header and pick where its payload goes.
@@ -427,9 +423,11 @@ class WebSocket:
     def send_binary(self, buf, n=-1):
         """Copy buf[:n] into a preallocated audio slot as a masked BINARY
         frame. When all slots are waiting, the oldest is dropped (counted in
-        self.dropped) and False is returned. Allocates nothing."""
+        self.dropped) and False is returned. Allocates nothing. On a closed
+        connection it returns False without raising: audio is best effort and
+        recv() is where the close is reported."""
         if self._state != _OPEN:
-            raise WSClosed(*self._closed)
+            return False
         if n < 0:
             n = len(buf)
         if n > self._ssize:

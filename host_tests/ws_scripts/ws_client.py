@@ -140,6 +140,7 @@ async def sc_client_close(url, o):
     else:
         await ws.close(4001, "client says bye")
     out(ev="closed", open=ws.open)
+    out(ev="late_audio", queued=ws.send_binary(b"abc", 3))
     try:
         ws.send_text("late")
     except WSClosed as e:
