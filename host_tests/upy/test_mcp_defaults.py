@@ -17,6 +17,7 @@ from firmware.mcp import McpServer
 from firmware.mcp_tools import Int, Registry
 
 _P = "/tmp/xz_mcp_defaults_cfg.json"
+_LIST_ALL = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}}
 
 
 class FakeWlan:
@@ -106,7 +107,8 @@ def _text(reply, is_error=False):
 
 
 def test_signal_mapping_like_the_reference():
-    for rssi, want in ((-30, "strong"), (-60, "strong"), (-61, "medium"), (-70, "medium"), (-71, "weak"), (-95, "weak")):
+    for rssi, want in ((-30, "strong"), (-60, "strong"), (-61, "medium"), (-70, "medium"),
+                       (-71, "weak"), (-95, "weak")):
         assert signal_name(rssi) == want, (rssi, signal_name(rssi))
     assert network_status(FakeWlan(-65)) == {"type": "wifi", "ssid": "home", "rssi": -65, "signal": "medium"}
     assert network_status(FakeWlan(connected=False)) == {"type": "wifi", "connected": False}
@@ -119,11 +121,12 @@ def test_listing_order_and_user_only():
     s, _, _, _, _ = _device()
     names = [t["name"] for t in s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})["result"]["tools"]]
     assert names == ["self.get_device_status", "self.audio_speaker.set_volume"]
-    res = s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}})["result"]
+    res = s.handle_sync(_LIST_ALL)["result"]
     assert [t["name"] for t in res["tools"]] == names + ["self.get_system_info", "self.reboot"]
     assert res["tools"][3]["annotations"] == {"audience": ["user"]}
-    assert res["tools"][1]["inputSchema"] == {"type": "object", "required": ["volume"],
-                                              "properties": {"volume": {"type": "integer", "minimum": 0, "maximum": 100}}}
+    volume = {"type": "integer", "minimum": 0, "maximum": 100}
+    want = {"type": "object", "required": ["volume"], "properties": {"volume": volume}}
+    assert res["tools"][1]["inputSchema"] == want
 
 
 def test_get_device_status():
@@ -196,7 +199,7 @@ def test_board_tools_and_a_broken_hook():
 
     s, reg, _, _, _ = _device(FakeHal(None, board=LampBoard))
     assert pin.v == 0
-    res = s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}})["result"]
+    res = s.handle_sync(_LIST_ALL)["result"]
     assert [t["name"] for t in res["tools"]] == [
         "self.get_device_status", "self.audio_speaker.set_volume",
         "self.lamp.get_state", "self.lamp.turn_on", "self.lamp.turn_off",
@@ -218,3 +221,61 @@ def test_board_tools_and_a_broken_hook():
     # the defaults (and the tools the hook added before failing) are all there
     assert reg.get("self.get_device_status") and reg.get("self.reboot") and reg.get("self.ok_tool")
     assert reg.get("self.bad") is None
+
+
+class _FakeMachine:
+    """Stands in for `machine` so the README's user_tools example runs on the host."""
+
+    pins = {}
+
+    class Pin:
+        OUT = 3
+
+        def __init__(self, n, mode=None, value=None):
+            self.n = n
+            _FakeMachine.pins[n] = self
+            self.v = value
+            self.history = []
+
+        def value(self, v=None):
+            if v is None:
+                return self.v
+            self.v = v
+            self.history.append(v)
+
+
+async def test_readme_user_tools_example():
+    import sys
+
+    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+    examples = here + "/../../docs/examples"
+    sys.modules["machine"] = _FakeMachine
+    sys.path.insert(0, examples)
+    try:
+        class LedBoard:
+            NAME = "led-board"
+            LED_PIN = 48
+
+        s, reg, _, _, _ = _device(FakeHal(None, board=LedBoard))
+        pin = _FakeMachine.pins[48]
+        res = (await s.handle(_LIST_ALL))["result"]
+        assert [t["name"] for t in res["tools"]] == [
+            "self.get_device_status", "self.audio_speaker.set_volume",
+            "self.lamp.get_state", "self.lamp.set_power", "self.lamp.blink",
+            "self.lamp.self_test", "self.get_system_info", "self.reboot"]
+        assert _text(_call(s, "self.lamp.set_power", {"on": True})) == "true" and pin.v == 1
+        assert json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": True}
+        _call(s, "self.lamp.set_power", {"on": False})
+        pin.history = []
+        reply = await s.handle({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                "params": {"name": "self.lamp.blink", "arguments": {"times": 1}}})
+        assert _text(reply) == "blinked 1 times" and pin.history == [1, 0]
+        assert "maximum" in _call(s, "self.lamp.blink", {"times": 11})["error"]["message"]
+        assert _text(_call(s, "self.lamp.self_test")) == "true"
+        # a board without an LED pin gets no lamp tools
+        s, reg, _, _, _ = _device(FakeHal(None))
+        assert reg.get("self.lamp.get_state") is None and reg.get("self.get_device_status")
+    finally:
+        sys.path.remove(examples)
+        del sys.modules["machine"]
+        sys.modules.pop("user_tools", None)
