@@ -1,7 +1,8 @@
 # Sample-level DSP for the audio path: I2S slot conversion, volume, rate
 # conversion, level metering and a byte copy. Everything here runs once per
-# 60 ms frame on the device, so every call allocates nothing (proved with
-# micropython.heap_lock() in host_tests/test_audio_heap.py).
+# 60 ms frame on the device, so with viper every call allocates nothing (proved
+# with micropython.heap_lock() in host_tests/test_audio_heap.py; only the
+# no-viper copy fallback allocates, two small views).
 #
 # Each sample loop exists twice: a viper version (native code, ptr16/ptr32) and
 # a plain-Python fallback used on CPython and on ports built without the native
