@@ -1,18 +1,21 @@
 """Tests for tools/mock_server and tools/wav.py, driven by a CPython websockets client."""
 
 import array
+import contextlib
 import json
 import math
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tools.mock_server import MockServer, audio, framing
+from tools.mock_server import MockServer, audio, auth, framing, mcp_script
 from tools.mock_server.record import read_record
-from tools.wav import read_wav
+from tools.wav import WavError, read_wav, write_wav
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = REPO / "tools" / "assets" / "weather_en_16k.wav"
@@ -451,3 +454,513 @@ def test_wait_for_times_out_clearly(server):
     srv = server()
     with pytest.raises(TimeoutError, match="session 1"):
         srv.wait_session(1, timeout=0.2)
+
+
+# ---- fault knobs -------------------------------------------------------------------------
+def test_no_hello_first_session_only(server):
+    srv = server(no_hello=True)
+    d = Dev(srv.url)
+    d.send({"type": "hello", "version": 1, "transport": "websocket"})
+    srv.wait_for(lambda: srv.sessions[0].hello)
+    # The hello was received and nothing was sent back; the next message proves the order.
+    d.send({"type": "listen", "state": "detect", "text": "still there"})
+    msgs = d.until_stop()
+    assert msgs[0]["type"] == "stt"
+    assert not srv.sessions[0].texts("tx", "hello")
+    d.close()
+    d2 = Dev(srv.url)  # the reconnect gets a healthy server
+    assert d2.hello()["type"] == "hello"
+    d2.close()
+
+
+def test_no_hello_all_sessions(server):
+    srv = server(no_hello=True, fault_sessions=0)
+    for n in (1, 2):
+        d = Dev(srv.url)
+        d.send({"type": "hello"})
+        s = srv.wait_for(lambda n=n: len(srv.sessions) == n and srv.sessions[-1].hello
+                         and srv.sessions[-1])
+        assert not s.texts("tx")
+        d.close()
+
+
+def test_stall_after_hello(server):
+    srv = server(stall=True)
+    d = Dev(srv.url)
+    assert d.hello(mcp=True)["type"] == "hello"
+    d.send({"type": "listen", "state": "detect", "text": "anyone?"})
+    srv.wait_for(lambda: len(srv.sessions[0].texts("rx")) == 2)
+    with pytest.raises(TimeoutError):
+        d.recv(timeout=0.3)
+    # no MCP initialize either
+    assert [m["type"] for m in srv.sessions[0].texts("tx")] == ["hello"]
+    d.close()
+
+
+def test_slow_ms_delays_responses(server):
+    srv = server(slow_ms=150)
+    d = Dev(srv.url)
+    d.hello()
+    s = srv.sessions[0]
+    rx = next(f for f in s.frames if f.dir == "rx")
+    tx = next(f for f in s.frames if f.dir == "tx")
+    assert tx.t_ms - rx.t_ms >= 145
+    d.close()
+
+
+def test_close_mid_tts(server):
+    srv = server(close_mid_tts=3)
+    d = Dev(srv.url)
+    d.hello()
+    d.send({"type": "listen", "state": "detect", "text": "cut me off"})
+    got = []
+    with pytest.raises(ConnectionClosed):
+        while True:
+            got.append(d.recv())
+    assert len([m for m in got if isinstance(m, bytes)]) == 3
+    assert d.ws.close_code == 1000
+    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0])
+    assert s.turns[0].interrupted and s.turns[0].audio_frames == 3
+    d2 = Dev(srv.url)  # second connection: full reply
+    d2.hello()
+    d2.send({"type": "listen", "state": "detect", "text": "again"})
+    assert d2.until_stop()[-1]["state"] == "stop"
+    d2.close()
+
+
+def test_drop_mid_tts(server):
+    srv = server(drop_mid_tts=2)
+    d = Dev(srv.url)
+    d.hello()
+    d.send({"type": "listen", "state": "detect", "text": "drop me"})
+    got = []
+    with pytest.raises(ConnectionClosed):
+        while True:
+            got.append(d.recv())
+    assert len([m for m in got if isinstance(m, bytes)]) == 2
+    assert d.ws.close_code is None or d.ws.close_code == 1006  # no close frame
+    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0])
+    assert s.close_code == 1006
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_garbage(server, version):
+    srv = server(garbage=True)
+    d = Dev(srv.url, version=version)
+    d.hello()
+    d.send({"type": "listen", "state": "detect", "text": "garbage please"})
+    msgs = d.until_stop()
+    assert kinds(msgs[:2]) == ["stt", "tts/start"]
+    texts = [m for m in msgs if isinstance(m, str)]
+    assert "this is {not json" in texts and "" in texts
+    types = [m.get("type") for m in msgs if isinstance(m, dict)]
+    assert "no_such_type" in types and None in types  # {"no_type": true}
+    assert [1, 2, 3] in msgs and 42 in msgs
+    binaries = [m for m in msgs if isinstance(m, bytes)]
+    lying, rnd, empty = binaries[:3]
+    if version == 3:
+        assert struct.unpack(">BBH", lying[:4])[2] > len(lying) - 4
+    else:
+        assert struct.unpack(">I", lying[12:16])[0] > len(lying) - 16
+    assert len(rnd) == 333 and empty == b""
+    with pytest.raises(framing.FramingError):
+        framing.unpack(version if version > 1 else 2, lying)
+    # the reply goes on normally afterwards
+    assert msgs[-1]["state"] == "stop"
+    assert len([b for b in binaries[3:] if len(b) == 2880 + (0, 0, 16, 4)[version]]) > 10
+    d.close()
+
+
+def test_oversized(server):
+    srv = server(oversized=True)
+    d = Dev(srv.url, version=2)
+    d.hello()
+    d.send({"type": "listen", "state": "detect", "text": "big"})
+    msgs = d.until_stop()
+    big = [m for m in msgs if isinstance(m, bytes) and len(m) > 100000]
+    assert len(big) == 1 and len(big[0]) == 16 + 200 * 1024
+    huge = [m for m in msgs if isinstance(m, dict) and len(m.get("text", "")) > 100000]
+    assert len(huge) == 1 and huge[0]["type"] == "stt"
+    assert msgs[-1]["state"] == "stop"
+    d.close()
+
+
+def test_bad_knobs_are_refused():
+    with pytest.raises(ValueError, match="format"):
+        MockServer(format="mp3")
+    with pytest.raises(ValueError, match="tts_rate"):
+        MockServer(format="opus", tts_rate=22050)
+    with pytest.raises(ValueError, match="close_mid_tts"):
+        MockServer(close_mid_tts=-1)
+    with pytest.raises(mcp_script.ScriptError, match="entry 0"):
+        MockServer(mcp_script=[{"nope": 1}])
+
+
+# ---- keepalive and plain HTTP ------------------------------------------------------------
+def _raw_upgrade(port, path="/xiaozhi/v1/"):
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nDevice-Id: {DEV}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def test_server_pings_and_drops_silent_client(server):
+    srv = server(ping_interval=0.2, ping_timeout=0.3)
+    sock = _raw_upgrade(srv.port)
+    first = sock.recv(2)
+    assert first[0] == 0x89  # FIN + PING
+    sock.recv(first[1] & 0x7F)
+    # never answer: after ping_timeout the server sends Close 1011 (keepalive ping timeout)
+    while True:
+        hdr = sock.recv(2)
+        body = sock.recv(hdr[1] & 0x7F) if hdr[1] & 0x7F else b""
+        if hdr[0] == 0x88:
+            break
+    assert struct.unpack(">H", body[:2])[0] == 1011
+    sock.close()
+    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0], timeout=5)
+    assert (s.close_sent, s.close_code) == (1011, 1006)
+
+
+def test_plain_http_get(server):
+    import urllib.request
+
+    srv = server()
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/xiaozhi/v1/", timeout=5) as r:
+        assert r.status == 200 and r.read() == b"Server is running\n"
+
+
+# ---- auth ------------------------------------------------------------------------------
+VECTOR_TS = 1795784743
+VECTOR_TOKEN = "C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
+
+
+def test_auth_token_vector():
+    assert auth.make_token("peer-test-secret", CLIENT, DEV, VECTOR_TS) == VECTOR_TOKEN
+    assert auth.check("Bearer " + VECTOR_TOKEN, CLIENT, DEV, key="peer-test-secret",
+                      now=VECTOR_TS + 10) is None
+
+
+@pytest.fixture
+def auth_server(server):
+    return server(auth_key="peer-test-secret", auth_clock=lambda: VECTOR_TS + 3600,
+                  allow_devices=["11:22:33:44:55:66"])
+
+
+def _hello_first(srv, **kw):
+    d = Dev(srv.url, **kw)
+    try:
+        # A refused client may find the connection already closed when it sends its hello;
+        # the refusal text is still queued for recv().
+        with contextlib.suppress(ConnectionClosed):
+            d.send({"type": "hello"})
+        m = d.ws.recv(timeout=5)
+        if m == "认证失败":
+            with pytest.raises(ConnectionClosed):
+                d.ws.recv(timeout=5)
+            assert d.ws.close_code == 1000
+            return "refused"
+        return json.loads(m)["type"]
+    finally:
+        d.close()
+
+
+def test_auth_accepts_stock_token(auth_server):
+    assert _hello_first(auth_server, headers={"Authorization": "Bearer " + VECTOR_TOKEN}) == "hello"
+    assert auth_server.sessions[0].auth_ok is True
+
+
+def test_auth_accepts_query_form_and_whitelist(auth_server):
+    q = f"?device-id={DEV}&client-id={CLIENT}&authorization=Bearer+{VECTOR_TOKEN}"
+    d = Dev(auth_server.url + q, device_id=None, headers={"Client-Id": ""})
+    d.send({"type": "hello"})
+    assert json.loads(d.ws.recv(timeout=5))["type"] == "hello"
+    d.close()
+    assert _hello_first(auth_server, device_id="11:22:33:44:55:66") == "hello"
+
+
+def test_auth_refusals(auth_server):
+    assert _hello_first(auth_server) == "refused"  # no Authorization
+    assert _hello_first(auth_server, device_id="aa:bb:cc:dd:ee:00",
+                        headers={"Authorization": "Bearer " + VECTOR_TOKEN}) == "refused"
+    old = auth.make_token("peer-test-secret", CLIENT, DEV, VECTOR_TS + 3600 - 31 * 86400)
+    assert _hello_first(auth_server, headers={"Authorization": "Bearer " + old}) == "refused"
+    assert _hello_first(auth_server, headers={"Authorization": VECTOR_TOKEN}) == "refused"
+    s = auth_server.sessions[0]
+    assert s.auth_ok is False and s.texts("tx") == [] and s.frames[0].data == "认证失败"
+
+
+def test_fixed_token(server):
+    srv = server(token="let-me-in")
+    assert _hello_first(srv, headers={"Authorization": "Bearer let-me-in"}) == "hello"
+    assert _hello_first(srv, headers={"Authorization": "Bearer nope"}) == "refused"
+
+
+# ---- MCP ---------------------------------------------------------------------------------
+TOOLS = [{"name": "self.get_device_status", "description": "status",
+          "inputSchema": {"type": "object", "properties": {}}},
+         {"name": "self.audio_speaker.set_volume", "description": "volume",
+          "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer"}},
+                          "required": ["volume"]}}]
+
+
+class FakeMcpDevice:
+    """Answers the mock's MCP requests from a thread, like a device MCP server."""
+
+    def __init__(self, url):
+        import threading
+
+        self.dev = Dev(url)
+        self.requests = []
+        self.other = []
+        self.dev.hello(mcp=True)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            while True:
+                m = self.dev.recv(timeout=10)
+                if not (isinstance(m, dict) and m.get("type") == "mcp"):
+                    self.other.append(m)
+                    continue
+                p = m["payload"]
+                self.requests.append(p)
+                if not isinstance(p.get("id"), int):
+                    continue  # string ids get no reply (as the reference device)
+                method = p.get("method")
+                if method == "initialize":
+                    res = {"protocolVersion": "2024-11-05", "capabilities": {"tools": {}},
+                           "serverInfo": {"name": "fake", "version": "0"}}
+                elif method == "tools/list":
+                    cursor = (p.get("params") or {}).get("cursor")
+                    res = {"tools": TOOLS[1:]} if cursor else {"tools": TOOLS[:1],
+                                                               "nextCursor": TOOLS[1]["name"]}
+                elif method == "tools/call":
+                    name = p["params"]["name"]
+                    if name not in [t["name"] for t in TOOLS]:
+                        self.reply({"jsonrpc": "2.0", "id": p["id"],
+                                    "error": {"message": "Unknown tool: " + name}})
+                        continue
+                    text = json.dumps({"tool": name, "args": p["params"].get("arguments")})
+                    res = {"content": [{"type": "text", "text": text}], "isError": False}
+                else:
+                    self.reply({"jsonrpc": "2.0", "id": p["id"],
+                                "error": {"message": "Method not implemented: %s" % method}})
+                    continue
+                self.reply({"jsonrpc": "2.0", "id": p["id"], "result": res})
+        except (ConnectionClosed, TimeoutError):
+            pass
+
+    def reply(self, payload):
+        self.dev.send({"session_id": "", "type": "mcp", "payload": payload})
+
+
+def test_mcp_initialize_list_paging_and_script(server, tmp_path):
+    script = [{"name": "self.get_device_status"},
+              {"sleep": 0.01},
+              {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 50}},
+              {"payload": {"jsonrpc": "2.0", "id": "s1", "method": "tools/call"}},
+              {"raw": '{"type":"mcp","payload":{"jsonrpc":"2.0","id":7,"method":"nope"}}'},
+              {"payload": {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                           "params": {"name": "self.x", "arguments": {"pad": "a" * 65536}}}}]
+    srv = server(mcp_script=script, mcp_list_delay=0.1)
+    dev = FakeMcpDevice(srv.url)
+    s = srv.wait_session()
+    srv.wait_for(lambda: len(s.mcp_results) == 4, what="script results")
+    reqs = dev.requests
+    assert [(r.get("id"), r.get("method")) for r in reqs[:5]] == [
+        (1, "initialize"), (2, "tools/list"), (2, "tools/list"), (1, "tools/call"),
+        (2, "tools/call")]
+    init = reqs[0]
+    assert list(init) == ["jsonrpc", "id", "method", "params"]
+    caps = init["params"]["capabilities"]
+    assert caps["roots"] == {"listChanged": True} and caps["sampling"] == {}
+    assert caps["vision"]["url"] == "http://127.0.0.1:8003/mcp/vision/explain"
+    assert caps["vision"]["token"].count(".") == 2
+    assert init["params"]["clientInfo"] == {"name": "XiaozhiClient", "version": "1.0.0"}
+    assert "params" not in reqs[1] and reqs[2]["params"] == {"cursor": TOOLS[1]["name"]}
+    assert reqs[4]["params"] == {"name": "self.audio_speaker.set_volume",
+                                 "arguments": {"volume": 50}}
+    assert [t["name"] for t in s.mcp_tools] == [t["name"] for t in TOOLS]
+    # tools/list came no sooner than mcp_list_delay after the initialize result
+    fr = s.frames
+    t_init_res = next(f.t_ms for f in fr if f.dir == "rx" and f.kind == "text"
+                      and f.data.get("type") == "mcp" and f.data["payload"].get("id") == 1)
+    t_list = next(f.t_ms for f in fr if f.dir == "tx" and f.kind == "text"
+                  and f.data.get("type") == "mcp"
+                  and f.data["payload"].get("method") == "tools/list")
+    assert t_list - t_init_res >= 95
+    # results: (request, reply)
+    (p1, r1), (p2, r2), (p3, r3), (p4, r4) = s.mcp_results
+    assert r1["id"] == 1 and "self.get_device_status" in r1["result"]["content"][0]["text"]
+    assert json.loads(r2["result"]["content"][0]["text"])["args"] == {"volume": 50}
+    assert p3["id"] == "s1" and r3 is None  # string id: no reply expected
+    assert p4["id"] == 9 and r4["error"]["message"] == "Unknown tool: self.x"
+    assert any(r.get("id") == 7 and r.get("method") == "nope" for r in reqs)
+    # every device mcp message is recorded
+    assert [r.get("id") for r in s.mcp_replies] == [1, 2, 2, 1, 2, 7, 9]
+    # thread API: next id from the same counter (3)
+    reply = srv.call_tool("self.get_device_status", timeout=5)
+    assert reply["id"] == 3 and reply["result"]["isError"] is False
+    assert dev.requests[-1]["id"] == 3
+    dev.dev.close()
+
+
+def test_mcp_not_started_without_feature(server):
+    srv = server()
+    d = Dev(srv.url)
+    d.hello(mcp=False)
+    d.send({"type": "listen", "state": "detect", "text": "x"})
+    d.until_stop()
+    assert not srv.sessions[0].texts("tx", "mcp")
+    d.close()
+
+
+def test_mcp_script_file_errors(tmp_path):
+    with pytest.raises(mcp_script.ScriptError, match="no such file"):
+        mcp_script.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{")
+    with pytest.raises(mcp_script.ScriptError, match="invalid JSON"):
+        mcp_script.load(bad)
+    bad.write_text('{"name": "x"}')
+    with pytest.raises(mcp_script.ScriptError, match="JSON list"):
+        mcp_script.load(bad)
+    bad.write_text('[{"name": "x", "arguments": []}]')
+    with pytest.raises(mcp_script.ScriptError, match="arguments must be an object"):
+        mcp_script.load(bad)
+    bad.write_text('[{"sleep": -1}]')
+    with pytest.raises(mcp_script.ScriptError, match="sleep"):
+        mcp_script.load(bad)
+    good = tmp_path / "good.json"
+    good.write_text('[{"name": "self.get_device_status"}, {"raw": "x"}, {"sleep": 0}]')
+    assert len(mcp_script.load(good)) == 3
+
+
+# ---- opus mode --------------------------------------------------------------------------
+def test_opus_mode(server):
+    import opuslib_next
+
+    srv = server(format="opus")
+    d = Dev(srv.url)
+    h = d.hello(fmt="opus")
+    # hello echoes the client's audio_params verbatim (16000), though TTS is 24 kHz
+    assert h["audio_params"] == {"format": "opus", "sample_rate": 16000, "channels": 1,
+                                 "frame_duration": 60}
+    enc = opuslib_next.Encoder(16000, 1, opuslib_next.APPLICATION_VOIP)
+    pcm = tone(900, amp=0.1)
+    d.send({"type": "listen", "state": "start", "mode": "manual"})
+    for i in range(0, len(pcm), 1920):
+        d.ws.send(enc.encode(pcm[i:i + 1920], 960))
+    d.ws.send(b"\xff\xff\xff\xff")  # undecodable: dropped, not fatal
+    d.send({"type": "listen", "state": "stop"})
+    msgs = d.until_stop()
+    assert msgs[0]["text"].startswith("heard 15 frames (0.90 s) of audio, level -2")
+    dec = opuslib_next.Decoder(24000, 1)
+    idx = [i for i, m in enumerate(msgs) if isinstance(m, dict) and m.get("state") in
+           ("sentence_start", "stop")]
+    assert len(idx) == 4
+    for n in range(3):
+        pkts = [m for m in msgs[idx[n] + 1:idx[n + 1]] if isinstance(m, bytes)]
+        assert pkts and all(len(p) < 1000 for p in pkts)  # compressed, one packet per message
+        out = [dec.decode(p, 1440) for p in pkts]
+        assert all(len(o) == 2880 for o in out)  # 60 ms at 24 kHz
+        assert dominant_freq(b"".join(out), 24000) == audio.TONES[n]
+    d.send({"type": "abort"})
+    assert d.recv_json()["state"] == "stop" and d.recv_json()["state"] == "stop"
+    d.close()
+
+
+def test_opus_mode_hello_without_audio_params(server):
+    srv = server(format="opus")
+    d = Dev(srv.url)
+    assert d.hello(params=False)["audio_params"] == {"format": "opus", "sample_rate": 24000,
+                                                     "channels": 1, "frame_duration": 60}
+    d.close()
+
+
+# ---- tools/wav.py ------------------------------------------------------------------------
+def test_wav_roundtrip_and_refusals(tmp_path):
+    p = tmp_path / "a.wav"
+    write_wav(p, 24000, b"\x01\x00\x02\x00")
+    assert read_wav(p) == (24000, 1, b"\x01\x00\x02\x00")
+    write_wav(p, 16000, b"\x01\x00\x02\x00", channels=2)
+    assert read_wav(p) == (16000, 2, b"\x01\x00\x02\x00")
+    with pytest.raises(WavError, match="no such file"):
+        read_wav(tmp_path / "missing.wav")
+    (tmp_path / "t.txt").write_text("hello, this is not a WAV file at all")
+    with pytest.raises(WavError, match="not a 16-bit PCM WAV"):
+        read_wav(tmp_path / "t.txt")
+    import wave
+
+    with wave.open(str(tmp_path / "u8.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
+        w.writeframes(b"\x80\x80")
+    with pytest.raises(WavError, match="8-bit samples; only 16-bit"):
+        read_wav(tmp_path / "u8.wav")
+    # IEEE float WAV (format tag 3)
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 64000, 4, 32)
+    data = bytes(8)
+    blob = (b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
+            + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
+            + struct.pack("<I", len(data)) + data)
+    (tmp_path / "f.wav").write_bytes(blob)
+    with pytest.raises(WavError, match="not a 16-bit PCM WAV"):
+        read_wav(tmp_path / "f.wav")
+    with pytest.raises(WavError, match="whole number"):
+        write_wav(p, 16000, b"\x01")
+    with pytest.raises(WavError, match="sample rate"):
+        write_wav(p, 0, b"")
+
+
+# ---- CLI ---------------------------------------------------------------------------------
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "tools.mock_server", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=20, **kw)
+
+
+def test_cli_bad_input_gives_one_line_errors(tmp_path):
+    r = _cli("--mcp-script", str(tmp_path / "nope.json"))
+    assert r.returncode != 0 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("--format", "opus", "--tts-rate", "22050")
+    assert r.returncode != 0 and "tts_rate" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("--slow-ms", "abc")
+    assert r.returncode == 2 and "expected an integer" in r.stderr
+    r = _cli("--help")
+    assert r.returncode == 0 and "--close-mid-tts" in r.stdout
+
+
+def test_cli_serves_a_turn_and_records(tmp_path):
+    rec = tmp_path / "rec.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "tools.mock_server", "--port", "0", "--record",
+                          str(rec), "--drain", "0", "--pace-ms", "0"], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in p.stdout:
+            if line.startswith("mock xiaozhi server on "):
+                url = line.split(" on ", 1)[1].strip()
+                break
+        assert url and url.startswith("ws://127.0.0.1:") and url.endswith("/xiaozhi/v1/")
+        d = Dev(url)
+        d.hello()
+        d.send({"type": "listen", "state": "detect", "text": "cli"})
+        assert d.until_stop()[0]["text"] == "cli"
+        d.close()
+    finally:
+        p.terminate()
+        p.wait(10)
+    lines = read_record(rec)
+    assert lines[0]["event"] == "open"
+    assert any(r.get("data", {}) == {"type": "listen", "state": "detect", "text": "cli"}
+               for r in lines if r.get("kind") == "text")

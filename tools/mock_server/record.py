@@ -55,7 +55,8 @@ class Session:
         self.turns = []
         self.auth_ok = None
         self.closed = False
-        self.close_code = None
+        self.close_code = None  # code of the Close the device sent; 1006 if it sent none
+        self.close_sent = None  # code of the Close the server sent, if any
         self.opened_at = time.time()
         self._t0 = time.monotonic()
         self._on_change = on_change
@@ -115,6 +116,7 @@ class Session:
             "turns": len(self.turns),
             "closed": self.closed,
             "close_code": self.close_code,
+            "close_sent": self.close_sent,
         }
 
 
@@ -142,7 +144,8 @@ class Recorder:
 
     def close(self, session):
         self._write({"s": session.index, "t": session.t_ms(), "event": "close",
-                     "code": session.close_code, "turns": len(session.turns)})
+                     "code": session.close_code, "sent": session.close_sent,
+                     "turns": len(session.turns)})
 
     def shutdown(self):
         with self._lock:

@@ -90,6 +90,13 @@ def _parse_text(text):
         return text
 
 
+def _try(pred):
+    try:
+        return pred()
+    except (IndexError, KeyError):
+        return None
+
+
 class _Conn:
     """The live state of one connection (a Session is its public record)."""
 
@@ -399,9 +406,9 @@ class _Conn:
                     if first and self.faulty and await self.maybe_cut(turn):
                         return
             await asyncio.sleep(srv.drain_s)
-            await self.send_json({"type": "tts", "state": "stop", "session_id": sid})
+            # Update the record before the wire, so a test that saw tts stop sees it too.
             turn.t_done_ms = self.s.t_ms()
-            self.s.changed()
+            await self.send_json({"type": "tts", "state": "stop", "session_id": sid})
             log.info("%s reply done: %d sentences, %d audio frames", self.tag(),
                      len(turn.sentences), turn.audio_frames)
         except ConnectionClosed:
@@ -430,9 +437,6 @@ class _Conn:
                      f'{{"type":"tts","state":"no_such_state","session_id":"{self.sid}"}}',
                      '{"no_type":true}', "[1, 2, 3]", '"just a string"', "42", ""):
             await self.send_text(text)
-        # Invalid UTF-8 in a text frame (websockets sends bytes as text when told to).
-        self.s.add_frame("tx", "text", "<invalid utf-8>")
-        await self.ws.send(b"\xff\xfe\xfd bad utf-8", text=True)
         await self.send_frame(framing.lying_frame(self.version, bytes(32)))
         await self.send_frame(bytes(rnd.getrandbits(8) for _ in range(333)))
         await self.send_frame(b"")
@@ -666,30 +670,34 @@ class MockServer:
     def wait_for(self, pred, timeout=10.0, what=None):
         """Block (from another thread) until pred() is truthy; return its value.
 
-        pred is re-evaluated whenever a frame is recorded or a session changes.
+        pred is re-evaluated whenever a frame is recorded or a session changes; an
+        IndexError/KeyError inside it (e.g. sessions[0] before anyone connected) counts
+        as "not yet".
         Raises TimeoutError naming `what` (or the predicate) after `timeout` s.
         """
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                v = pred()
+                v = _try(pred)
                 if v:
                     return v
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError("mock server: timed out after {:.1f} s waiting for {}".format(timeout, what or getattr(pred, "__name__", "condition")))
+                    name = what or getattr(pred, "__name__", "condition")
+                    raise TimeoutError(f"mock server: timed out after {timeout:.1f} s waiting for {name}")
                 self._cond.wait(min(left, 0.5))
 
     async def until(self, pred, timeout=10.0, what=None):
         """The async twin of wait_for, for code running in the server's own loop."""
         deadline = time.monotonic() + timeout
         while True:
-            v = pred()
+            v = _try(pred)
             if v:
                 return v
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("mock server: timed out after {:.1f} s waiting for {}".format(timeout, what or getattr(pred, "__name__", "condition")))
+                name = what or getattr(pred, "__name__", "condition")
+                raise TimeoutError(f"mock server: timed out after {timeout:.1f} s waiting for {name}")
             self._aevent.clear()
             try:
                 await asyncio.wait_for(self._aevent.wait(), min(left, 0.5))
@@ -731,6 +739,8 @@ class MockServer:
             conn.cleanup()
             s.closed = True
             s.close_code = ws.close_code
+            sent = ws.protocol.close_sent
+            s.close_sent = sent.code if sent is not None else None
             self._conns.pop(index, None)
             if self._recorder:
                 self._recorder.close(s)
