@@ -404,6 +404,28 @@ def test_protocol_violations_close_1002(bad, msg):
     assert fr == (1, 8, struct.pack(">H", 1002) + msg.encode())
 
 
+def test_recv_cancelled_mid_frame_resumes():
+    data = bytes(range(256)) * 20
+    f = frame(2, data)
+
+    async def script(r, w):
+        await upgrade(r, w)
+        w.write(f[:3000])  # header and part of the payload
+        await w.drain()
+        more = await read_frame(r)  # sent only after the client's recv timed out
+        w.write(f[3000:])
+        await w.drain()
+        return more, await read_frame(r)
+
+    res, (more, close) = run_raw(script, "cancel")
+    assert ev(res, "timeout") and more == (1, 1, b"more")
+    s = 0
+    for b in data:
+        s = (s * 31 + b) & 0xFFFFFF
+    assert ev(res, "msg") == [{"ev": "msg", "op": 2, "len": len(data), "sum": s}]
+    assert close[1] == 8
+
+
 def test_eof_mid_frame_is_connection_lost():
     async def script(r, w):
         await upgrade(r, w)

@@ -147,6 +147,20 @@ async def sc_client_close(url, o):
         out(ev="late", code=e.code, reason=e.reason)
 
 
+async def sc_cancel(url, o):
+    # recv() cancelled by a timeout in the middle of a frame loses no bytes.
+    ws = await connect(url, o)
+    try:
+        await asyncio.wait_for_ms(ws.recv(), 100)
+        out(ev="unexpected")
+    except asyncio.TimeoutError:
+        out(ev="timeout", last_rx_set=True)
+    ws.send_text("more")
+    op, mv = await ws.recv()
+    out(ev="msg", **summary(op, mv))
+    await ws.close()
+
+
 async def sc_congest(url, o):
     # Audio into a link whose reader stopped: oldest audio is dropped, a text
     # message still goes out ahead of queued audio.
