@@ -232,24 +232,27 @@ class McpServer:
             if i == n:
                 return self._error(rid, INVALID_PARAMS, "Unknown cursor: %s" % cursor)
 
-        # Fill the page while the whole reply stays within page_bytes. Each
-        # tool is serialized once; the reply is assembled from its parts'
-        # sizes, and room for a nextCursor naming the following tool is kept
-        # back, so the finished page never needs a second pass.
+        # Fill the page while the whole reply stays within page_bytes. The
+        # reply's size is summed from its parts (each tool's entry is measured
+        # once per boot), and room for a nextCursor naming the following tool
+        # is kept back, so the finished page never needs a second pass.
         used = _nbytes(dumps(self._result(rid, {"tools": []})))
         cursor_key = _nbytes(dumps({"nextCursor": ""})) - 2  # ,"nextCursor":"" without the braces
         sep = _nbytes(dumps([0, 0])) - 4  # the comma between list items
         page = []
         start = i
         while i < n:
-            schema = tools[i].schema()
-            cost = _nbytes(dumps(schema)) + (sep if page else 0)
+            t = tools[i]
+            if t.nbytes is None:
+                # A tool's entry never changes: serialize it once, keep only its size.
+                t.nbytes = _nbytes(dumps(t.schema()))
+            cost = t.nbytes + (sep if page else 0)
             tail = 0
             if i + 1 < n:
                 tail = cursor_key + _nbytes(dumps(tools[i + 1].name)) - 2 + sep
             if used + cost + tail > self.page_bytes:
                 break
-            page.append(schema)
+            page.append(t.schema())
             used += cost
             i += 1
         if i < n and not page:

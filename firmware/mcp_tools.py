@@ -130,6 +130,7 @@ class Tool:
         self.fn = fn
         self.params = params
         self.user_only = user_only
+        self.nbytes = None  # size of schema() as JSON, cached by the server's tools/list
 
     def schema(self):
         """The tools/list entry, in the reference's shape (spec §8.3)."""
