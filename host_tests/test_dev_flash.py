@@ -178,10 +178,10 @@ def test_port_choice_never_guesses(monkeypatch, capsys):
     monkeypatch.setattr(ports.list_ports, "comports", lambda: [])
     with pytest.raises(DevError, match="no serial port found.*--port"):
         ports.choose(None)
-    monkeypatch.setattr(ports.list_ports, "comports",
-                        lambda: [_Port("/dev/ttyACM0", 0x303A), _Port("/dev/ttyUSB0", 0x10C4), _Port("/dev/ttyS0", None)])
+    acm, usb, uart = _Port("/dev/ttyACM0", 0x303A), _Port("/dev/ttyUSB0", 0x10C4), _Port("/dev/ttyS0", None)
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [acm, usb, uart])
     with pytest.raises(DevError, match=r"several serial ports found \(/dev/ttyACM0, /dev/ttyUSB0\).*--port"):
         ports.choose(None)
-    monkeypatch.setattr(ports.list_ports, "comports", lambda: [_Port("/dev/ttyACM0", 0x303A), _Port("/dev/ttyS0", None)])
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [acm, uart])
     assert ports.choose(None) == "/dev/ttyACM0"
     assert "only serial port found" in capsys.readouterr().out
