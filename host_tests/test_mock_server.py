@@ -964,3 +964,17 @@ def test_cli_serves_a_turn_and_records(tmp_path):
     assert lines[0]["event"] == "open"
     assert any(r.get("data", {}) == {"type": "listen", "state": "detect", "text": "cli"}
                for r in lines if r.get("kind") == "text")
+
+
+def test_realtime_mode_keeps_listening(server):
+    srv = server()
+    d = Dev(srv.url)
+    d.hello()
+    d.send({"type": "listen", "state": "start", "mode": "realtime"})
+    silence = bytes(1920 * 10)  # exactly the 600 ms that ends an utterance
+    d.audio(tone(900, amp=0.1) + silence)
+    assert d.until_stop()[0]["text"].startswith("heard 25 frames (1.50 s)")
+    d.audio(tone(600, amp=0.3) + silence)  # no new listen start
+    assert d.until_stop()[0]["text"].startswith("heard 20 frames (1.20 s)")
+    assert [(t.mode, t.end) for t in srv.sessions[0].turns] == [("realtime", "vad")] * 2
+    d.close()

@@ -330,12 +330,19 @@ class _Conn:
             log.info("%s listen with unknown state %r (ignored)", self.tag(), state)
 
     def end_utterance(self, reason):
-        self.listening = False
         level = audio.rms_dbfs(self.buf)
         turn = Turn(len(self.s.turns), "audio", self.mode, reason, frames=self.nframes,
                     bytes=len(self.buf), level_db=level, t_start_ms=self.t_listen,
                     t_end_ms=self.s.t_ms())
         self.buf = bytearray()
+        self.nframes = 0
+        # Realtime mode: the device keeps its mic open through the reply and sends no new
+        # listen start, so the next utterance is detected on the same stream (a new one
+        # replaces a reply still in progress, i.e. barge-in).
+        self.listening = self.mode == "realtime" and reason != "stop"
+        if self.listening:
+            self.vad.reset()
+            self.t_listen = turn.t_end_ms
         if not turn.bytes:
             # Stock: an empty ASR result starts no reply.
             log.info("%s utterance ended (%s) with no audio: no reply", self.tag(), reason)
@@ -379,6 +386,9 @@ class _Conn:
         first = self.replies == 0
         self.replies += 1
         try:
+            if srv.slow_ms and self.faulty and turn.end in ("vad", "max"):
+                # Turns ended by text messages were already delayed in on_text.
+                await asyncio.sleep(srv.slow_ms / 1000)
             if turn.stt is not None:
                 await self.send_json({"type": "stt", "text": turn.stt, "session_id": sid})
             await self.send_json({"type": "tts", "state": "start", "session_id": sid})
