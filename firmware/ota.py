@@ -12,12 +12,10 @@ except ImportError:  # pragma: no cover
 import http
 
 from backoff import Backoff
-from firmware import clock, log
+from firmware import APP_NAME, clock, log
+from firmware import VERSION as APP_VERSION
 from firmware.config import ConfigError
 from firmware.protocol import format_mac
-
-APP_NAME = "xiaozhi-mpy"
-APP_VERSION = "0.1.0"
 
 RETRIES = 10  # check attempts before giving up (spec §5.3)
 RETRY_MS = 10000  # first retry delay; doubles after each failure

@@ -58,9 +58,12 @@ class SimWLAN:
     STAT_ASSOC_FAIL = STAT_ASSOC_FAIL
     STAT_HANDSHAKE_TIMEOUT = STAT_HANDSHAKE_TIMEOUT
 
-    def __init__(self, air, mac=b"\x02\x00\x00\x00\x00\x01"):
+    def __init__(self, air, mac=None):
+        if isinstance(air, dict):  # SimWLAN(sim.json settings), as the sim HAL builds it
+            mac = mac or _mac(air)
+            air = _air(air)
         self.air = air
-        self.mac = mac
+        self.mac = mac or b"\x02\x00\x00\x00\x00\x01"
         self._active = False
         self._status = STAT_IDLE
         self._net = None  # the AP joined or being joined
@@ -176,6 +179,13 @@ class SimAP:
 
     def __init__(self, mac=b"\x02\x00\x00\x00\x00\x02", host="127.0.0.1", port=8080, dns_port=0,
                  force_portal=False):
+        if isinstance(mac, dict):  # SimAP(sim.json settings), as the sim HAL builds it
+            opts = mac
+            mac = _ap_mac(_mac(opts))
+            host = opts.get("portal_host", host)
+            port = opts.get("portal_port", port)
+            dns_port = opts.get("dns_port", dns_port)
+            force_portal = bool(opts.get("portal"))
         self.mac = mac
         self._active = False
         self.essid = ""
@@ -210,16 +220,29 @@ class SimAP:
         return self._active
 
 
-def build(simcfg, mac=b"\x02\x00\x00\x00\x00\x01"):
+def _mac(opts):
+    text = opts.get("mac", "02:00:00:5a:4d:01")
+    return bytes(int(x, 16) for x in text.split(":")) if isinstance(text, str) else bytes(text)
+
+
+def _ap_mac(mac):
+    # The chip's soft-AP MAC is the station MAC + 1.
+    return bytes(mac[:5]) + bytes(((mac[5] + 1) & 0xFF,))
+
+
+def _air(opts):
+    nets = opts.get("networks")
+    if not isinstance(nets, list) or not all(isinstance(n, dict) and n.get("ssid") for n in nets):
+        raise ValueError("sim.json 'networks' must be a list of {\"ssid\": ..., \"password\": ...}")
+    return Air(nets, opts.get("wifi_join_ms", 1500), opts.get("wifi_fail"))
+
+
+def build(simcfg, mac=None):
     """-> (wlan, ap) from sim.json, or (None, None) when it names no networks
     (the simulator then runs as if wired, skipping Wi-Fi)."""
     if "networks" not in simcfg:
         return None, None
-    nets = simcfg["networks"]
-    if not isinstance(nets, list) or not all(isinstance(n, dict) and n.get("ssid") for n in nets):
-        raise ValueError("sim.json 'networks' must be a list of {\"ssid\": ..., \"password\": ...}")
-    air = Air(nets, simcfg.get("wifi_join_ms", 1500), simcfg.get("wifi_fail"))
-    ap_mac = bytes(mac[:5]) + bytes(((mac[5] + 1) & 0xFF,))
-    ap = SimAP(ap_mac, simcfg.get("portal_host", "127.0.0.1"), simcfg.get("portal_port", 8080),
+    mac = mac or _mac(simcfg)
+    ap = SimAP(_ap_mac(mac), simcfg.get("portal_host", "127.0.0.1"), simcfg.get("portal_port", 8080),
                simcfg.get("dns_port", 0), bool(simcfg.get("portal")))
-    return SimWLAN(air, mac), ap
+    return SimWLAN(_air(simcfg), mac), ap
