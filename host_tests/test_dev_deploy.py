@@ -4,6 +4,7 @@
 # `resume` (the unix port cannot soft-reset; Ctrl-D ends it, like a reboot).
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -300,3 +301,28 @@ def test_mip_package_installs_and_imports(boards, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert p.stdout.startswith("ok "), p.stdout + p.stderr
     assert "/lib/backoff.py" in p.stdout
+
+
+def test_repl_round_trip(boards, tmp_path):
+    # mpremote's REPL wants a terminal on stdin, so the test gives it one.
+    b = boards(tmp_path / "board")
+    master, slave = os.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "tools.dev", "repl", "--port", b.tty, "--resume"], cwd=ROOT,
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 20
+        os.write(master, b"print(6 * 7 + 1000)\r")
+        while b"1042" not in seen and time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                seen += os.read(master, 4096)
+        assert b"1042" in seen, seen
+        os.write(master, b"\x1d")  # Ctrl-]: leave mpremote's REPL
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(5)
+        os.close(master)
