@@ -358,7 +358,8 @@ class _Conn:
         if self.reply_task and not self.reply_task.done():
             self.reply_turn.aborted = True
             self.reply_task.cancel()
-        self.listening = False
+        # Like stock, abort touches only the reply; listening goes on until the device
+        # sends a new listen start (which clears the buffer) or stop.
         stop = {"type": "tts", "state": "stop", "session_id": self.sid}
         await self.send_json(stop)
         self.spawn(self._second_stop(stop))
