@@ -226,6 +226,11 @@ async def _once(method, url, headers, body, max_body, verify, cadata):
         # readexactly raises EOFError (MicroPython) / IncompleteReadError (an
         # EOFError in CPython) on a short body.
         raise HTTPError("connection to %s:%d failed: %s %s" % (host, port, type(e).__name__, e))
+    except ValueError as e:
+        # MicroPython's TLS handshakes on the first write and reports a bad
+        # certificate as ValueError ("...CN does not match...").
+        what = "TLS with" if ctx else "bad reply from"
+        raise HTTPError("%s %s:%d failed: %s" % (what, host, port, " ".join(str(e).split())))
     finally:
         writer.close()
         try:
