@@ -6,7 +6,7 @@ import logging
 import sys
 
 from . import mcp_script
-from .server import MockServer
+from .server import DEFAULT_WAKE_WORDS, MockServer
 
 
 def _nonneg_int(s):
@@ -42,6 +42,8 @@ def build_parser():
     p.add_argument("--tts-rate", type=int, default=24000, help="downlink sample rate (24000)")
     p.add_argument("--drain", type=_nonneg_float, default=0.42, metavar="S",
                    help="wait after the last TTS frame before tts stop (0.42 s)")
+    p.add_argument("--abort-stop-delay", type=_nonneg_float, default=0.4, metavar="S",
+                   help="delay of the duplicate tts stop after an abort (0.4 s)")
     p.add_argument("--pace-ms", type=_nonneg_int, default=60,
                    help="TTS pacing after the first 5 frames (60; 0 = as fast as possible)")
     p.add_argument("--ping-interval", type=_nonneg_float, default=20.0, metavar="S",
@@ -50,6 +52,11 @@ def build_parser():
                    help="auto-mode energy VAD threshold (-45 dBFS)")
     p.add_argument("--vad-silence-ms", type=_nonneg_int, default=600,
                    help="silence that ends an utterance in auto mode (600 ms)")
+    p.add_argument("--max-utterance-ms", type=_nonneg_int, default=15000,
+                   help="auto-mode utterance length limit (15000 ms)")
+    p.add_argument("--wake-word", action="append", metavar="TEXT",
+                   help="listen-detect text answered with the stock greeting (no stt); "
+                        "repeatable; default 你好小智; --wake-word '' disables")
     g = p.add_argument_group("auth")
     g.add_argument("--auth-key", metavar="KEY",
                    help="check stock tokens (<sig>.<ts>, HMAC-SHA256 with KEY)")
@@ -101,7 +108,9 @@ def main(argv=None):
             args.host, args.port, format=args.format, tts_rate=args.tts_rate,
             auth_key=args.auth_key, token=args.token, allow_devices=args.allow_device,
             mcp_script=script, mcp_list_delay=args.mcp_list_delay, record=args.record,
-            drain_s=args.drain, pace_ms=args.pace_ms,
+            drain_s=args.drain, pace_ms=args.pace_ms, abort_stop_delay=args.abort_stop_delay,
+            max_utterance_ms=args.max_utterance_ms,
+            wake_words=DEFAULT_WAKE_WORDS if args.wake_word is None else [w for w in args.wake_word if w],
             vad_threshold_db=args.vad_threshold, vad_silence_ms=args.vad_silence_ms,
             ping_interval=args.ping_interval or None, ping_timeout=args.ping_interval or None,
             no_hello=args.no_hello, stall=args.stall, slow_ms=args.slow_ms,
