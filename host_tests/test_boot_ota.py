@@ -3,9 +3,12 @@ the request the device sends, the activation timeline, the retry schedule and
 the give-up path, all on the device's (sped-up) event clock."""
 
 import json
+import subprocess
+import sys
+import urllib.request
 
 import pytest
-from bootkit import Device
+from bootkit import REPO, Device
 
 from tools.mock_ota import MockOta, serve_in_thread
 
@@ -102,3 +105,31 @@ def test_user_url_wins_unless_server_managed(tmp_path, managed):
             "ws://from-ota.example/xiaozhi/v1/", "***", "server")
     else:
         assert (ready["ws_url"], ready["ws_token"], ready["source"]) == ("ws://mine.example/v1/", "", "user")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--port", "99999"], "port must be 0..65535"),
+    (["--ws-url", "http://x/"], "must start with ws:// or wss://"),
+    (["--code", "12ab"], "4 to 8 digits"),
+    (["--pending", "-1"], "count >= 0"),
+])
+def test_mock_ota_cli_rejects_bad_input(args, words):
+    p = subprocess.run([sys.executable, "-m", "tools.mock_ota", *args], cwd=REPO, capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 2 and words in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_mock_ota_cli_serves():
+    p = subprocess.Popen([sys.executable, "-m", "tools.mock_ota", "--port", "0", "--code", "123456"], cwd=REPO,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("mock OTA listening on http://127.0.0.1:")
+        url = line.split()[-1]
+        req = urllib.request.Request(url, data=b"{}", headers={"Device-Id": "a", "Client-Id": "b"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            reply = json.loads(r.read())
+        assert reply["activation"]["code"] == "123456" and reply["websocket"]["url"].startswith("ws://")
+    finally:
+        p.terminate()
+        p.wait(10)
