@@ -79,9 +79,19 @@ def on_board(b):
     return ["--port", b.tty, "--resume", "--root", b.root]
 
 
-def modules():
-    out = []
+def snapshot(tmp_path):
+    """A copy of the device files to deploy from, so edits to the checkout during the run cannot race the test."""
+    src = tmp_path / "src"
     for rel in build.device_files():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(os.path.join(ROOT, rel), src / rel)
+    (src / "firmware" / "boards").mkdir(parents=True, exist_ok=True)
+    return str(src)
+
+
+def modules(src):
+    out = []
+    for rel in build.device_files(src):
         if rel in build.ENTRY:
             continue
         mod = rel[:-3].replace("/", ".")
@@ -112,12 +122,13 @@ def test_deploy_uploads_then_nothing_and_firmware_imports(boards, tmp_path):
     (root / "firmware" / "gone.py").write_text("raise ImportError('stale module imported')\n")
     (root / "lib").mkdir()
     (root / "lib" / "keep_me.py").write_text("X = 1\n")
-    libmods = [f for f in build.device_files() if f.startswith("lib/")]
+    src = snapshot(tmp_path)
+    libmods = [f for f in build.device_files(src) if f.startswith("lib/")]
     if libmods:
         (root / libmods[0]).write_text("raise ImportError('stale shadow imported')\n")
     b = boards(root)
-    files = build.build(arch="x64")
-    p = dev("deploy", *on_board(b), "--arch", "x64", "--ssid", "home-net", "--password", PASSWORD,
+    files = build.build(arch="x64", root=src)
+    p = dev("deploy", *on_board(b), "--src", src, "--arch", "x64", "--ssid", "home-net", "--password", PASSWORD,
             "--ws-url", "ws://127.0.0.1:8000/xiaozhi/v1/", env={"XIAOZHI_WS_TOKEN": TOKEN})
     assert p.returncode == 0, p.stdout + p.stderr
     out = p.stdout + p.stderr
@@ -139,7 +150,8 @@ def test_deploy_uploads_then_nothing_and_firmware_imports(boards, tmp_path):
     # The board "reboots": a second deploy finds every hash equal and uploads nothing.
     b2 = boards(root)
     mtimes = {rel: os.stat(root / rel).st_mtime_ns for rel in files}
-    p = dev("deploy", *on_board(b2), "--arch", "x64", "--no-reset", "--ssid", "home-net", "--password", PASSWORD)
+    p = dev("deploy", *on_board(b2), "--src", src, "--arch", "x64", "--no-reset", "--ssid", "home-net",
+            "--password", PASSWORD)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "deploy: 0 uploaded, %d unchanged, 0 removed" % len(files) in p.stdout
     assert "config: unchanged" in p.stdout
@@ -152,10 +164,10 @@ def test_deploy_uploads_then_nothing_and_firmware_imports(boards, tmp_path):
     assert shown["wifi"] == ["home-net"] and shown["ws_token"] == "***" and PASSWORD not in p.stdout
 
     # Every module that imports from source under micropython imports from the deployed .mpy too.
-    script = IMPORT_ALL % modules()
-    src = subprocess.run([MICROPYTHON, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                         env=dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (ROOT, ROOT)))
-    want = import_results(src.stdout)
+    script = IMPORT_ALL % modules(src)
+    p = subprocess.run([MICROPYTHON, "-c", script], capture_output=True, text=True, cwd=src, timeout=60,
+                       env=dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (src, src)))
+    want = import_results(p.stdout)
     p = subprocess.run([sys.executable, "-m", "mpremote", "connect", b2.tty, "resume", "exec", script],
                        capture_output=True, text=True, timeout=60)
     got = import_results(p.stdout)

@@ -1,5 +1,6 @@
 """python -m tools.dev flash|deploy|config|repl|logs|check|package ..."""
 import argparse
+import os
 import subprocess
 import sys
 
@@ -42,7 +43,8 @@ def cmd_deploy(a):
     values = _config_values(a)
     port = ports.choose(a.port)
     deploy.deploy(port, root=a.root, arch=a.arch, compile=not a.source, frozen=a.frozen, config_values=values,
-                  dry_run=a.dry_run, reset=not a.no_reset, soft_reset_first=not a.resume, timeout=a.timeout)
+                  dry_run=a.dry_run, reset=not a.no_reset, soft_reset_first=not a.resume, timeout=a.timeout,
+                  src=os.path.abspath(a.src))
     return 0
 
 
@@ -129,7 +131,7 @@ def build_parser():
     f.set_defaults(fn=cmd_flash)
 
     from tools.dev import devconfig
-    from tools.dev.build import ARCHES
+    from tools.dev.build import ARCHES, ROOT
 
     d = sub.add_parser("deploy", help="compile firmware/ and lib/ to .mpy and upload what changed (mpremote)")
     _port_args(d)
@@ -141,6 +143,7 @@ def build_parser():
                         "and remove filesystem copies that would shadow the frozen modules")
     d.add_argument("--dry-run", "-n", action="store_true", help="show the plan, change nothing")
     d.add_argument("--no-reset", action="store_true", help="do not soft-reset at the end")
+    d.add_argument("--src", default=ROOT, metavar="DIR", help="checkout to deploy from (default: this one)")
     devconfig.add_arguments(d)
     d.set_defaults(fn=cmd_deploy)
 

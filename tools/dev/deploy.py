@@ -9,6 +9,7 @@ import os
 
 from tools.dev import build, devconfig
 from tools.dev.device import Device
+from tools.dev.errors import DevError
 
 OWNED_DIRS = ("firmware", "lib")
 
@@ -19,7 +20,7 @@ def _module_key(rel):
 
 
 class Plan:
-    def __init__(self, files, remote, frozen=False):
+    def __init__(self, files, remote, frozen=False, lib_keys=()):
         self.files = files
         self.upload = []
         self.unchanged = []
@@ -39,7 +40,7 @@ class Plan:
             if rel.startswith("firmware/") and key is not None:
                 # /firmware is ours alone; with a frozen build any copy there would shadow it.
                 self.remove.append(rel)
-            elif rel.startswith("lib/") and key is not None and (key in ours or frozen and key in _lib_keys()):
+            elif rel.startswith("lib/") and key is not None and (key in ours or frozen and key in lib_keys):
                 self.remove.append(rel)
         need = set()
         for rel in self.upload:
@@ -53,13 +54,13 @@ class Plan:
         return bool(self.upload or self.remove)
 
 
-def _lib_keys():
-    return {_module_key(f) for f in build.device_files() if f.startswith("lib/")}
+def _lib_keys(src):
+    return {_module_key(f) for f in build.device_files(src) if f.startswith("lib/")}
 
 
-def make_plan(dev, files, frozen=False):
+def make_plan(dev, files, frozen=False, src=build.ROOT):
     remote = dev.scan(OWNED_DIRS, list(build.ENTRY), list(files))
-    return Plan(files, remote, frozen)
+    return Plan(files, remote, frozen, _lib_keys(src) if frozen else ())
 
 
 def print_plan(plan, dry_run):
@@ -105,15 +106,17 @@ def write_config(dev, values, dry_run):
 
 
 def deploy(port, root="/", arch="xtensawin", compile=True, frozen=False, config_values=None, dry_run=False,
-           reset=True, soft_reset_first=True, timeout=10):
+           reset=True, soft_reset_first=True, timeout=10, src=build.ROOT):
     """Build, connect, upload what changed, optionally write config, soft-reset. Returns the Plan."""
-    files = build.build(arch=arch, compile=compile)
+    if not os.path.isdir(os.path.join(src, "firmware")):
+        raise DevError("%s has no firmware/ directory: not a xiaozhi-mpy checkout" % src)
+    files = build.build(arch=arch, compile=compile, root=src)
     if frozen:
         files = {k: v for k, v in files.items() if k in build.ENTRY}
     print("built %d files%s" % (len(files), " for %s" % arch if compile else " (source)"))
     dev = Device(port, root=root, soft_reset=soft_reset_first, timeout=timeout)
     try:
-        plan = make_plan(dev, files, frozen)
+        plan = make_plan(dev, files, frozen, src)
         if dry_run:
             print_plan(plan, True)
             if config_values:
