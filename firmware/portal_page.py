@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the page is HTML/CSS/JS text; its lines are not Python
 # The provisioning page: plain HTML, CSS and JS in one bytes constant (kept
 # in flash by mpy-cross, no filesystem file to lose). It talks to the JSON API
 # in portal.py and never receives the saved password or token back.

@@ -101,6 +101,12 @@ def test_future_schema_and_bad_key_fall_back():
         assert c.get("volume") == 70
         with open(_P + ".bad") as f:
             assert f.read() == text
+        try:
+            config._parse(text)
+        except ValueError as e:
+            assert word in str(e), str(e)
+        else:
+            raise AssertionError("parsed " + text)
 
 
 def test_defaults_are_not_shared():

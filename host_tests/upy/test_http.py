@@ -1,7 +1,6 @@
 # lib/http: bodies (length, chunked, to-close), guards, redirects, timeouts,
 # against a real asyncio server on 127.0.0.1 in the same process.
 import asyncio
-
 import http
 from http import HTTPError
 
