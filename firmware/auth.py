@@ -32,6 +32,22 @@ def unix_time(tz_minutes=0):
     return int(time.time()) + _EPOCH_SHIFT - tz_minutes * 60
 
 
+_last_ts = 0
+
+
+def token_ts(tz_minutes=0):
+    """unix_time() for a token, but never the same second twice: the replay
+    cache accepts a token once, and a reconnect within the same second would
+    otherwise mint the identical token. Running up to a few seconds ahead is
+    harmless inside the verifier's +-300 s window."""
+    global _last_ts
+    ts = unix_time(tz_minutes)
+    if ts <= _last_ts:
+        ts = _last_ts + 1
+    _last_ts = ts
+    return ts
+
+
 def clock_ok(ts):
     return ts >= _MIN_SANE
 
@@ -54,7 +70,7 @@ def mint_token(secret, client_id, device_id, ts):
 
 
 def bearer(secret, client_id, device_id, ts=None):
-    """The Authorization header value; ts defaults to the current Unix time."""
+    """The Authorization header value; ts defaults to a fresh token_ts()."""
     if ts is None:
-        ts = unix_time()
+        ts = token_ts()
     return "Bearer " + mint_token(secret, client_id, device_id, ts)

@@ -57,7 +57,7 @@ def _clip(reason):
 
 
 def _closed_info(ws):
-    code = ws.close_code if ws.close_code is not None else 1006
+    code = int(ws.close_code) if ws.close_code is not None else 1006  # CloseCode enum -> plain int
     return code, ws.close_reason or ""
 
 
