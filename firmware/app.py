@@ -268,12 +268,12 @@ class Device:
             return
         try:
             off = self.framer.decode(mv)
-            n = self.codec_down.decode_into(mv[off:off + self.framer.payload_len], self.pcm_down)
+            n = self.codec_down.decode_into(mv, self.pcm_down, off, self.framer.payload_len)
         except ValueError as e:
             log.warn(_TAG, "dropped downlink frame: %s" % e)
             return
         self.frames_down += 1
-        self.jitter.push(memoryview(self.pcm_down)[:n])
+        self.jitter.push(self.pcm_down, n)
         self._audio_flag.set()
 
     def _report_downlink(self):

@@ -54,7 +54,7 @@ class Session:
                 msg = protocol.parse(text)
             except ValueError:
                 # The stock server refuses auth with a plain text frame, then closes.
-                raise ValueError("server says %r" % text[:80])
+                raise ValueError("server says: %s" % text[:80])
             if msg["type"] == "hello":
                 protocol.ServerHello(msg)  # validate here so a bad hello is the reason
                 return msg

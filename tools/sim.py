@@ -54,6 +54,9 @@ class Firmware:
             stderr=subprocess.STDOUT, text=True, bufsize=1,
         )
         self.events = queue.Queue()
+        self.seen = []  # every event consumed so far
+        self.last_reason = None  # reason of the last error/closed event
+        self.on_event = None  # called with each event as it is consumed
         self.log = []  # every line the firmware printed, for failure reports
         self.echo = echo
         self.events_file = events_file
@@ -84,20 +87,40 @@ class Firmware:
         try:
             self.proc.stdin.write(line + "\n")
             self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # the firmware is gone or stop() already closed stdin
             pass
 
     def next_event(self, deadline):
         left = deadline - time.monotonic()
         if left <= 0:
-            raise SimError("timed out")
+            raise SimError("timed out") from None
         try:
             ev = self.events.get(timeout=left)
         except queue.Empty:
-            raise SimError("timed out")
+            raise SimError("timed out") from None
         if ev is None:
+            self.events.put(None)  # stay at end-of-output for later callers
             raise SimError("firmware exited (code %s): %s" % (self.proc.wait(), self.last_error()))
+        self.seen.append(ev)
+        if ev["k"] in ("error", "closed"):
+            self.last_reason = (ev.get("d") or {}).get("reason")
+        if self.on_event:
+            self.on_event(ev)
         return ev
+
+    def wait_for(self, what, kind, timeout=TURN_TIMEOUT_S, **match):
+        """Consume events until one of `kind` whose details contain `match`.
+        On timeout or exit, raise SimError naming `what` and the last reason."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ev = self.next_event(deadline)
+            except SimError as e:
+                raise SimError("%s: %s" % (what, self.last_reason or e)) from None
+            d = ev.get("d")
+            if ev["k"] == kind and (not match or (isinstance(d, dict) and all(
+                    d.get(k) == v for k, v in match.items()))):
+                return ev
 
     def last_error(self):
         for line in reversed(self.log):
@@ -106,6 +129,8 @@ class Firmware:
         return self.log[-1].strip() if self.log else "no output"
 
     def stop(self):
+        if self.proc.poll() is not None:
+            return self.proc.returncode
         self.send("quit")
         try:
             self.proc.stdin.close()
@@ -173,48 +198,31 @@ def wav_duration(path):
     return len(pcm) / (2.0 * rate * channels), rate, channels
 
 
-def run_turns(fw, mode, turns, mic_seconds, speed, show):
+def run_turns(fw, mode, turns, mic_seconds, speed):
     """Drive the button and wait for each turn to finish; raises SimError.
 
     A turn is finished when the reply's tts stop has come and playback has
     drained; in auto mode the device must then listen again by itself."""
-    last = {"reason": None}
-    deadline = [time.monotonic() + TURN_TIMEOUT_S]
-
-    def wait_for(what, kind, **match):
-        while True:
-            try:
-                ev = fw.next_event(deadline[0])
-            except SimError as e:
-                raise SimError("%s: %s" % (what, last["reason"] or e))
-            show(ev)
-            if ev["k"] in ("error", "closed"):
-                last["reason"] = ev["d"].get("reason")
-            d = ev.get("d") or {}
-            if ev["k"] == kind and all(d.get(k) == v for k, v in match.items()):
-                return ev
-
-    wait_for("firmware did not start", "ready")
+    fw.wait_for("firmware did not start", "ready")
+    per_turn = TURN_TIMEOUT_S + mic_seconds / speed
     for n in range(1, turns + 1):
-        deadline[0] = time.monotonic() + TURN_TIMEOUT_S + mic_seconds / speed
-        last["reason"] = None
+        fw.last_reason = None
         if mode == "manual":
             fw.send("press")
-            wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
+            fw.wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
             time.sleep(mic_seconds / speed + 0.2)  # hold the button while the utterance plays
             fw.send("release")
         elif n == 1:
             fw.send("click")
-            wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
-        wait_for("turn %d: no reply" % n, "rx", type="tts", state="start")
-        wait_for("turn %d: reply never finished" % n, "rx", type="tts", state="stop")
-        wait_for("turn %d: reply never finished playing" % n, "audio", dir="play")
+            fw.wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
+        fw.wait_for("turn %d: no reply" % n, "rx", per_turn, type="tts", state="start")
+        fw.wait_for("turn %d: reply never finished" % n, "rx", type="tts", state="stop")
+        fw.wait_for("turn %d: reply never finished playing" % n, "audio", dir="play")
         if mode == "auto":
-            wait_for("turn %d: device did not listen again" % n, "tx", type="listen", state="start")
+            fw.wait_for("turn %d: device did not listen again" % n, "tx", type="listen", state="start")
     if mode == "auto":
         fw.send("click")  # listening -> close the channel, as a person would
-        deadline[0] = time.monotonic() + 5
-        wait_for("channel did not close", "state", to="idle")
+        fw.wait_for("channel did not close", "state", 5, to="idle")
 
 
 def start_mock_server():
@@ -320,7 +328,8 @@ def main(argv=None):
         with open(os.path.join(workdir, "sim.json"), "w") as f:
             json.dump({"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed}, f)
         fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events)
-        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed, Transcript().show)
+        fw.on_event = Transcript().show
+        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed)
         code = fw.stop()
         if code != 0:
             raise SimError("firmware exited with code %d: %s" % (code, fw.last_error()))

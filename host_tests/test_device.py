@@ -1,0 +1,254 @@
+"""The firmware under the real micropython binary against the mock xiaozhi
+server on 127.0.0.1: whole turns, the wire format, and the failure cases a
+device meets in the field. Assertions are on what the server saw on the wire
+and on the firmware's event timeline."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from host_tests.device import (MIC_SECONDS, finish_reply, push_to_talk, sent, start_device,
+                               states)
+from tools import wav
+from tools.mock_server.server import MockServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+FAST = {"drain_s": 0.05, "mcp_list_delay": 0.05}
+
+
+@pytest.fixture
+def server(request):
+    knobs = dict(FAST)
+    knobs.update(getattr(request, "param", {}))
+    srv = MockServer(**knobs)
+    srv.start_in_thread()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def device(tmp_path, server):
+    started = []
+
+    def start(**config):
+        fw = start_device(tmp_path, server.url, **config)
+        started.append(fw)
+        return fw
+
+    yield start
+    for fw in started:
+        fw.stop()
+
+
+def _level_db(path):
+    rate, _, pcm = wav.read_wav(path)
+    import array
+    import math
+
+    a = array.array("h")
+    a.frombytes(pcm)
+    if not a:
+        return None, 0.0
+    ms = sum(x * x for x in a) / len(a)
+    return (20 * math.log10(math.sqrt(ms) / 32768) if ms else None), len(a) / rate
+
+
+@pytest.mark.parametrize("version,header", [(1, 0), (2, 16), (3, 4)])
+def test_push_to_talk_turn_on_the_wire(tmp_path, server, device, version, header):
+    fw = device(protocol_version=version)
+    push_to_talk(fw)
+    finish_reply(fw)
+    assert states(fw)[-3:] == ["idle", "speaking", "idle"]
+
+    s = server.sessions[0]
+    # Handshake headers as the reference sends them (spec §1.2).
+    assert s.header("Protocol-Version") == str(version)
+    assert s.header("Device-Id") == "02:00:00:5a:4d:01"
+    assert UUID4.match(s.header("Client-Id"))
+    assert s.header("Authorization") is None  # no token configured
+    hello = s.texts("rx")[0]
+    assert hello["type"] == "hello" and hello["version"] == version
+    assert hello["features"]["mcp"] is True
+    assert hello["audio_params"] == {"format": "pcm", "sample_rate": 16000, "channels": 1, "frame_duration": 60}
+    listens = s.texts("rx", "listen")
+    assert [m["state"] for m in listens] == ["start", "stop"]
+    assert listens[0]["mode"] == "manual" and listens[0]["session_id"] == s.session_id
+    # Every uplink frame is one 60 ms PCM frame in the chosen framing.
+    up = s.binary("rx")
+    assert set(up) == {1920 + header}
+    assert abs(len(up) * 0.06 - MIC_SECONDS) < 0.6
+    # The scripted ASR heard real speech, not silence.
+    stt = s.turns[0].stt
+    assert s.turns[0].level_db > -35, stt
+    # The reply was played, and the speaker WAV has it.
+    level, seconds = _level_db(tmp_path / "reply.wav")
+    assert level is not None and level > -40 and seconds > 1.0
+
+
+def test_client_id_is_generated_once_and_kept(tmp_path, server, device):
+    fw = device()
+    fw.stop()
+    first = json.load(open(tmp_path / "config.json"))["client_id"]
+    assert UUID4.match(first)
+    fw = start_device(tmp_path, server.url)
+    push_to_talk(fw)
+    fw.stop()
+    assert server.sessions[0].header("Client-Id") == first
+
+
+def test_token_goes_as_bearer(tmp_path, device, server):
+    fw = device(ws_token="tok123")
+    push_to_talk(fw)
+    server.wait_session(1)
+    assert server.sessions[0].header("Authorization") == "Bearer tok123"
+    fw.stop()
+
+
+def test_auto_mode_listens_again_after_playback(server, device):
+    fw = device(button_mode="click")
+    fw.send("click")
+    fw.wait_for("listening never started", "tx", type="listen", state="start", mode="auto")
+    for _ in range(2):
+        finish_reply(fw)
+        fw.wait_for("no new listen start", "tx", type="listen", state="start", mode="auto")
+    fw.send("click")  # listening -> close
+    fw.wait_for("did not go idle", "state", to="idle")
+    s = server.sessions[0]
+    assert [t.end for t in s.turns[:2]] == ["vad", "vad"]  # the server's VAD ended each utterance
+    # No audio was sent while the device was speaking (mic off, spec §6.3).
+    assert len(s.turns) >= 2 and all(t.frames > 10 for t in s.turns[:2])
+
+
+def test_abort_while_speaking_then_listen(server, device):
+    fw = device()
+    push_to_talk(fw)
+    fw.wait_for("no reply", "rx", type="tts", state="start")
+    fw.send("press")  # barge in: abort the reply and listen at once
+    fw.wait_for("abort not sent", "tx", type="abort")
+    fw.wait_for("no new listen", "tx", type="listen", state="start", mode="manual")
+    time.sleep(MIC_SECONDS)  # hold while the mic WAV plays again
+    fw.send("release")
+    finish_reply(fw)
+    s = server.sessions[0]
+    assert s.turns[0].aborted
+    # The stock server's second tts stop after an abort must not disturb the new turn.
+    assert s.tts_states().count("stop") >= 2
+    assert states(fw)[-1] == "idle"
+
+
+def test_downlink_audio_ignored_outside_speaking(server, device):
+    fw = device()
+    push_to_talk(fw)
+    ev = finish_reply(fw)
+    down = [e["d"] for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "down"][-1]
+    assert down["frames"] == server.sessions[0].turns[0].audio_frames
+    assert ev["d"]["frames"] == down["frames"] and down["dropped"] == 0
+
+
+@pytest.mark.parametrize("server", [{"no_hello": True}], indirect=True)
+def test_server_never_says_hello(server, device):
+    fw = device()
+    fw.send("press")
+    err = fw.wait_for("no error reported", "error", timeout=15)
+    assert "no server hello within 10000 ms" in err["d"]["reason"]
+    fw.wait_for("not back to idle", "state", to="idle")
+    fw.send("release")
+
+
+@pytest.mark.parametrize("server", [{"close_mid_tts": 5}], indirect=True)
+def test_server_closes_mid_reply_then_next_turn_works(server, device):
+    fw = device()
+    push_to_talk(fw)
+    fw.wait_for("no reply", "rx", type="tts", state="start")
+    closed = fw.wait_for("close not noticed", "closed")
+    assert "server closed" in closed["d"]["reason"] or "connection" in closed["d"]["reason"]
+    fw.wait_for("not back to idle", "state", to="idle")
+    # The fault hits only the first session; the device recovers by itself.
+    push_to_talk(fw)
+    finish_reply(fw)
+    assert len(server.sessions) == 2
+
+
+@pytest.mark.parametrize("server", [{"garbage": True}], indirect=True)
+def test_garbage_from_the_server_is_survived(server, device):
+    fw = device(protocol_version=2)
+    push_to_talk(fw)
+    finish_reply(fw)
+    assert fw.proc.poll() is None
+    assert any("dropped" in line or "ignoring" in line for line in fw.log)
+
+
+@pytest.mark.parametrize("server", [{"oversized": True}], indirect=True)
+def test_oversized_frame_closes_cleanly_and_device_recovers(server, device):
+    fw = device()
+    push_to_talk(fw)
+    closed = fw.wait_for("oversize not refused", "closed")
+    assert "too big" in closed["d"]["reason"] or "1009" in closed["d"]["reason"], closed
+    fw.wait_for("not back to idle", "state", to="idle")
+    push_to_talk(fw)
+    finish_reply(fw)
+
+
+@pytest.mark.parametrize("server", [{"auth_key": "right-key"}], indirect=True)
+def test_refused_auth_is_a_clear_error_with_backoff(server, device):
+    fw = device(device_secret="wrong-key")
+    fw.send("press")
+    first = fw.wait_for("no error", "error", timeout=15)
+    fw.send("release")
+    assert "认证失败" in first["d"]["reason"] or "server closed" in first["d"]["reason"]
+    fw.send("press")
+    fw.wait_for("no retry message", "error", timeout=15)
+    fw.send("release")
+    assert any("retrying in" in line for line in fw.log)  # backs off, no hot loop
+
+
+@pytest.mark.parametrize("server", [{"auth_key": "peer-test-secret"}], indirect=True)
+def test_signed_token_accepted(server, device):
+    fw = device(device_secret="peer-test-secret")
+    push_to_talk(fw)
+    finish_reply(fw)
+    assert server.sessions[0].auth_ok
+
+
+def test_server_gone_is_a_clear_error(tmp_path):
+    fw = start_device(tmp_path, "ws://127.0.0.1:9/xiaozhi/v1/")
+    fw.send("press")
+    err = fw.wait_for("no error", "error", timeout=15)
+    assert "server not connected" in err["d"]["reason"]
+    fw.wait_for("not back to idle", "state", to="idle")
+    fw.stop()
+
+
+def test_sim_cli_demo_turn(tmp_path):
+    out = tmp_path / "reply.wav"
+    events = tmp_path / "ev.jsonl"
+    p = subprocess.run([sys.executable, "-m", "tools.sim", "--out", str(out), "--events", str(events)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "you:" in p.stdout and "reply:" in p.stdout and "done: 1 turn(s)" in p.stdout
+    kinds = {json.loads(line)["k"] for line in open(events)}
+    assert {"state", "tx", "rx", "audio", "button"} <= kinds
+    level, seconds = _level_db(out)
+    assert level is not None and seconds > 1.0
+
+
+def test_sim_cli_reports_failure_in_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "tools.sim", "--server", "ws://127.0.0.1:9/x",
+                        "--out", str(tmp_path / "o.wav")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sim: FAILED: ") and "server not connected" in lines[0]
+
+
+def test_sim_cli_rejects_a_bad_mic_file(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav")
+    p = subprocess.run([sys.executable, "-m", "tools.sim", "--mic", str(bad)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "mic WAV" in p.stderr
