@@ -160,7 +160,8 @@ class McpServer:
             return None  # a response to a request we never send
 
         if size > self.max_request:
-            return self._error(rid, INVALID_REQUEST, "Request too large: %d bytes (limit %d)" % (size, self.max_request))
+            msg = "Request too large: %d bytes (limit %d)" % (size, self.max_request)
+            return self._error(rid, INVALID_REQUEST, msg)
         if payload.get("jsonrpc") != "2.0":
             return self._error(rid, INVALID_REQUEST, 'Invalid request: jsonrpc must be "2.0"')
         if not isinstance(method, str):
@@ -256,7 +257,8 @@ class McpServer:
             used += cost
             i += 1
         if i < n and not page:
-            return self._error(rid, INTERNAL_ERROR, "Tool %s does not fit in a %d-byte page" % (tools[i].name, self.page_bytes))
+            msg = "Tool %s does not fit in a %d-byte page" % (tools[i].name, self.page_bytes)
+            return self._error(rid, INTERNAL_ERROR, msg)
         result = {"tools": page}
         if i < n:
             result["nextCursor"] = tools[i].name
@@ -273,7 +275,8 @@ class McpServer:
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            return self._error(rid, INVALID_PARAMS, "Invalid arguments: expected an object, got %s" % type(args).__name__)
+            msg = "Invalid arguments: expected an object, got %s" % type(args).__name__
+            return self._error(rid, INVALID_PARAMS, msg)
         tool = self.registry.get(name)
         if tool is None:
             return self._error(rid, INVALID_PARAMS, "Unknown tool: %s" % name)

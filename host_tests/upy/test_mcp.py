@@ -1,5 +1,4 @@
 # mcp: the JSON-RPC 2.0 server. Runs under micropython and CPython.
-# ruff: noqa: UP031 - %-formatting: these tests also run under MicroPython
 import json
 
 from firmware.mcp import McpServer, dumps, result_text
@@ -136,8 +135,9 @@ async def test_oversized_requests_are_refused():
     assert await _h(s, dumps(big)) is None
     assert state["volume"] == 70
     # and the server still works afterwards
-    assert _text(await _h(s, {"jsonrpc": "2.0", "id": 10, "method": "tools/call",
-                                 "params": {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 3}}}, 900), 10) == "true"
+    ok = {"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+          "params": {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 3}}}
+    assert _text(await _h(s, ok, 900), 10) == "true"
     assert state["volume"] == 3
 
 
@@ -147,7 +147,8 @@ async def test_initialize_variants():
     assert res["protocolVersion"] == "2024-11-05" and res["capabilities"] == {"tools": {}}
     assert s.vision is None
     # a vision entry without a url is not kept; a token is optional
-    await _h(s, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {"vision": {"token": "t"}}}})
+    await _h(s, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"capabilities": {"vision": {"token": "t"}}}})
     assert s.vision is None
     await _h(s, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {"vision": {"url": "http://v"}}}})
     assert s.vision == {"url": "http://v", "token": ""}
@@ -224,7 +225,8 @@ async def test_async_tools_and_result_text():
         raise RuntimeError("no camera")
 
     s = McpServer(r, "n", "v")
-    req = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t.slow", "arguments": {"word": "hi", "loud": True}}}
+    req = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "t.slow", "arguments": {"word": "hi", "loud": True}}}
     assert _text(await s.handle(req), 1) == "HI"
     # the sync entry point cannot await: it says so instead of hanging or crashing
     assert _text(s.handle_sync(req), 1, True) == "t.slow is an async tool; the app must await handle()"
@@ -290,7 +292,7 @@ async def test_list_pages_are_full_and_exact_for_every_limit():
         pages = await _pages(s, True, rid="page-id")
         names = [t["name"] for _, ts in pages for t in ts]
         assert names == ["self.tool_%03d" % i for i in range(25)]
-        for k, (size, tools) in enumerate(pages):
+        for k, (size, _tools) in enumerate(pages):
             assert size <= limit, (limit, size)
             if k + 1 < len(pages):
                 # full: the next tool would not have fitted (with its own cursor kept back)
@@ -306,7 +308,8 @@ async def test_list_params_errors():
     _err(await _h(s, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": "yes"}}),
          2, -32602, "withUserTools")
     # a cursor in the middle starts there
-    res = _ok(await _h(s, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": "self.tool_001"}}), 2)
+    mid = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": "self.tool_001"}}
+    res = _ok(await _h(s, mid), 2)
     assert [t["name"] for t in res["tools"]] == ["self.tool_001", "self.tool_002"] and "nextCursor" not in res
     # a tool that can never fit is an error, not an endless loop of empty pages
     s = McpServer(_many_tools(3, desc=lambda i: "x" * (3000 if i == 1 else 10)), "n", "v", page_bytes=2000)
@@ -315,4 +318,5 @@ async def test_list_params_errors():
     _err(await _h(s, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": "self.tool_001"}}),
          2, -32603, "self.tool_001", "does not fit")
     # an empty registry lists nothing
-    assert _ok(await _h(McpServer(Registry(), "n", "v"), {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}), 2) == {"tools": []}
+    empty = McpServer(Registry(), "n", "v")
+    assert _ok(await _h(empty, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}), 2) == {"tools": []}

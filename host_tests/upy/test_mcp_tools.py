@@ -1,5 +1,4 @@
 # mcp_tools: the registry and argument binding. Runs under micropython and CPython.
-# ruff: noqa: UP031 - %-formatting: these tests also run under MicroPython
 from firmware.mcp_tools import ArgError, Bool, Int, Registry, Str
 
 
