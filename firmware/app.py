@@ -2,10 +2,11 @@
 # tasks (button, capture, playback, channel, watchdog) around the state
 # machine. Every input goes through state.Controller; this module only carries
 # out the actions it returns.
+import asyncio
 import gc
+import sys
 import time
 
-import asyncio
 from micropython import const
 
 from firmware import APP_NAME, VERSION, boards, clock, codec, config, dsp, hal, log, protocol
@@ -35,14 +36,19 @@ class Device:
         log.level = _LEVELS[self.cfg.get("log_level")]
         log.info(_TAG, "%s %s, config %s" % (APP_NAME, VERSION, self.cfg.redacted()))
         self.board = boards.load(self.cfg.get("board"))
+        if self.board.HAL == "esp32" and sys.platform != "esp32":
+            # A config reset to defaults names the real board; off-chip only the sim can run.
+            log.warn(_TAG, "board %s needs an ESP32; using the sim board on %s" % (self.board.NAME, sys.platform))
+            self.board = boards.load("sim")
         self.hal = hal.load(self.board)
         self.device_id = protocol.format_mac(self.hal.mac())
-        self.client_id = self._client_id()
+        self.client_id = None  # set by startup, which creates it on first boot
         self.machine = S.Machine()
         self.ctl = S.Controller(self.machine, self.cfg.get("button_mode"), self.cfg.get("listen_mode"))
         self.session = None
         self.failures = 0  # consecutive failed opens, for backoff
         self.settings = None  # ws_url / ws_token / protocol_version in use
+        self.wifi = None  # firmware.wifi.WifiManager when the HAL has Wi-Fi
 
         # Uplink: preallocated once; the capture task reuses these every frame.
         self.codec_up = codec.create(self.cfg.get("audio_format"), _UP_RATE, _FRAME_MS)
@@ -70,17 +76,6 @@ class Device:
         self.mcp = self._mcp_server()
 
     # -- identity ------------------------------------------------------------
-    def _client_id(self):
-        cid = self.cfg.get("client_id")
-        if not cid:
-            cid = protocol.uuid4(self.hal.random_bytes(16))
-            self.cfg.set("client_id", cid)
-            try:
-                self.cfg.save()
-            except config.ConfigError as e:
-                log.error(_TAG, "Client-Id not persisted: %s" % e)
-        return cid
-
     def _token(self):
         secret = self.cfg.get("device_secret")
         if not secret:
@@ -158,6 +153,13 @@ class Device:
             delay = delay // 2 + self.hal.random_bytes(1)[0] * delay // 512  # 50-100% jitter
             log.info(_TAG, "retrying in %d ms (%d failures)" % (delay, self.failures))
             await clock.sleep_ms(delay)
+        if self.wifi is not None and not self.wifi.connected:
+            self.failures += 1
+            log.event("error", {"reason": "no Wi-Fi"})
+            self.apply(self.ctl.closed())
+            return
+        if self.wifi is not None:
+            self.wifi.set_power_save(False)  # spec §11.13: no modem sleep during a session
         sess = Session({"max_message": 65536, "audio_slots": 40, "audio_slot_size": len(self.pkt)})
         version = self.settings["protocol_version"]
         try:
@@ -183,6 +185,8 @@ class Device:
         reason = await sess.read(self._on_json, self._on_audio)
         await sess.close()
         self.session = None
+        if self.wifi is not None:
+            self.wifi.set_power_save(True)
         log.info(_TAG, "channel closed: %s" % reason)
         log.event("closed", {"reason": reason})
         self._report_downlink()
@@ -302,10 +306,14 @@ class Device:
                 sess = self.session
                 if not self.mic_on or sess is None:
                     break
-                n = self.codec_up.encode_into(self.pcm_up, self.pkt_body)
-                sess.ws.send_binary(self.pkt, self.framer.encode_into(self.pkt, n))
-                self.frames_up += 1
+                self.uplink_frame(sess.ws)
             mic.stop()
+
+    def uplink_frame(self, ws):
+        """Encode, frame and queue the captured frame. No allocation."""
+        n = self.codec_up.encode_into(self.pcm_up, self.pkt_body)
+        ws.send_binary(self.pkt, self.framer.encode_into(self.pkt, n))
+        self.frames_up += 1
 
     async def _playback(self):
         """Jitter buffer -> resample -> volume -> speaker."""
@@ -327,18 +335,24 @@ class Device:
                 continue
             if not played:
                 spk.start()
-            samples = n >> 1
-            if self.resampler is None:
-                buf, out = self.pcm_play, samples
-            else:
-                buf = self.pcm_spk
-                out = self.resampler.process(self.pcm_play, samples, buf)
-            dsp.apply_gain(buf, out, self.gain)
-            view = self._spk_views.get(out)
-            if view is None:
-                view = self._spk_views[out] = memoryview(buf)[: out * 2]
             played += 1
-            await spk.write(view)
+            await spk.write(self.render(n))
+
+    def render(self, n):
+        """Resample and apply the volume to n bytes popped into pcm_play; returns
+        the view to write. No allocation once each output size has a view."""
+        samples = n >> 1
+        if self.resampler is None:
+            buf, out = self.pcm_play, samples
+        else:
+            buf = self.pcm_spk
+            out = self.resampler.process(self.pcm_play, samples, buf)
+        dsp.apply_gain(buf, out, self.gain)
+        key = out if buf is self.pcm_spk else -out
+        view = self._spk_views.get(key)
+        if view is None:
+            view = self._spk_views[key] = memoryview(buf)[: out * 2]
+        return view
 
     async def _watchdog(self):
         """Spec §1.6 leaves dead links to the server; a device on flaky Wi-Fi
@@ -352,16 +366,26 @@ class Device:
 
     # -- start -----------------------------------------------------------------------
     async def _bring_up(self):
-        self.machine.to(S.STARTING)
-        self.settings = {
-            "ws_url": self.cfg.get("ws_url"),
-            "ws_token": self.cfg.get("ws_token"),
-            "protocol_version": self.cfg.get("protocol_version"),
-        }
-        self.machine.to(S.ACTIVATING)
-        if not self.settings["ws_url"]:
-            log.error(_TAG, "no server: set ws_url (or ota_url) in the config")
-        self.machine.to(S.IDLE)
+        # Wi-Fi (or the portal), OTA check and activation, URL precedence.
+        from firmware import startup
+
+        settings = await startup.bring_up(self.cfg, self.hal, self.machine)
+        self.client_id = self.cfg.get("client_id")
+        self.wifi = settings.pop("wifi")
+        self.settings = settings
+        if self.wifi is not None:
+            asyncio.create_task(self.wifi.supervise())
+            asyncio.create_task(self._wifi_watch())
+
+    async def _wifi_watch(self):
+        """On a Wi-Fi drop, close the channel (its socket is dead); the next
+        turn opens a fresh one once the link is back."""
+        while True:
+            await self.wifi.changed.wait()
+            self.wifi.changed.clear()
+            if not self.wifi.connected and self.session is not None:
+                log.warn(_TAG, "Wi-Fi lost; closing the channel")
+                await self.session.close()
 
     async def run(self):
         await self._bring_up()

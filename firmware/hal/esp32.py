@@ -1,11 +1,11 @@
 # The ESP32 HAL: machine.I2S in asyncio mode for mic and speaker, the BOOT
 # button through a pin IRQ, the LED, and network.WLAN. Pins come from the
 # board profile. Kept thin: everything above this file is tested on the host.
+import asyncio
 import gc
 import os
 import time
 
-import asyncio
 import esp
 import esp32
 import machine
@@ -47,7 +47,8 @@ class Mic:
     async def readinto(self, buf):
         samples = len(buf) >> 1
         need = samples * 4
-        got = 0
+        # Usually one read fills the frame; only a partial read pays for a view.
+        got = await self.reader.readinto(self.raw) if need == len(self.raw) else 0
         while got < need:
             got += await self.reader.readinto(self.raw_mv[got:need])
         dsp.i2s32_to_s16(self.raw, buf, samples, self.shift)
