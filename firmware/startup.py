@@ -9,17 +9,11 @@ _TAG = "boot"
 
 
 def _portal_forced(hal):
-    # Button held at boot (a HAL button with pressed()), or the simulator's --portal.
-    btn = getattr(hal, "button", None)
-    pressed = getattr(btn, "pressed", None)
-    if pressed is not None:
-        try:
-            if pressed():
-                log.info(_TAG, "button held at boot: provisioning portal")
-                return True
-        except OSError:
-            pass
-    return bool(getattr(getattr(hal, "ap", None), "force_portal", False))
+    # Button held at boot, or the simulator's --portal.
+    if hal.button.pressed():
+        log.info(_TAG, "button held at boot: provisioning portal")
+        return True
+    return bool(getattr(hal.ap, "force_portal", False))
 
 
 async def _portal(cfg, hal, wifi):

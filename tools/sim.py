@@ -9,6 +9,7 @@ on stderr says why.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -182,6 +183,17 @@ class Transcript:
             text = "ready  device %s" % d.get("device_id")
         elif k == "activation":
             text = "activation code %s: %s" % (d.get("code"), d.get("message"))
+        elif k == "activate":
+            text = "activate round %s: HTTP %s" % (d.get("round"), d.get("status"))
+        elif k == "ota_retry":
+            text = "ota    check failed (%s); retry %s in %.0f s" % (
+                d.get("error"), d.get("attempt"), d.get("delay_ms", 0) / 1000.0)
+        elif k == "ota":
+            text = "ota    %s" % d.get("result")
+        elif k == "wifi":
+            text = "wifi   %s" % ("up (%s)" % d.get("ssid") if d.get("up") else "down (%s)" % d.get("reason"))
+        elif k == "portal":
+            text = "portal %s" % _describe(d)
         if text:
             print("[%7.3f] %s" % (t, text), file=self.out, flush=True)
 
@@ -203,7 +215,8 @@ def run_turns(fw, mode, turns, mic_seconds, speed):
 
     A turn is finished when the reply's tts stop has come and playback has
     drained; in auto mode the device must then listen again by itself."""
-    fw.wait_for("firmware did not start", "ready")
+    if not any(e["k"] == "ready" for e in fw.seen):
+        fw.wait_for("firmware did not start", "ready")
     per_turn = TURN_TIMEOUT_S + mic_seconds / speed
     for n in range(1, turns + 1):
         fw.last_reason = None
@@ -223,6 +236,12 @@ def run_turns(fw, mode, turns, mic_seconds, speed):
     if mode == "auto":
         fw.send("click")  # listening -> close the channel, as a person would
         fw.wait_for("channel did not close", "state", 5, to="idle")
+
+
+def start_mock_ota(ws_url, code):
+    from tools.mock_ota import MockOta, serve_in_thread
+
+    return serve_in_thread(MockOta(ws_url=ws_url, code=code))
 
 
 def start_mock_server():
@@ -265,20 +284,37 @@ def parse_args(argv):
     p.add_argument("--insecure", action="store_true", help="wss:// without certificate checks")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="extra config key, e.g. --set jitter_frames=5 (repeatable)")
+    p.add_argument("--ota", metavar="URL|mock",
+                   help="boot through an OTA endpoint instead of a fixed server; 'mock' starts a local one")
+    p.add_argument("--activation", metavar="CODE", help="with --ota mock: ask the device to activate with CODE")
+    p.add_argument("--portal", action="store_true",
+                   help="start with no Wi-Fi saved: serve the provisioning portal for a browser, then run the turns")
+    p.add_argument("--portal-port", type=int, default=8080, help="port of the portal on 127.0.0.1 (default 8080)")
+    p.add_argument("--clock-speed", type=float, default=1.0,
+                   help="run the firmware's timers (OTA retries, activation polls, Wi-Fi backoff) this much faster")
     p.add_argument("--workdir", help="keep the device filesystem (config.json) here instead of a temp dir")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
     a = p.parse_args(argv)
     if a.turns < 1:
         p.error("--turns must be at least 1")
-    if a.speed <= 0:
-        p.error("--speed must be positive")
+    if a.speed <= 0 or a.clock_speed <= 0:
+        p.error("--speed and --clock-speed must be positive")
+    if a.activation and a.ota != "mock":
+        p.error("--activation needs --ota mock")
+    if a.ota and a.ota != "mock" and not a.ota.startswith(("http://", "https://")):
+        p.error("--ota must be an http(s):// URL or 'mock'")
     return a
 
 
-def device_config(a, server_url):
+SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
+
+
+def device_config(a, server_url, ota_url=None):
     cfg = {
         "board": "sim",
-        "ws_url": server_url,
+        "ws_url": "" if ota_url else server_url,
+        "ota_url": ota_url or "",
+        "wifi": [] if a.portal else [SIM_NETWORK],
         "ws_token": a.token,
         "device_secret": a.secret,
         "protocol_version": a.protocol_version,
@@ -317,18 +353,30 @@ def main(argv=None):
     out = os.path.abspath(a.out)
     events = open(a.events, "w") if a.events else None
     fw = None
+    stack = contextlib.ExitStack()
     try:
         url = a.server
         if not url:
             server = start_mock_server()
             url = server.url
             print("mock server on %s" % url)
+        ota_url = a.ota
+        if a.ota == "mock":
+            ota_url = stack.enter_context(start_mock_ota(url, a.activation)).url
+            print("mock OTA endpoint on %s" % ota_url)
         with open(os.path.join(workdir, "config.json"), "w") as f:
-            json.dump(device_config(a, url), f)
+            json.dump(device_config(a, url, ota_url), f)
+        opts = {"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed, "clock_speed": a.clock_speed,
+                "networks": [dict(SIM_NETWORK, rssi=-45)]}
+        if a.portal:
+            opts.update(portal=True, portal_port=a.portal_port, dns_port=0)
         with open(os.path.join(workdir, "sim.json"), "w") as f:
-            json.dump({"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed}, f)
+            json.dump(opts, f)
         fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events)
         fw.on_event = Transcript().show
+        if a.portal:
+            print("open http://127.0.0.1:%d/ to set up Wi-Fi and the server, then press Done" % a.portal_port)
+            fw.wait_for("firmware did not start", "ready", timeout=24 * 3600)
         run_turns(fw, a.mode, a.turns, mic_seconds, a.speed)
         code = fw.stop()
         if code != 0:
@@ -347,6 +395,7 @@ def main(argv=None):
     finally:
         if fw is not None and fw.proc.poll() is None:
             fw.stop()
+        stack.close()
         if server is not None:
             server.stop()
         if events:

@@ -21,3 +21,13 @@ SPEAKER_RATE = 24000
 BUTTON_PIN = 0  # BOOT, active low
 LED_PIN = 48
 LED_WS2812 = True  # DevKitC-1 v1.0 style RGB LED on GPIO 48
+LAMP_PIN = 18  # the reference breadboard's MCP lamp: a plain LED + resistor, or a relay input
+
+
+def tools(registry, hal):
+    """Board MCP tools: self.lamp.* on LAMP_PIN."""
+    from machine import Pin
+
+    from firmware.boards import lamp
+
+    lamp.register(registry, Pin(LAMP_PIN, Pin.OUT))

@@ -9,7 +9,8 @@
 #   mic                      .start(), .stop(), await .readinto(buf) -> n bytes of s16le
 #                            mono at board.MIC_RATE (blocks until a full buffer is ready)
 #   speaker                  .start(), .stop(), await .write(buf) s16le mono at board.SPEAKER_RATE
-#   button                   await .event() -> "press" | "release"
+#   button                   await .event() -> "press" | "release"; .pressed() -> bool now
+#   wlan, ap                 network.WLAN station / access point (sim: firmware/hal/sim_wlan.py), or None
 #   led(on)
 #   sysinfo() -> dict        chip, flash size, free heap, board type (OTA body, MCP status)
 #   reboot()

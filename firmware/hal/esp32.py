@@ -83,6 +83,9 @@ class Button:
         self.down = self.pin.value() == 0
         self.pin.irq(lambda p: self.flag.set(), Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
+    def pressed(self):
+        return self.pin.value() == 0
+
     async def event(self):
         while True:
             await self.flag.wait()
@@ -101,14 +104,14 @@ class Hal:
         self.mic = Mic(board)
         self.speaker = Speaker(board)
         self.button = Button(board.BUTTON_PIN)
-        self._led = None
+        self._led_pin = self._led_rgb = None
         if board.LED_PIN is not None:
             if getattr(board, "LED_WS2812", False):
                 import neopixel
 
-                self._led = neopixel.NeoPixel(Pin(board.LED_PIN), 1)
+                self._led_rgb = neopixel.NeoPixel(Pin(board.LED_PIN), 1)
             else:
-                self._led = Pin(board.LED_PIN, Pin.OUT)
+                self._led_pin = Pin(board.LED_PIN, Pin.OUT)
         self._forever = asyncio.Event()
         self.exit_code = 0
 
@@ -119,16 +122,11 @@ class Hal:
         return os.urandom(n)
 
     def led(self, on):
-        if self._led is None:
-            return
-        if isinstance(self._led, Pin):
-            self._led.value(1 if on else 0)
-        else:
-            self._led[0] = (0, 24, 0) if on else (0, 0, 0)
-            self._led.write()
-
-    def button_held(self):
-        return self.button.pin.value() == 0
+        if self._led_pin is not None:
+            self._led_pin.value(1 if on else 0)
+        elif self._led_rgb is not None:
+            self._led_rgb[0] = (0, 24, 0) if on else (0, 0, 0)
+            self._led_rgb.write()
 
     def sysinfo(self):
         gc.collect()
@@ -140,10 +138,10 @@ class Hal:
             "board": self.board.NAME,
             "uptime_ms": clock.now_ms(),
         }
-        try:
-            info["temperature"] = esp32.mcu_temperature()
-        except AttributeError:  # the original ESP32 has no usable sensor API
-            pass
+        # The S3/C3 ports have mcu_temperature(); the original ESP32 has no usable sensor.
+        read_temp = getattr(esp32, "mcu_temperature", None)
+        if read_temp is not None:
+            info["temperature"] = read_temp()
         return info
 
     def reboot(self):

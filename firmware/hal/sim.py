@@ -2,12 +2,11 @@
 # WAV file as the mic, a WAV file as the speaker, and control lines on stdin
 # standing in for the button and the radio. Settings come from sim.json in the
 # working directory (written by tools/sim.py).
+import asyncio
 import gc
 import os
 import sys
 import time
-
-import asyncio
 
 try:
     import json
@@ -85,11 +84,17 @@ class Speaker:
 
 
 class Button:
-    def __init__(self):
+    def __init__(self, held_at_boot):
         self._events = []
         self._flag = asyncio.Event()
+        self._held = held_at_boot
+
+    def pressed(self):
+        """Whether the button is down now (read once at boot to force the portal)."""
+        return self._held
 
     def push(self, kind):
+        self._held = kind == "press"
         self._events.append(kind)
         self._flag.set()
 
@@ -114,10 +119,10 @@ class Hal:
         self._mac = bytes(int(x, 16) for x in opts.get("mac", "02:00:00:5a:4d:01").split(":"))
         self.mic = Mic(opts["mic"], board.MIC_RATE, speed)
         self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed)
-        self.button = Button()
+        self.button = Button(opts.get("button_held", False))
         self.wlan = self.ap = None
         if "networks" in opts:
-            from firmware.hal.sim_wlan import SimWLAN, SimAP
+            from firmware.hal.sim_wlan import SimAP, SimWLAN
 
             self.wlan = SimWLAN(opts)
             self.ap = SimAP(opts)
