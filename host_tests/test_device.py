@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from host_tests.device import (MIC_SECONDS, finish_reply, push_to_talk, sent, start_device,
-                               states)
+from host_tests.device import MIC_SECONDS, finish_reply, push_to_talk, start_device, states
 from tools import wav
 from tools.mock_server.server import MockServer
 

@@ -42,11 +42,11 @@ def micropython_binary():
 class Firmware:
     """The firmware as a micropython subprocess: control lines in, events out."""
 
-    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None):
+    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None):
         cmd = [micropython_binary()]
         if heap:
             cmd += ["-X", "heapsize=" + heap]
-        cmd.append(os.path.join(ROOT, "main.py"))
+        cmd.append(script or os.path.join(ROOT, "main.py"))
         # .frozen keeps the built-in asyncio importable; MICROPYPATH replaces the default path.
         full_env = dict(os.environ, MICROPYPATH=".frozen:" + ROOT + ":" + os.path.join(ROOT, "lib"))
         full_env.update(env or {})

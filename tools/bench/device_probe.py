@@ -1,0 +1,116 @@
+# Runs the real firmware (sim board) with light instrumentation for
+# tools/bench/bench_device.py. MicroPython only; started in a device directory
+# with config.json and sim.json, driven on stdin like main.py.
+#
+# It measures, per turn:
+#   - heap bytes allocated per frame by the whole loop (asyncio included),
+#     uplink while listening and downlink while speaking, with the GC off so
+#     gc.mem_alloc() deltas are exact;
+#   - first downlink frame received -> first speaker write;
+#   - connect -> server hello done;
+# and the length of a full GC pause at the end. Prints "BENCH {json}" lines.
+import gc
+import json
+import time
+
+from firmware import state as S
+from firmware.app import Device
+from firmware.session import Session
+
+dev = Device()
+marks = {}
+out = {"up_bytes": [], "up_frames": [], "down_bytes": [], "down_frames": [], "first_play_us": [],
+       "hello_us": []}
+
+_apply = dev.apply
+
+
+def apply(actions):
+    for act, _ in actions:
+        if act == S.MIC_ON:
+            gc.collect()
+            gc.disable()
+            marks["up"] = (gc.mem_alloc(), dev.frames_up)
+        elif act == S.MIC_OFF and "up" in marks:
+            a, f = marks.pop("up")
+            out["up_bytes"].append(gc.mem_alloc() - a)
+            out["up_frames"].append(dev.frames_up - f)
+            gc.enable()
+    _apply(actions)
+
+
+dev.apply = apply
+
+_on_audio = dev._on_audio
+
+
+def on_audio(mv):
+    if dev.ctl.accepts_audio():
+        if "first_rx" not in marks:
+            marks["first_rx"] = time.ticks_us()
+            gc.collect()
+            gc.disable()
+            marks["down"] = gc.mem_alloc()
+            marks["nd"] = 0
+        marks["nd"] += 1
+    _on_audio(mv)
+
+
+dev._on_audio = on_audio
+
+spk = dev.hal.speaker
+_write = spk.write
+
+
+async def write(mv):
+    if "first_rx" in marks and "first_play" not in marks:
+        marks["first_play"] = time.ticks_diff(time.ticks_us(), marks["first_rx"])
+        out["first_play_us"].append(marks["first_play"])
+    await _write(mv)
+
+
+spk.write = write
+
+_stop = spk.stop
+
+
+def stop():
+    # Playback drained: the reply is over.
+    if "down" in marks:
+        out["down_bytes"].append(gc.mem_alloc() - marks.pop("down"))
+        out["down_frames"].append(marks["nd"])
+        gc.enable()
+        marks.pop("first_rx", None)
+        marks.pop("first_play", None)
+    _stop()
+
+
+spk.stop = stop
+
+_open = Session.open
+
+
+async def timed_open(self, *args, **kw):
+    t = time.ticks_us()
+    r = await _open(self, *args, **kw)
+    out["hello_us"].append(time.ticks_diff(time.ticks_us(), t))
+    return r
+
+
+Session.open = timed_open
+
+
+async def main():
+    await dev.run()
+    gc.collect()
+    t = time.ticks_us()
+    gc.collect()
+    out["gc_pause_us"] = time.ticks_diff(time.ticks_us(), t)
+    out["heap_free"] = gc.mem_free()
+    out["heap_used"] = gc.mem_alloc()
+    print("BENCH " + json.dumps(out))
+
+
+import asyncio  # noqa: E402
+
+asyncio.run(main())

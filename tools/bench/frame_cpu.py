@@ -1,0 +1,32 @@
+# µs of device CPU per 60 ms frame on this port, for the app's per-frame path
+# (tools/bench/pipeline.py) and the I2S sample conversion the ESP32 HAL adds.
+# MicroPython only; run by tools/bench/bench_device.py. Prints "BENCH {json}".
+import json
+import time
+
+from firmware import dsp
+from tools.bench.pipeline import Pipeline
+
+N = 2000
+
+
+def per_frame(fn):
+    for _ in range(20):
+        fn()
+    t = time.ticks_us()
+    for _ in range(N):
+        fn()
+    return time.ticks_diff(time.ticks_us(), t) / N
+
+
+res = {}
+for version in (1, 2, 3):
+    p = Pipeline(version, 24000)
+    res["uplink_v%d_us" % version] = per_frame(p.uplink)
+    res["downlink_v%d_us" % version] = per_frame(p.downlink)
+p16 = Pipeline(1, 16000)
+res["downlink_16k_resampled_us"] = per_frame(p16.downlink)
+raw = bytearray(3840)
+pcm = bytearray(1920)
+res["i2s32_to_s16_us"] = per_frame(lambda: dsp.i2s32_to_s16(raw, pcm, 960, 12))
+print("BENCH " + json.dumps(res))
