@@ -15,10 +15,19 @@ from firmware import clock, config, log, startup, state
 from firmware.hal import sim_wlan
 
 
+class _Button:
+    def __init__(self, held):
+        self.held = held
+
+    def pressed(self):
+        return self.held
+
+
 class Hal:
     def __init__(self, sim):
         self._mac = b"\x02\x11\x22\x33\xab\xcd"
         self.wlan, self.ap = sim_wlan.build(sim, self._mac)
+        self.button = _Button(sim.get("button_held", False))
 
     def mac(self):
         return self._mac

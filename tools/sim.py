@@ -109,15 +109,18 @@ class Firmware:
             self.on_event(ev)
         return ev
 
-    def wait_for(self, what, kind, timeout=TURN_TIMEOUT_S, **match):
+    def wait_for(self, what, kind, timeout=TURN_TIMEOUT_S, fail_on=(), **match):
         """Consume events until one of `kind` whose details contain `match`.
-        On timeout or exit, raise SimError naming `what` and the last reason."""
+        On timeout, exit, or an event whose kind is in fail_on, raise SimError
+        naming `what` and the last reason."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 ev = self.next_event(deadline)
             except SimError as e:
                 raise SimError("%s: %s" % (what, self.last_reason or e)) from None
+            if ev["k"] in fail_on:
+                raise SimError("%s: %s" % (what, self.last_reason))
             d = ev.get("d")
             if ev["k"] == kind and (not match or (isinstance(d, dict) and all(
                     d.get(k) == v for k, v in match.items()))):
@@ -218,21 +221,22 @@ def run_turns(fw, mode, turns, mic_seconds, speed):
     if not any(e["k"] == "ready" for e in fw.seen):
         fw.wait_for("firmware did not start", "ready")
     per_turn = TURN_TIMEOUT_S + mic_seconds / speed
+    stop = ("error", "closed")  # in a scripted turn, either means the turn is lost
     for n in range(1, turns + 1):
         fw.last_reason = None
         if mode == "manual":
             fw.send("press")
-            fw.wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
+            fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
             time.sleep(mic_seconds / speed + 0.2)  # hold the button while the utterance plays
             fw.send("release")
         elif n == 1:
             fw.send("click")
-            fw.wait_for("turn %d: listening never started" % n, "tx", type="listen", state="start")
-        fw.wait_for("turn %d: no reply" % n, "rx", per_turn, type="tts", state="start")
-        fw.wait_for("turn %d: reply never finished" % n, "rx", type="tts", state="stop")
-        fw.wait_for("turn %d: reply never finished playing" % n, "audio", dir="play")
+            fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
+        fw.wait_for("turn %d: no reply" % n, "rx", per_turn, fail_on=stop, type="tts", state="start")
+        fw.wait_for("turn %d: reply never finished" % n, "rx", fail_on=stop, type="tts", state="stop")
+        fw.wait_for("turn %d: reply never finished playing" % n, "audio", fail_on=stop, dir="play")
         if mode == "auto":
-            fw.wait_for("turn %d: device did not listen again" % n, "tx", type="listen", state="start")
+            fw.wait_for("turn %d: device did not listen again" % n, "tx", fail_on=stop, type="listen", state="start")
     if mode == "auto":
         fw.send("click")  # listening -> close the channel, as a person would
         fw.wait_for("channel did not close", "state", 5, to="idle")
