@@ -82,7 +82,7 @@ class Device:
             return self.settings["ws_token"]
         from firmware import auth
 
-        ts = auth.unix_time()
+        ts = auth.token_ts()
         if not auth.clock_ok(ts):
             log.warn(_TAG, "clock not set; a signed token will be refused")
         return auth.mint_token(secret, self.client_id, self.device_id, ts)
@@ -252,6 +252,11 @@ class Device:
             log.warn(_TAG, "alert [%s] %s" % (msg.get("status"), msg.get("message")))
             log.event("rx", {"type": "alert", "status": msg.get("status"),
                              "message": msg.get("message"), "emotion": msg.get("emotion")})
+        elif t == "goodbye":
+            # MQTT-style end of session (spec §4.5); a WebSocket server may send it too.
+            log.event("rx", {"type": "goodbye"})
+            if msg.get("session_id") in (None, self._sid()) and self.session:
+                asyncio.create_task(self.session.close())
         elif t == "hello":
             log.warn(_TAG, "ignoring a second server hello")
         else:

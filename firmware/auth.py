@@ -4,7 +4,6 @@
 # The per-device secret never leaves the device; a fresh token is minted for
 # every connect, so a captured token is useless after the gateway's replay
 # cache has seen it or its +-300 s window has passed.
-import time
 
 try:
     import binascii
@@ -13,35 +12,28 @@ except ImportError:  # pragma: no cover
 
 import hmac
 
-# Seconds from 1970-01-01 to this port's time epoch: 0 where time.time() is
-# already Unix time (unix port, recent ESP32 builds), 946684800 on ports whose
-# epoch is 2000-01-01. Tokens always carry Unix seconds.
-try:
-    _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0
-except (AttributeError, OverflowError):  # pragma: no cover - a port without gmtime
-    _EPOCH_SHIFT = 0
+from firmware import clock
 
 # A clock that was never set (no NTP, no OTA server_time) reads 2000/1970; a
 # token minted from it is certain to be refused, so callers can check first.
 _MIN_SANE = 1704067200  # 2024-01-01
 
 
-def unix_time(tz_minutes=0):
-    """Unix seconds (UTC) from the port's clock. Pass tz_minutes when the RTC
-    holds local time (the reference firmware sets it to server_time + offset)."""
-    return int(time.time()) + _EPOCH_SHIFT - tz_minutes * 60
+def unix_time():
+    """Unix seconds (UTC); the RTC keeps UTC (firmware/clock.py)."""
+    return clock.unix_time()
 
 
 _last_ts = 0
 
 
-def token_ts(tz_minutes=0):
+def token_ts():
     """unix_time() for a token, but never the same second twice: the replay
     cache accepts a token once, and a reconnect within the same second would
     otherwise mint the identical token. Running up to a few seconds ahead is
     harmless inside the verifier's +-300 s window."""
     global _last_ts
-    ts = unix_time(tz_minutes)
+    ts = unix_time()
     if ts <= _last_ts:
         ts = _last_ts + 1
     _last_ts = ts

@@ -13,7 +13,8 @@ speed = 1
 _spd = 1  # speed the current segment was measured at
 _t0 = time.ticks_ms()
 _v0 = 0  # virtual ms at _t0
-_epoch = None  # (virtual ms, epoch ms local time) from the last set_time()
+_epoch = None  # (virtual ms, UTC epoch ms) from the last set_time()
+tz_minutes_now = 0  # the server's timezone offset, for local-time display
 
 
 def now_ms():
@@ -37,37 +38,40 @@ async def sleep_ms(ms):
 
 
 def set_time(epoch_ms, tz_minutes=0):
-    """Take wall-clock time from the OTA reply's server_time: local time
-    (epoch + offset), as the reference firmware keeps it. Sets the RTC where
-    there is one; the virtual offset serves epoch_ms() everywhere."""
-    global _epoch
-    local = int(epoch_ms) + int(tz_minutes) * 60000
-    _epoch = (now_ms(), local)
+    """Take wall-clock time from the OTA reply's server_time. Unlike the
+    reference firmware, which keeps local time in the RTC, the RTC keeps UTC:
+    TLS certificate checks and signed tokens need it. The server's timezone
+    offset is kept in tz_minutes for anything that shows local time."""
+    global _epoch, tz_minutes_now
+    _epoch = (now_ms(), int(epoch_ms))
+    tz_minutes_now = int(tz_minutes)
     try:
         import machine
 
-        secs = local // 1000
-        # MicroPython's epoch is 2000-01-01 on most ports, 1970 on some; gmtime
-        # of the port's own epoch handles both.
-        tm = time.gmtime(secs - _EPOCH_SHIFT)
+        tm = time.gmtime(int(epoch_ms) // 1000 - EPOCH_SHIFT)
         machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
-    except Exception:  # no RTC (unix port) or a port without gmtime: keep the offset only
+    except Exception:  # no RTC (unix port, whose clock is the host's) or no gmtime
         pass
 
 
 def epoch_ms():
-    """Local wall-clock ms since 1970, or None before the first set_time()."""
+    """UTC ms since 1970 from the last set_time(), on the virtual clock; None before it."""
     if _epoch is None:
         return None
     return _epoch[1] + now_ms() - _epoch[0]
 
 
+def unix_time():
+    """Unix seconds (UTC) from the port's clock (the RTC that set_time() sets)."""
+    return int(time.time()) + EPOCH_SHIFT
+
+
 def _epoch_shift():
-    # Seconds between 1970-01-01 and this port's time epoch.
+    # Seconds between 1970-01-01 and this port's time epoch (2000-01-01 on most boards).
     try:
         return 946684800 if time.gmtime(0)[0] == 2000 else 0
     except Exception:
         return 0
 
 
-_EPOCH_SHIFT = _epoch_shift()
+EPOCH_SHIFT = _epoch_shift()

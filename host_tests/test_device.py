@@ -251,3 +251,16 @@ def test_sim_cli_rejects_a_bad_mic_file(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tools.sim", "--mic", str(bad)], cwd=ROOT,
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "mic WAV" in p.stderr
+
+
+def test_goodbye_ends_the_session_and_next_turn_reconnects(server, device):
+    fw = device()
+    push_to_talk(fw)
+    finish_reply(fw)
+    s = server.sessions[0]
+    server.send_json({"type": "goodbye", "session_id": s.session_id})
+    fw.wait_for("goodbye not seen", "rx", type="goodbye")
+    fw.wait_for("session not closed", "closed")
+    push_to_talk(fw)
+    finish_reply(fw)
+    assert len(server.sessions) == 2

@@ -2,7 +2,7 @@
 # Unix-time conversion and clear errors.
 import hmac
 
-from firmware import auth
+from firmware import auth, clock
 
 _KEY = "peer-test-secret"
 _CID = "5f1c7c52-5d0f-4c1e-9d2a-3c1b2a4f6e70"
@@ -58,13 +58,12 @@ def test_unix_time_and_bearer():
 
     now = auth.unix_time()
     assert auth.clock_ok(now)  # the host clock is set
-    assert abs(now - auth.unix_time(480) - 480 * 60) <= 1
     assert not auth.clock_ok(0)
     b = auth.bearer(_KEY, _CID, _DID, 1795784743)
     assert b == "Bearer C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
     ts = int(auth.bearer(_KEY, _CID, _DID).split(".")[1])
     # token_ts() may run a few seconds ahead after earlier tests minted tokens
-    assert 0 <= ts - (int(time.time()) + auth._EPOCH_SHIFT) <= 10
+    assert 0 <= ts - (int(time.time()) + clock.EPOCH_SHIFT) <= 10
 
 
 def test_token_ts_never_repeats_so_quick_reconnects_get_fresh_tokens():
