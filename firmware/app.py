@@ -65,7 +65,8 @@ class Device:
         self._jitter_for(2880)  # 60 ms at the default 24 kHz; regrown if a server sends more
         self.pcm_down = bytearray(_MAX_DOWN_BYTES)  # the reader decodes into this
         self.pcm_play = bytearray(_MAX_DOWN_BYTES)  # playback pops into this meanwhile
-        self.pcm_spk = bytearray(_MAX_DOWN_BYTES * 2)  # room for 2x upsampling
+        # Resampled output: one frame at the speaker's rate, up to 120 ms at 24 kHz (+1 sample of phase).
+        self.pcm_spk = bytearray(_MAX_DOWN_BYTES * 2)
         self._spk_views = {}  # byte count -> memoryview, so writes don't allocate views
         self.codec_down = None
         self.resampler = None
@@ -155,6 +156,7 @@ class Device:
             await clock.sleep_ms(delay)
         if self.wifi is not None and not self.wifi.connected:
             self.failures += 1
+            log.error(_TAG, "no Wi-Fi; not connecting")
             log.event("error", {"reason": "no Wi-Fi"})
             self.apply(self.ctl.closed())
             return
@@ -171,7 +173,9 @@ class Device:
                 verify=self.cfg.get("tls_verify"),
             )
             self._start_downlink(hello)
-        except (SessionError, ValueError) as e:
+        except (SessionError, ValueError, OSError) as e:
+            # OSError: an unreadable ca_file; ValueError: a bad secret or downlink format.
+            await sess.close()
             self.failures += 1
             log.error(_TAG, str(e))
             log.event("error", {"reason": str(e)})
@@ -196,8 +200,11 @@ class Device:
         path = self.cfg.get("ca_file")
         if not path:
             return None
-        with open(path, "rb") as f:
-            return f.read()
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise OSError("CA file %s unreadable: %s" % (path, e))
 
     def _jitter_for(self, frame_bytes):
         if self.jitter is None or self.jitter.frame_bytes < frame_bytes:
@@ -217,7 +224,6 @@ class Device:
         self.resampler = None
         if hello.sample_rate != spk:
             self.resampler = dsp.Resampler(hello.sample_rate, spk, _MAX_DOWN_BYTES // 2)
-        self.downlink_format = fmt
         log.info(_TAG, "downlink %s %d Hz %d ms -> speaker %d Hz"
                  % (fmt, hello.sample_rate, hello.frame_ms, spk))
 
@@ -289,7 +295,7 @@ class Device:
         if self.frames_down or self.frames_ignored:
             log.event("audio", {"dir": "down", "frames": self.frames_down,
                                 "dropped": self.jitter.dropped, "ignored": self.frames_ignored})
-        self.frames_down = self.frames_ignored = 0
+        self.frames_down = self.frames_ignored = self.jitter.dropped = 0
 
     # -- tasks -----------------------------------------------------------------------
     async def _buttons(self):

@@ -62,26 +62,36 @@ class Session:
 
     async def read(self, on_json, on_audio):
         """Deliver frames until the channel ends; returns the reason it ended."""
+
+        def deliver(op, mv):
+            if op == OP_BINARY:
+                on_audio(mv)
+                return
+            text = _text(mv)
+            try:
+                msg = protocol.parse(text)
+            except ValueError as e:
+                log.warn(_TAG, "dropped bad frame: %s" % e)
+                return
+            on_json(msg, len(mv))
+
         try:
-            while True:
-                op, mv = await self.ws.recv()
-                if op == OP_BINARY:
-                    on_audio(mv)
-                    continue
-                text = _text(mv)
-                try:
-                    msg = protocol.parse(text)
-                except ValueError as e:
-                    log.warn(_TAG, "dropped bad frame: %s" % e)
-                    continue
-                on_json(msg, len(mv))
+            # recv_loop, not a recv() per frame: audio arrives 16 times a
+            # second and each recv() costs a coroutine and a tuple.
+            await self.ws.recv_loop(deliver)
         except WSClosed as e:
             return "server closed (code %s%s)" % (e.code, ", " + e.reason if e.reason else "")
         except (WSError, OSError) as e:
             return "connection error: %s %s" % (type(e).__name__, e)
 
     def send(self, text):
-        self.ws.send_text(text)
+        """Queue a control message. A link that just died is reported by the
+        reader, so a send into it is logged here and never raised into the
+        button or MCP task that called it."""
+        try:
+            self.ws.send_text(text)
+        except WSError as e:
+            log.warn(_TAG, "not sent (%s): %s" % (e, text[:60]))
 
     async def close(self):
         try:

@@ -264,3 +264,13 @@ def test_goodbye_ends_the_session_and_next_turn_reconnects(server, device):
     push_to_talk(fw)
     finish_reply(fw)
     assert len(server.sessions) == 2
+
+
+def test_unreadable_ca_file_is_a_clear_error(tmp_path, server, device):
+    fw = device(ca_file=str(tmp_path / "missing-ca.der"))
+    fw.send("press")
+    err = fw.wait_for("no error", "error", timeout=15)
+    assert "CA file" in err["d"]["reason"] and "unreadable" in err["d"]["reason"]
+    fw.wait_for("not back to idle", "state", to="idle")
+    fw.send("release")
+    assert fw.proc.poll() is None
