@@ -3,6 +3,7 @@
 #   ws = WebSocket(max_message=65536, audio_slots=40, audio_slot_size=4096)
 #   await ws.connect("wss://host/path", headers=[("Device-Id", mac)], cadata=der)
 #   op, mv = await ws.recv()      # OP_TEXT / OP_BINARY, payload valid until next recv()
+#   await ws.recv_loop(handler)   # or: handler(op, mv) per message, no allocation each
 #   ws.send_text(s)               # queued, never dropped
 #   ws.send_binary(buf, n)        # preallocated slot; oldest dropped when full
 #   await ws.close()
@@ -13,7 +14,8 @@
 # - One writer task owns the socket's write side; MicroPython asyncio asserts
 #   if two tasks wait to write on one stream. PONG and CLOSE go through it.
 # - Receive and audio send work in preallocated buffers: a frame that is
-#   already buffered is parsed, copied and handed out without allocating.
+#   already buffered is parsed, copied and handed out without allocating;
+#   recv_loop() and the writer also wait without a coroutine per frame.
 # - Parser state lives in the object, so cancelling recv() (e.g. by
 #   asyncio.wait_for_ms) between reads loses no bytes.
 import asyncio
@@ -96,6 +98,7 @@ class WebSocket:
         self.log = log  # callable(str) for the few things worth a line (TLS opt-out)
         self._msg = bytearray(max_message)
         self._mmv = memoryview(self._msg)
+        self._vmv = self._mmv[:0]  # the last message view handed out (see _view)
         self._cin = bytearray(125)  # incoming control frame payload
         self._hdr = bytearray(F.MAX_HEADER)
         self._rb = bytearray(rx_buf)
@@ -104,6 +107,7 @@ class WebSocket:
         self._smv = [memoryview(s) for s in self._slots]
         self._sst = [0] * audio_slots  # frame start (header) offset per slot
         self._sen = [0] * audio_slots  # frame end offset per slot
+        self._sview = [None] * audio_slots  # view of [start:end], made by the writer
         self._nslots = audio_slots
         self._ssize = audio_slot_size
         self._rng = bytearray(_random(4))
@@ -233,49 +237,72 @@ class WebSocket:
         """Next TEXT/BINARY message as (op, memoryview). The view points into
         the receive buffer and is valid until the next recv(). PING, PONG and
         CLOSE are handled here; CLOSE and EOF raise WSClosed. Only one task
-        may call recv() at a time."""
-        if self._state == _CLOSED or self._close_after:
-            # Closed, or the peer's CLOSE / our protocol-error CLOSE is done:
-            # nothing more will be delivered.
-            raise WSClosed(*self._closed)
+        may call recv() or recv_loop() at a time."""
+        op = await self.recv_loop(None)
+        return op, self._view()
+
+    async def recv_loop(self, handler):
+        """Call handler(op, mv) for each TEXT/BINARY message until the
+        connection ends, which raises as recv() does; mv is valid until the
+        handler returns. Exceptions from the handler pass through untouched.
+        Made for a reader task: one coroutine for the whole connection
+        instead of a coroutine and a tuple per message, and the view is reused
+        while messages keep one size (audio frames do), so a frame that is
+        already buffered costs no allocation. With handler None it returns
+        the first message's opcode instead (that is recv())."""
+        s = self._s
         self._rxt = asyncio.current_task()
         try:
-            s = self._s
             while True:
+                if self._state == _CLOSED or self._close_after:
+                    # Closed, or the peer's CLOSE / our protocol-error CLOSE
+                    # is done: nothing more will be delivered.
+                    raise WSClosed(*self._closed)
                 op = self._step()
                 if op:
-                    return op, self._mmv[: self._mlen]
+                    if handler is None:
+                        return op
+                    handler(op, self._view())
+                    continue
                 # One successful read (inline: a helper coroutine would cost a
                 # generator object per wait). A large payload remainder goes
                 # straight into the message buffer; anything else through the
                 # rx buffer, so one read usually brings a whole small frame.
-                if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
-                    o = self._doff + self._got
-                    r = await s.readinto(self._mmv[o : self._doff + self._pl])
-                    if r:
-                        self._got += r
-                else:
-                    r = await s.readinto(self._rb)
-                    if r:
-                        self._rp = 0
-                        self._re = r
+                # Only the I/O is inside this try: the handler's own errors
+                # must not read as a lost connection.
+                try:
+                    if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
+                        o = self._doff + self._got
+                        r = await s.readinto(self._mmv[o : self._doff + self._pl])
+                        if r:
+                            self._got += r
+                    else:
+                        r = await s.readinto(self._rb)
+                        if r:
+                            self._rp = 0
+                            self._re = r
+                except asyncio.CancelledError:
+                    if self._killed:
+                        self._killed = False
+                        raise WSClosed(*self._closed)
+                    raise
+                except OSError as e:
+                    self._teardown(None, "connection lost: %s %s" % (type(e).__name__, e))
+                    raise WSClosed(*self._closed)
                 if r is None:
                     continue  # TLS: readable socket but no complete record yet
                 if not r:
-                    raise _EOF()
-        except asyncio.CancelledError:
-            if self._killed:
-                self._killed = False
-                raise WSClosed(*self._closed)
-            raise
-        except _EOF:
-            self._teardown(None, "connection lost")
-            raise WSClosed(*self._closed)
-        except OSError as e:
-            self._teardown(None, "connection lost: %s %s" % (type(e).__name__, e))
-            raise WSClosed(*self._closed)
+                    self._teardown(None, "connection lost")
+                    raise WSClosed(*self._closed)
         finally:
             self._rxt = None
+
+    def _view(self):
+        # The current message as a view; audio messages repeat one size, so
+        # the last view is handed out again instead of a new one each time.
+        if len(self._vmv) != self._mlen:
+            self._vmv = self._mmv[: self._mlen]
+        return self._vmv
 
     def _step(self):
         # Parse as far as the buffered bytes go; return a completed message's
@@ -445,12 +472,15 @@ class WebSocket:
             i -= self._nslots
         slot = self._slots[i]
         st = _SLOT_OFF - F.header_len(n, True)
+        en = _SLOT_OFF + n
+        if self._sst[i] != st or self._sen[i] != en:
+            self._sst[i] = st
+            self._sen[i] = en
+            self._sview[i] = None  # new bounds: the writer makes a new view
         F.encode_header(slot, st, OP_BINARY, n, True)
         F.rng_fill(self._rng, slot, _SLOT_OFF - 4)
         F.copy(slot, _SLOT_OFF, buf, 0, n)
         F.mask(slot, _SLOT_OFF, n, slot, _SLOT_OFF - 4)
-        self._sst[i] = st
-        self._sen[i] = _SLOT_OFF + n
         self._acount += 1
         self._wev.set()
         return ok
@@ -486,8 +516,17 @@ class WebSocket:
                     # Stream.write() sends what the socket takes now and copies
                     # the rest into its own buffer, so the slot is free (may be
                     # refilled by send_binary) as soon as write() returns.
-                    s.write(self._smv[i][self._sst[i] : self._sen[i]])
-                    await s.drain()
+                    # Frames keep one size, so each slot's view is made once.
+                    v = self._sview[i]
+                    if v is None:
+                        v = self._sview[i] = self._smv[i][self._sst[i] : self._sen[i]]
+                    s.write(v)
+                    if s.out_buf:
+                        await s.drain()  # the socket is behind: wait for it
+                    else:
+                        # All sent. drain() would only yield, at the cost of a
+                        # generator object per frame; sleep_ms(0) yields for free.
+                        await asyncio.sleep_ms(0)
                 else:
                     self._wev.clear()
                     await self._wev.wait()

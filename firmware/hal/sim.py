@@ -24,21 +24,28 @@ class _Pacer:
     """Releases one audio buffer per its real-time duration (scaled by speed),
     like an I2S clock would, without drifting."""
 
-    def __init__(self, speed):
+    def __init__(self, rate, speed):
+        self.rate = rate
         self.speed = speed
         self.next = None
+        self._bytes = self._ms = 0  # last buffer size and its scaled duration
 
     def reset(self):
         self.next = None
 
-    async def wait(self, ms):
+    def wait(self, nbytes):
+        """The awaitable that releases a buffer of nbytes. It is asyncio's
+        reusable sleep_ms object, not a coroutine, and the duration is cached
+        per buffer size (speed may be a float), so pacing a frame allocates
+        nothing."""
+        if nbytes != self._bytes:
+            self._bytes = nbytes
+            self._ms = int(nbytes * 500 // self.rate / self.speed)
         now = time.ticks_ms()
         if self.next is None or time.ticks_diff(now, self.next) > 200:
             self.next = now  # first buffer, or we fell far behind: restart the clock
-        self.next = time.ticks_add(self.next, int(ms / self.speed))
-        delay = time.ticks_diff(self.next, now)
-        if delay > 0:
-            await asyncio.sleep_ms(delay)
+        self.next = time.ticks_add(self.next, self._ms)
+        return asyncio.sleep_ms(time.ticks_diff(self.next, now))  # a negative delay is 0
 
 
 class Mic:
@@ -50,7 +57,7 @@ class Mic:
             raise ValueError("mic WAV %s must be %d Hz mono, is %d Hz x%d"
                              % (path, rate, self.wav.rate, self.wav.channels))
         self.rate = rate
-        self.pacer = _Pacer(speed)
+        self.pacer = _Pacer(rate, speed)
         self.wav.rewind()
 
     def start(self):
@@ -60,17 +67,19 @@ class Mic:
     def stop(self):
         pass
 
-    async def readinto(self, mv):
-        await self.pacer.wait(len(mv) * 500 // self.rate)
+    def readinto(self, mv):
+        # A plain method returning the pacer's awaitable instead of an async
+        # def: no coroutine object per frame. The samples are read now; the
+        # caller only looks at them once the wait is over, like a real mic's.
         self.wav.readinto(mv)
-        return len(mv)
+        return self.pacer.wait(len(mv))
 
 
 class Speaker:
     def __init__(self, path, rate, speed):
         self.wav = WavWriter(path, rate)
         self.rate = rate
-        self.pacer = _Pacer(speed)
+        self.pacer = _Pacer(rate, speed)
 
     def start(self):
         self.pacer.reset()
@@ -78,9 +87,10 @@ class Speaker:
     def stop(self):
         self.wav.sync()
 
-    async def write(self, mv):
+    def write(self, mv):
+        # Returns the pacer's awaitable (see Mic.readinto): no coroutine per frame.
         self.wav.write(mv)
-        await self.pacer.wait(len(mv) * 500 // self.rate)
+        return self.pacer.wait(len(mv))
 
 
 class Button:
