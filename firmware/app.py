@@ -14,6 +14,7 @@ from firmware import state as S
 from firmware.framing import Framer
 from firmware.jitter import JitterBuffer
 from firmware.session import Session, SessionError
+from wsclient import WebSocket
 
 _TAG = "app"
 _FRAME_MS = const(60)
@@ -26,7 +27,9 @@ _MAX_DOWN_BYTES = const(5760)  # 60 ms at 48 kHz: the largest downlink frame we 
 _JITTER_CAPACITY = const(24)
 _SILENCE_LIMIT_MS = const(60000)  # 3 missed server pings (every 20 s) = dead link
 _BACKOFF_MIN_MS = const(1000)
-_BACKOFF_MAX_MS = const(30000)
+# Opens happen on a press, so a person never waits more than a few seconds;
+# a script pressing in a loop against a refusing server still backs off.
+_BACKOFF_MAX_MS = const(5000)
 _LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARN, "error": log.ERROR}
 
 
@@ -45,7 +48,14 @@ class Device:
         self.client_id = None  # set by startup, which creates it on first boot
         self.machine = S.Machine()
         self.ctl = S.Controller(self.machine, self.cfg.get("button_mode"), self.cfg.get("listen_mode"))
-        self.session = None
+        if self.cfg.get("listen_mode") == "realtime":
+            log.warn(_TAG, "realtime mode keeps the mic open while speaking; without AEC expect echo")
+        self.session = None  # the open Session, while there is one
+        self.session_id = ""  # kept across sessions: a hello without one keeps the last (spec §1.4)
+        # One WebSocket for the device's life: its 64 KB message buffer and audio
+        # slots are allocated once instead of fragmenting the heap every turn.
+        self.ws = None
+        self._channel_lock = asyncio.Lock()
         self.failures = 0  # consecutive failed opens, for backoff
         self.settings = None  # ws_url / ws_token / protocol_version in use
         self.wifi = None  # firmware.wifi.WifiManager when the HAL has Wi-Fi
@@ -54,6 +64,7 @@ class Device:
         self.codec_up = codec.create(self.cfg.get("audio_format"), _UP_RATE, _FRAME_MS)
         self.pcm_up = bytearray(_UP_BYTES)
         self.pkt = bytearray(16 + self.codec_up.max_packet)  # 16 = largest framing header
+        self.ws = WebSocket(max_message=65536, audio_slots=40, audio_slot_size=len(self.pkt))
         self.framer = None
         self.pkt_body = None
         self.mic_on = False
@@ -148,7 +159,14 @@ class Device:
 
     # -- the channel -------------------------------------------------------------
     async def _channel(self):
-        """Open the channel, run its reader, and report how it ended."""
+        # One channel at a time: a new one waits until the last has fully
+        # closed, because they share the WebSocket and its buffers.
+        async with self._channel_lock:
+            await self._run_channel()
+
+    async def _run_channel(self):
+        """Open the channel, run its reader, and report how it ended. Every way
+        out ends in ctl.closed(): a failed open must never strand 'connecting'."""
         if self.failures:
             delay = min(_BACKOFF_MAX_MS, _BACKOFF_MIN_MS << min(self.failures - 1, 5))
             delay = delay // 2 + self.hal.random_bytes(1)[0] * delay // 512  # 50-100% jitter
@@ -162,39 +180,41 @@ class Device:
             return
         if self.wifi is not None:
             self.wifi.set_power_save(False)  # spec §11.13: no modem sleep during a session
-        sess = Session({"max_message": 65536, "audio_slots": 40, "audio_slot_size": len(self.pkt)})
+        sess = Session(self.ws, self.session_id)
         version = self.settings["protocol_version"]
         try:
-            hello = await sess.open(
-                self.settings["ws_url"],
-                protocol.headers(self._token(), version, self.device_id, self.client_id),
-                protocol.client_hello(version, self.cfg.get("audio_format")),
-                cadata=self._cadata(),
-                verify=self.cfg.get("tls_verify"),
-            )
-            self._start_downlink(hello)
-        except (SessionError, ValueError, OSError) as e:
-            # OSError: an unreadable ca_file; ValueError: a bad secret or downlink format.
+            try:
+                hello = await sess.open(
+                    self.settings["ws_url"],
+                    protocol.headers(self._token(), version, self.device_id, self.client_id),
+                    protocol.client_hello(version, self.cfg.get("audio_format")),
+                    cadata=self._cadata(),
+                    verify=self.cfg.get("tls_verify"),
+                )
+                self._start_downlink(hello)
+            except Exception as e:  # SessionError, a bad CA file or secret, a hello we can't play, MemoryError
+                await sess.close()
+                self.failures += 1
+                reason = str(e) if isinstance(e, SessionError) else "%s: %s" % (type(e).__name__, e)
+                log.error(_TAG, reason)
+                log.event("error", {"reason": reason})
+                return
+            self.failures = 0
+            self.session_id = sess.session_id
+            self.framer = Framer(version)
+            self.pkt_body = memoryview(self.pkt)[self.framer.header_len:]
+            self.session = sess
+            self.apply(self.ctl.opened())
+            reason = await sess.read(self._on_json, self._on_audio)
             await sess.close()
-            self.failures += 1
-            log.error(_TAG, str(e))
-            log.event("error", {"reason": str(e)})
+            log.info(_TAG, "channel closed: %s" % reason)
+            log.event("closed", {"reason": reason})
+            self._report_downlink()
+        finally:
+            self.session = None
+            if self.wifi is not None:
+                self.wifi.set_power_save(True)
             self.apply(self.ctl.closed())
-            return
-        self.failures = 0
-        self.framer = Framer(version)
-        self.pkt_body = memoryview(self.pkt)[self.framer.header_len:]
-        self.session = sess
-        self.apply(self.ctl.opened())
-        reason = await sess.read(self._on_json, self._on_audio)
-        await sess.close()
-        self.session = None
-        if self.wifi is not None:
-            self.wifi.set_power_save(True)
-        log.info(_TAG, "channel closed: %s" % reason)
-        log.event("closed", {"reason": reason})
-        self._report_downlink()
-        self.apply(self.ctl.closed())
 
     def _cadata(self):
         path = self.cfg.get("ca_file")
@@ -236,11 +256,12 @@ class Device:
             if st == "start":
                 self.apply(self.ctl.tts_start())
             elif st == "stop":
-                self.stream_done = True
-                self.jitter.drain()  # play the tail even if it is shorter than the prefill
-                self._report_downlink()
+                if self.ctl.accepts_audio():  # not the stock server's second stop after an abort
+                    self.stream_done = True
+                    self.jitter.drain()  # play the tail even if it is shorter than the prefill
+                    self._report_downlink()
+                    self._audio_flag.set()  # playback may already be empty: let it notice
                 self.apply(self.ctl.tts_stop())
-                self._audio_flag.set()  # playback may already be empty: let it notice
             elif st == "sentence_start":
                 log.info(_TAG, "assistant: %s" % msg.get("text"))
         elif t == "stt":
@@ -302,7 +323,10 @@ class Device:
         while True:
             ev = await self.hal.button.event()
             log.event("button", ev)
-            self.apply(self.ctl.press() if ev == "press" else self.ctl.release())
+            try:
+                self.apply(self.ctl.press() if ev == "press" else self.ctl.release())
+            except Exception as e:  # a bug behind one press must not leave the device deaf
+                log.exc(_TAG, "button %s failed" % ev, e)
 
     async def _capture(self):
         """Mic -> codec -> framing -> writer queue, one 60 ms frame at a time."""
@@ -411,15 +435,17 @@ class Device:
             await self.session.close()
         return self.hal.exit_code
 
-    def pcm_down_play_buf(self):
-        # Playback pops into its own buffer: the reader decodes into pcm_down meanwhile.
-        return bytearray(_MAX_DOWN_BYTES)
-
 
 def main(config_path=config.PATH):
+    """Run the device. On a board, any crash is logged and followed by a reset
+    a few seconds later: a headless device must come back by itself."""
     try:
-        dev = Device(config_path)
-    except Exception as e:  # a broken board/HAL setup: say why instead of a bare traceback
-        log.exc(_TAG, "cannot start", e)
-        raise
-    return asyncio.run(dev.run())
+        return asyncio.run(Device(config_path).run())
+    except Exception as e:
+        log.exc(_TAG, "fatal", e)
+        if sys.platform != "esp32":
+            raise  # the simulator and tests must see the crash
+        import machine
+
+        time.sleep(5)  # room to read the log or break into the REPL
+        machine.reset()

@@ -8,7 +8,7 @@ try:
 except ImportError:  # pragma: no cover
     import ujson as json
 
-from firmware import log
+from firmware import boards, log
 
 PATH = "config.json"
 # 2: server-provided WebSocket settings and MQTT kept apart from the user's own
@@ -55,8 +55,10 @@ _CHOICES = {
     "listen_mode": ("auto", "realtime"),
     "button_mode": ("ptt", "click"),
     "log_level": ("debug", "info", "warn", "error"),
+    "board": boards.NAMES,
 }
-_RANGES = {"volume": (0, 100), "jitter_frames": (1, 40)}
+# jitter_frames is the playback prefill; the app's jitter buffer holds 24 frames.
+_RANGES = {"volume": (0, 100), "jitter_frames": (1, 20)}
 
 
 class ConfigError(ValueError):

@@ -172,6 +172,8 @@ def register_defaults(registry, ctx):
         # Only "there is no user_tools.py" is normal; an import error inside it is reported.
         if "user_tools" not in str(e):
             log.exc(_TAG, "user_tools.py failed to import", e)
+    except Exception as e:  # a bug in the user's file costs its tools, not the device
+        log.exc(_TAG, "user_tools.py failed to import", e)
     else:
         fn = getattr(user_tools, "tools", None)
         if fn is None:

@@ -4,7 +4,7 @@
 import asyncio
 
 from firmware import log, protocol
-from wsclient import OP_BINARY, WebSocket, WSClosed, WSError
+from wsclient import OP_BINARY, WSClosed, WSError
 
 _TAG = "session"
 HELLO_TIMEOUT_MS = 10000  # spec §1.4
@@ -16,9 +16,11 @@ class SessionError(Exception):
 
 
 class Session:
-    def __init__(self, ws_options):
-        self.ws = WebSocket(**ws_options)
-        self.session_id = ""
+    """One open of the channel over the device's (reused) WebSocket."""
+
+    def __init__(self, ws, previous_session_id=""):
+        self.ws = ws
+        self.session_id = previous_session_id
         self.hello = None
 
     async def open(self, url, headers, hello_text, cadata=None, verify=True):

@@ -109,7 +109,9 @@ class Controller:
 
     def _start_turn(self, mode):
         if self.channel_open:
-            return self._listen(mode)
+            # The last reply's tail may still be playing: a person starting a
+            # new turn wants quiet, and the mic must not hear the speaker.
+            return [(FLUSH_PLAYBACK, None)] + self._listen(mode)
         self.pending = mode
         self.m.to(CONNECTING)
         return [(OPEN, None)]

@@ -1,4 +1,6 @@
-# Board profiles: pins and rates live here, never in code.
+# Board profiles: pins and rates live here, never in code. Add a profile module
+# and its name to NAMES (config validates the board key against it).
+NAMES = ("bread_compact_s3", "sim")
 
 
 def load(name):
@@ -7,5 +9,5 @@ def load(name):
     elif name == "sim":
         from firmware.boards import sim as board
     else:
-        raise ValueError("unknown board profile %r (known: bread_compact_s3, sim)" % name)
+        raise ValueError("unknown board profile %r (known: %s)" % (name, ", ".join(NAMES)))
     return board

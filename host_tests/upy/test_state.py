@@ -37,7 +37,7 @@ def test_ptt_turn_opens_channel_then_listens_manual():
 def test_ptt_with_open_channel_listens_at_once():
     c = _ctl()
     c.channel_open = True
-    assert _names(c.press()) == [S.LISTEN_START, S.MIC_ON]
+    assert _names(c.press()) == [S.FLUSH_PLAYBACK, S.LISTEN_START, S.MIC_ON]
 
 
 def test_release_while_connecting_cancels_the_turn():
@@ -57,7 +57,7 @@ def test_ptt_press_while_speaking_aborts_and_listens():
 def test_click_toggles_like_the_reference():
     c = _ctl(button_mode="click")
     c.channel_open = True
-    assert c.press() == [(S.LISTEN_START, "auto"), (S.MIC_ON, None)]
+    assert c.press() == [(S.FLUSH_PLAYBACK, None), (S.LISTEN_START, "auto"), (S.MIC_ON, None)]
     assert c.release() == []  # release means nothing in click mode
     assert _names(c.press()) == [S.MIC_OFF, S.CLOSE] and c.m.state == S.IDLE
     c.m.state = S.SPEAKING
