@@ -25,6 +25,7 @@ _MAX_DOWN_BYTES = const(5760)  # 60 ms at 48 kHz: the largest downlink frame we 
 # real time, so the queue needs room for a few bursts on top of the prefill.
 # 24 frames of 60 ms at 24 kHz is 69 KB (the reference queues 40).
 _JITTER_CAPACITY = const(24)
+_UP_SLOTS = const(16)
 _SILENCE_LIMIT_MS = const(60000)  # 3 missed server pings (every 20 s) = dead link
 _BACKOFF_MIN_MS = const(1000)
 # Opens happen on a press, so a person never waits more than a few seconds;
@@ -64,7 +65,9 @@ class Device:
         self.codec_up = codec.create(self.cfg.get("audio_format"), _UP_RATE, _FRAME_MS)
         self.pcm_up = bytearray(_UP_BYTES)
         self.pkt = bytearray(16 + self.codec_up.max_packet)  # 16 = largest framing header
-        self.ws = WebSocket(max_message=65536, audio_slots=40, audio_slot_size=len(self.pkt))
+        # 16 audio slots hold ~1 s of PCM uplink for a slow link (the reference
+        # queues 40 Opus packets, but those are ~100 bytes, not 1920).
+        self.ws = WebSocket(max_message=65536, audio_slots=_UP_SLOTS, audio_slot_size=len(self.pkt))
         self.framer = None
         self.pkt_body = None
         self.mic_on = False
