@@ -16,6 +16,7 @@ from firmware import clock, log
 MAX_NETWORKS = 5
 JOIN_TIMEOUT_MS = 15000  # per network; 5 networks stay within the reference's 60 s budget
 POLL_MS = 100  # status polling while joining
+STALE_REASON_MS = 3000  # failure codes this soon after connect() may be the last attempt's
 WATCH_MS = 500  # link polling in supervise()
 _GOT_IP = 1010
 _CONNECTING = 1001
@@ -97,7 +98,9 @@ class WifiManager:
             st = w.status()
             if st == _GOT_IP:
                 return True, ""
-            if st not in (_IDLE, _CONNECTING):
+            # The esp32 port clears a failure reason only on GOT_IP, so right
+            # after connect() status() can still report the previous attempt's.
+            if st not in (_IDLE, _CONNECTING) and clock.now_ms() - t0 >= STALE_REASON_MS:
                 w.disconnect()
                 return False, reason(st)
             await clock.sleep_ms(POLL_MS)

@@ -69,6 +69,7 @@ class SimWLAN:
         self._net = None  # the AP joined or being joined
         self._settle_at = 0
         self._result = STAT_IDLE
+        self._stale = 0  # last failure reason, reported until the next GOT_IP
         self.pm = self.PM_PERFORMANCE
         self.joins = []  # (ssid, result) for tests
 
@@ -94,17 +95,25 @@ class SimWLAN:
             result = STAT_GOT_IP
         self._net = net if result == STAT_GOT_IP else None
         self._result = result
-        self._status = STAT_CONNECTING
+        # Like the esp32 port: the last disconnect reason is cleared only by
+        # GOT_IP, and status() reports it ahead of "connecting" meanwhile.
+        self._status = self._stale or STAT_CONNECTING
         self._settle_at = clock.now_ms() + self.air.join_ms
         self.joins.append((ssid, result))
 
     def disconnect(self):
+        if self._status not in (STAT_IDLE, STAT_CONNECTING, STAT_GOT_IP):
+            self._stale = self._status
         self._status = STAT_IDLE
+        self._settle_at = 0
         self._net = None
 
     def _settle(self):
-        if self._status == STAT_CONNECTING and clock.now_ms() >= self._settle_at:
+        if self._settle_at and clock.now_ms() >= self._settle_at:
+            self._settle_at = 0
             self._status = self._result
+            if self._result == STAT_GOT_IP:
+                self._stale = 0
 
     def status(self, param=None):
         self._settle()
@@ -160,7 +169,8 @@ class SimWLAN:
         cmd = parts[0]
         if cmd == "down":
             self.air.down = True
-            if self.isconnected() or self._status == STAT_CONNECTING:
+            if self.isconnected() or self._settle_at:
+                self._settle_at = 0
                 self._status = STAT_BEACON_TIMEOUT
                 self._net = None
             log.info(_TAG, "AP gone")

@@ -32,6 +32,18 @@ async def test_join_and_reasons():
     assert wifi.reason(203) == "AP refused the association" and wifi.reason(7) == "status 7"
 
 
+async def test_stale_failure_reason_does_not_fail_the_next_join():
+    # The esp32 port keeps reporting the last failure until GOT_IP; a right
+    # password typed after a wrong one must still work (the sim does the same).
+    m, hal = _mgr([])
+    assert await m.join("home", "nope") == (False, "wrong password")
+    assert hal.wlan.status() == sim_wlan.STAT_IDLE
+    hal.wlan.connect("home", "pw-home")
+    assert hal.wlan.status() == sim_wlan.STAT_WRONG_PASSWORD  # stale, as on the chip
+    hal.wlan.disconnect()
+    assert await m.join("home", "pw-home") == (True, "")
+
+
 async def test_join_timeout():
     m, _ = _mgr([], {"networks": NETS, "wifi_join_ms": 60000})
     ok, why = await m.join("home", "pw-home", timeout_ms=2000)
