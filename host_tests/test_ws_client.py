@@ -16,6 +16,8 @@ import pytest
 import websockets
 from websockets.asyncio.server import serve
 
+from host_tests.bootkit import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
@@ -474,13 +476,25 @@ def test_audio_drops_oldest_under_congestion_control_still_arrives():
 
 
 def test_heap_lock_send_and_parse_allocate_nothing():
-    res = asyncio.run(mpy("ws_heaplock.py"))
-    main, ping, control = res
+    res = asyncio.run(mpy("ws_heaplock.py", str(free_port())))
+    main, ping, control, loop, writer, event_control, cost = res
     assert main["err_send"] is None and main["err_recv"] is None, main
     assert main["send_ok"] is False and main["dropped"] == 2 and main["queued"] == 4
     assert main["recv"] == [2, 1920, 2, 100] and main["payload_ok"] and main["frame_ok"]
     assert ping == {"ping_step": 0, "pong": [0x8A, 0x81]}
     assert control == {"control": "MemoryError"}  # the harness does catch allocations
+    # recv_loop(): buffered frames reach the handler with no coroutine, tuple or view each.
+    assert loop == {"recv_loop_warm": None, "recv_loop": None, "delivered": [4, 1000]}, loop
+    # The writer task wakes, writes and parks again 20 times under the lock
+    # (an allocation there would kill the task: fewer writes, writer gone).
+    assert writer["writer"] == {"err": None, "writes": 4 + 20, "open": True, "writer_alive": True}, writer
+    # ...where asyncio.Event.wait() would have allocated a generator each time.
+    assert event_control == {"event_wait_control": "MemoryError"}
+    # On a real socket what recv_loop() still allocates per message is
+    # asyncio's poller entry (about 100 bytes on the unix port); recv() adds a
+    # coroutine, a tuple, a view and Stream.readinto's generator on top.
+    c = cost["socket_bytes_per_msg"]
+    assert c["recv_loop"] <= 128 and c["recv"] - c["recv_loop"] >= 256, c
 
 
 # ---- TLS ----------------------------------------------------------------------

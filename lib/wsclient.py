@@ -60,6 +60,56 @@ class _EOF(Exception):
     pass
 
 
+class _Park:
+    """Parks the current task in asyncio's own queues the way Event.wait()
+    and Stream.readinto() do, but as one reused object: those are generators
+    and cost a generator object on every call, 16 times a second per audio
+    direction. Arm it with _until_set() or _until_readable() and await it at
+    once (the pattern of asyncio.sleep_ms's SingletonGenerator): the first
+    step queues the task and yields, the step after the wake-up finishes.
+    Cancellation works as for the originals: the task's data names the queue
+    it sits on, so Task.cancel() can take it off."""
+
+    def __init__(self):
+        self.ev = None
+        self.sock = None
+        self.done = StopIteration()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        core = asyncio.core
+        if self.sock is not None:
+            core._io_queue.queue_read(self.sock)
+            self.sock = None
+            return None
+        ev = self.ev
+        if ev is not None:
+            self.ev = None
+            if not ev.state:
+                ev.waiting.push(core.cur_task)
+                core.cur_task.data = ev.waiting
+                return None
+        self.done.__traceback__ = None
+        raise self.done
+
+
+_park = _Park()
+
+
+def _until_set(ev):
+    # `await _until_set(ev)` is `await ev.wait()` for an asyncio.Event.
+    _park.ev = ev
+    return _park
+
+
+def _until_readable(sock):
+    # `await _until_readable(sock)` waits like Stream.readinto() before it reads.
+    _park.sock = sock
+    return _park
+
+
 def _random(n):
     try:
         import os
@@ -251,6 +301,7 @@ class WebSocket:
         already buffered costs no allocation. With handler None it returns
         the first message's opcode instead (that is recv())."""
         s = self._s
+        sock = s.s if s is not None else None  # the socket under the asyncio Stream
         self._rxt = asyncio.current_task()
         try:
             while True:
@@ -264,20 +315,22 @@ class WebSocket:
                         return op
                     handler(op, self._view())
                     continue
-                # One successful read (inline: a helper coroutine would cost a
-                # generator object per wait). A large payload remainder goes
+                # One successful read: Stream.readinto() inlined (wait, then
+                # read the socket), because it and any helper coroutine cost a
+                # generator object per wait. A large payload remainder goes
                 # straight into the message buffer; anything else through the
                 # rx buffer, so one read usually brings a whole small frame.
                 # Only the I/O is inside this try: the handler's own errors
                 # must not read as a lost connection.
                 try:
+                    await _until_readable(sock)
                     if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
                         o = self._doff + self._got
-                        r = await s.readinto(self._mmv[o : self._doff + self._pl])
+                        r = sock.readinto(self._mmv[o : self._doff + self._pl])
                         if r:
                             self._got += r
                     else:
-                        r = await s.readinto(self._rb)
+                        r = sock.readinto(self._rb)
                         if r:
                             self._rp = 0
                             self._re = r
@@ -529,7 +582,7 @@ class WebSocket:
                         await asyncio.sleep_ms(0)
                 else:
                     self._wev.clear()
-                    await self._wev.wait()
+                    await _until_set(self._wev)  # Event.wait() minus its generator
         except Exception as e:
             self._wtask = None  # teardown must not cancel the running task
             self._teardown(None, "write failed: %s %s" % (type(e).__name__, e))

@@ -2,6 +2,7 @@
 # micropython.heap_lock(): uplink (encode -> framing -> WebSocket slot queue)
 # and downlink (framing -> decode -> jitter -> resample -> volume), on the real
 # firmware objects (tools/bench/pipeline.py). Prints "J {json}".
+import asyncio
 import json
 import sys
 
@@ -22,6 +23,7 @@ def steady(k):
 
 
 steady(8)  # warm up: past the jitter prefill, view cache filled
+err = None  # made before the lock: a new global could grow the module dict
 micropython.heap_lock()
 try:
     steady(50)
@@ -31,3 +33,33 @@ except MemoryError:
 micropython.heap_unlock()
 print("J " + json.dumps({"error": err, "frames": count[0], "out_bytes": p.out_bytes,
                          "sent_queued": p.ws._acount, "dropped": p.dev.jitter.dropped}))
+
+
+# The HAL calls the capture and playback tasks make per frame: the sim mic
+# and speaker hand back asyncio's reusable sleep object, not a coroutine, so
+# awaiting a frame allocates nothing either (sim.json sets a fast speed).
+async def hal_frames(k):
+    mic, spk = p.dev.hal.mic, p.dev.hal.speaker
+    out = p.dev.render(p.dev.jitter.pop_into(p.dev.pcm_play) or 2)
+    for _ in range(k):
+        await mic.readinto(p.dev.pcm_up)
+        await spk.write(out)
+        count[1] += 1
+
+
+async def hal_main():
+    await hal_frames(2)
+    g = hal_frames(20)  # made before the lock: creating a coroutine allocates
+    micropython.heap_lock()
+    try:
+        await g
+        e = None
+    except MemoryError:
+        e = "MemoryError"
+    micropython.heap_unlock()
+    return e
+
+
+count.append(0)
+err = asyncio.run(hal_main())
+print("J " + json.dumps({"hal_error": err, "hal_frames": count[1]}))

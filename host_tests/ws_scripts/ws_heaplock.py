@@ -1,8 +1,16 @@
 # Proves the per-frame paths of lib/wsclient.py allocate nothing: queueing an
 # audio frame (header, mask key, copy, mask into a slot) and parsing a
-# buffered binary frame into the message buffer, both under heap_lock.
+# buffered binary frame into the message buffer, both under heap_lock; then,
+# inside asyncio, recv_loop() delivering buffered frames and the writer task
+# waking, writing and parking per frame, also under heap_lock; and on a real
+# socket, the bytes per message of recv_loop() against recv(). argv[1]: a
+# free TCP port.
 # Prints "J {json}" lines; host_tests/test_ws_client.py checks them.
+import asyncio
+import gc
 import json
+import socket
+import sys
 
 import micropython
 
@@ -105,3 +113,159 @@ print("J " + json.dumps({"ping_step": ws._step(), "pong": list(ws._ctl[-1][:2]) 
 
 # Control: the same harness must notice an allocation.
 print("J " + json.dumps({"control": locked(bytearray, 10)}))
+
+
+# ---- whole-loop paths: recv_loop() and the writer's wait, inside asyncio ----
+# Four equal 1000-byte BINARY frames, as a burst sits in the rx buffer.
+burst = bytearray()
+for _ in range(4):
+    h = bytearray(F.MAX_HEADER)
+    e = F.encode_header(h, 0, OP_BINARY, 1000, False)
+    burst += h[:e] + bytes(pcm[:1000])
+burst = bytes(burst)
+
+
+class Stop(Exception):
+    pass
+
+
+stop = Stop()
+got = [0, 0]
+
+
+def handler(op, mv):
+    got[0] += 1
+    got[1] = len(mv)
+    if got[0] == 4:
+        raise stop  # preallocated: ends recv_loop() without a socket read
+
+
+class FakeStream:
+    """Takes every write at once, like a socket with room (out_buf empty)."""
+
+    out_buf = b""
+
+    def __init__(self):
+        self.writes = 0
+
+    def write(self, buf):
+        self.writes += 1
+
+    def close(self):
+        pass
+
+
+async def recv_burst(lock):
+    ws._rb[: len(burst)] = burst
+    ws._rp, ws._re = 0, len(burst)
+    got[0] = 0
+    g = ws.recv_loop(handler)  # made before the lock: one per connection
+    if lock:
+        micropython.heap_lock()
+    try:
+        await g
+    except Stop:
+        pass
+    except MemoryError:
+        return "MemoryError"
+    finally:
+        if lock:
+            micropython.heap_unlock()
+    return None
+
+
+async def uplink(k):
+    # Per frame: queue it, let the writer wake, write and park again.
+    for _ in range(k):
+        ws.send_binary(pcm, 1920)
+        await asyncio.sleep_ms(0)
+        await asyncio.sleep_ms(0)
+
+
+async def writer_cycle():
+    fake = FakeStream()
+    ws._s = fake
+    ws._acount = 0
+    ws._ctl = []  # the PONG queued above is not part of this
+    ws._wtask = asyncio.create_task(ws._writer())
+    await uplink(ws._nslots)  # warm up: each slot's view is made once
+    g = uplink(20)  # made before the lock: creating a coroutine allocates
+    micropython.heap_lock()
+    try:
+        await g
+        err = None
+    except MemoryError:
+        err = "MemoryError"
+    micropython.heap_unlock()
+    # An allocation in the writer task kills it (MemoryError there), so the
+    # write count and the open state are the proof for that task.
+    return {"err": err, "writes": fake.writes, "open": ws.open, "writer_alive": ws._wtask is not None}
+
+
+async def socket_cost(n):
+    # Real socket: bytes per message for recv_loop() vs recv(). What is left
+    # in recv_loop() is asyncio's poller entry per wait (IOQueue), not ours.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    port = int(sys.argv[1])  # a free port picked by the test
+    srv.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    srv.listen(1)
+    r, _ = await asyncio.open_connection("127.0.0.1", port)
+    peer, _ = srv.accept()
+    peer.setblocking(False)
+    rws = WebSocket(max_message=8192, audio_slots=1, audio_slot_size=16)
+    rws._s, rws._state = r, 1
+    frame = burst[: len(burst) // 4]
+    out = {}
+    count = [0]
+
+    def on_msg(op, mv):
+        count[0] += 1
+
+    async def feed(k):
+        for _ in range(k):
+            await asyncio.sleep_ms(2)
+            peer.write(frame)
+        await asyncio.sleep_ms(5)
+
+    t = asyncio.create_task(rws.recv_loop(on_msg))
+    await feed(3)
+    a, c = gc.mem_alloc(), count[0]
+    await feed(n)
+    out["recv_loop"] = (gc.mem_alloc() - a) // max(1, count[0] - c)
+    t.cancel()
+    await asyncio.sleep_ms(0)
+
+    async def per_recv(k):
+        for _ in range(k):
+            await rws.recv()
+            count[0] += 1
+
+    t = asyncio.create_task(per_recv(10 ** 6))
+    await feed(3)
+    a, c = gc.mem_alloc(), count[0]
+    await feed(n)
+    out["recv"] = (gc.mem_alloc() - a) // max(1, count[0] - c)
+    t.cancel()
+    await asyncio.sleep_ms(0)
+    peer.close()
+    srv.close()
+    return out
+
+
+async def main():
+    warm = await recv_burst(False)
+    err = await recv_burst(True)
+    print("J " + json.dumps({"recv_loop_warm": warm, "recv_loop": err, "delivered": got}))
+    print("J " + json.dumps({"writer": await writer_cycle()}))
+    # Control: asyncio.Event.wait() is a generator, so the same lock catches it.
+    print("J " + json.dumps({"event_wait_control": locked(asyncio.Event().wait, None)}))
+    gc.disable()
+    try:
+        cost = await socket_cost(30)
+    finally:
+        gc.enable()
+    print("J " + json.dumps({"socket_bytes_per_msg": cost}))
+
+
+asyncio.run(main())
