@@ -426,6 +426,9 @@ class Device:
                 await self.session.close()
 
     async def run(self):
+        # The HAL runs from the start: the button must work during boot (a
+        # press cuts OTA retries short) and the simulator's control lines too.
+        shutdown = asyncio.create_task(self.hal.until_shutdown())
         await self._bring_up()
         gc.collect()
         # Small, regular collections instead of one long pause mid-turn.
@@ -433,7 +436,7 @@ class Device:
         log.event("ready", {"device_id": self.device_id, "free": gc.mem_free()})
         for task in (self._buttons, self._capture, self._playback, self._watchdog):
             asyncio.create_task(task())
-        await self.hal.until_shutdown()
+        await shutdown
         if self.session:
             await self.session.close()
         return self.hal.exit_code

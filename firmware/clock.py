@@ -37,6 +37,11 @@ async def sleep_ms(ms):
         await asyncio.sleep(ms / speed / 1000)
 
 
+async def wait_for_ms(awaitable, ms):
+    """asyncio.wait_for_ms on virtual time: TimeoutError after ms / speed real ms."""
+    return await asyncio.wait_for_ms(awaitable, max(1, int(ms / speed)))
+
+
 def set_time(epoch_ms, tz_minutes=0):
     """Take wall-clock time from the OTA reply's server_time. Unlike the
     reference firmware, which keeps local time in the RTC, the RTC keeps UTC:

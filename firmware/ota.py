@@ -137,6 +137,7 @@ class Ota:
         self.machine = machine
         self.url = cfg.get("ota_url")
         self.activated = False
+        self.skipped = False  # the user pressed the button to stop waiting
 
     def _http_opts(self):
         ca = None
@@ -222,10 +223,27 @@ class Ota:
                 wait = PENDING_MS if status == 202 else FAILED_MS
                 log.info(_TAG, "activation %s, next poll in %d s"
                          % ("pending" if status == 202 else "failed (%d)" % status, wait // 1000))
-                await clock.sleep_ms(wait)
+                if await self._pressed_within(wait):
+                    log.info(_TAG, "button pressed: not waiting for activation")
+                    self.skipped = True
+                    return False
             return False
         finally:
             blink.cancel()
+
+    async def _pressed_within(self, ms):
+        """Wait ms (virtual); True as soon as the button is pressed. The
+        reference cuts these waits short on a press (spec §5.3–5.4)."""
+        t0 = clock.now_ms()
+        while True:
+            left = ms - (clock.now_ms() - t0)
+            if left <= 0:
+                return False
+            try:
+                if await clock.wait_for_ms(self.hal.button.event(), left) == "press":
+                    return True
+            except asyncio.TimeoutError:
+                return False
 
     async def run(self):
         """Check (retrying 10 s doubling, up to RETRIES attempts) and activate
@@ -245,7 +263,10 @@ class Ota:
                 log.warn(_TAG, "check failed (%s); retry %d/%d in %d s"
                          % (e, backoff.attempts, RETRIES - 1, delay // 1000))
                 log.event("ota_retry", {"attempt": backoff.attempts, "delay_ms": delay, "error": str(e)})
-                await clock.sleep_ms(delay)
+                if await self._pressed_within(delay):
+                    log.info(_TAG, "button pressed: skipping the OTA check; using stored settings")
+                    log.event("ota", {"result": "skipped"})
+                    return False
                 continue
             backoff.reset()
             apply(self.cfg, reply)
@@ -254,4 +275,7 @@ class Ota:
                 log.event("ota", {"result": "ok", "ws": session_settings(self.cfg)["source"]})
                 return True
             await self._activate(act)
+            if self.skipped:
+                log.event("ota", {"result": "skipped"})
+                return False
             # Back to the check: the server stops sending activation once bound.

@@ -12,7 +12,7 @@ MIC = sim.DEFAULT_MIC
 MIC_SECONDS = sim.wav_duration(MIC)[0]
 
 
-def start_device(workdir, url, out=None, heap=None, speed=1.0, sim_extra=None, **config):
+def start_device(workdir, url, out=None, heap=None, speed=1.0, sim_extra=None, wait_ready=True, **config):
     """Write config.json + sim.json into workdir and start the firmware there.
     An existing config.json is updated, not replaced, like a device's flash."""
     cfg = {"board": "sim", "ws_url": url, "button_mode": "ptt", "listen_mode": "auto"}
@@ -28,7 +28,8 @@ def start_device(workdir, url, out=None, heap=None, speed=1.0, sim_extra=None, *
     with open(os.path.join(workdir, "sim.json"), "w") as f:
         json.dump(opts, f)
     fw = sim.Firmware(str(workdir), heap=heap)
-    fw.wait_for("firmware did not start", "ready")
+    if wait_ready:
+        fw.wait_for("firmware did not start", "ready")
     return fw
 
 

@@ -274,3 +274,22 @@ def test_unreadable_ca_file_is_a_clear_error(tmp_path, server, device):
     fw.wait_for("not back to idle", "state", to="idle")
     fw.send("release")
     assert fw.proc.poll() is None
+
+
+def test_press_during_ota_retries_uses_stored_settings(tmp_path, server):
+    # The OTA endpoint is down; the user set ws_url. A press cuts the 10 s
+    # retry wait short (spec §5.3) and the device comes up with its settings.
+    fw = start_device(tmp_path, server.url, wait_ready=False, ota_url="http://127.0.0.1:9/xiaozhi/ota/",
+                      wifi=[{"ssid": "sim-ap", "password": "simsimsim"}],
+                      sim_extra={"networks": [{"ssid": "sim-ap", "password": "simsimsim"}]})
+    try:
+        fw.wait_for("no OTA retry", "ota_retry")
+        fw.send("press")
+        fw.send("release")
+        skipped = fw.wait_for("OTA not skipped", "ota", timeout=5)
+        assert skipped["d"]["result"] == "skipped"
+        fw.wait_for("not ready", "ready", timeout=5)
+        push_to_talk(fw)
+        finish_reply(fw)
+    finally:
+        fw.stop()

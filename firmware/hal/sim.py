@@ -126,6 +126,7 @@ class Hal:
         log.events = True  # tools.sim follows the run through event lines
         speed = opts.get("speed", 1)
         clock.speed = opts.get("clock_speed", 1)
+        self._flash_size = opts.get("flash_size", 8 * 1024 * 1024)  # as an N8R8 module
         self._mac = bytes(int(x, 16) for x in opts.get("mac", "02:00:00:5a:4d:01").split(":"))
         self.mic = Mic(opts["mic"], board.MIC_RATE, speed)
         self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed)
@@ -152,7 +153,7 @@ class Hal:
         gc.collect()
         return {
             "chip": self.board.CHIP,
-            "flash_size": 0,
+            "flash_size": self._flash_size,
             "free_heap": gc.mem_free(),
             "mac": ":".join("%02x" % b for b in self._mac),
             "board": self.board.NAME,
