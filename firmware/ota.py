@@ -15,6 +15,7 @@ from backoff import Backoff
 from firmware import APP_NAME, clock, log
 from firmware import VERSION as APP_VERSION
 from firmware.config import ConfigError
+from firmware.hal import pressed_within
 from firmware.protocol import format_mac
 
 RETRIES = 10  # check attempts before giving up (spec §5.3)
@@ -223,27 +224,13 @@ class Ota:
                 wait = PENDING_MS if status == 202 else FAILED_MS
                 log.info(_TAG, "activation %s, next poll in %d s"
                          % ("pending" if status == 202 else "failed (%d)" % status, wait // 1000))
-                if await self._pressed_within(wait):
+                if await pressed_within(self.hal, wait):
                     log.info(_TAG, "button pressed: not waiting for activation")
                     self.skipped = True
                     return False
             return False
         finally:
             blink.cancel()
-
-    async def _pressed_within(self, ms):
-        """Wait ms (virtual); True as soon as the button is pressed. The
-        reference cuts these waits short on a press (spec §5.3–5.4)."""
-        t0 = clock.now_ms()
-        while True:
-            left = ms - (clock.now_ms() - t0)
-            if left <= 0:
-                return False
-            try:
-                if await clock.wait_for_ms(self.hal.button.event(), left) == "press":
-                    return True
-            except asyncio.TimeoutError:
-                return False
 
     async def run(self):
         """Check (retrying 10 s doubling, up to RETRIES attempts) and activate
@@ -263,7 +250,7 @@ class Ota:
                 log.warn(_TAG, "check failed (%s); retry %d/%d in %d s"
                          % (e, backoff.attempts, RETRIES - 1, delay // 1000))
                 log.event("ota_retry", {"attempt": backoff.attempts, "delay_ms": delay, "error": str(e)})
-                if await self._pressed_within(delay):
+                if await pressed_within(self.hal, delay):
                     log.info(_TAG, "button pressed: skipping the OTA check; using stored settings")
                     log.event("ota", {"result": "skipped"})
                     return False

@@ -2,16 +2,29 @@
 # activation, then the settings the voice session needs.
 #   starting -> [wifi_configuring ->] activating -> idle
 from firmware import log, ota, state
+from firmware.hal import pressed_within
 from firmware.protocol import uuid4
 from firmware.wifi import WifiManager
 
 _TAG = "boot"
 
 
-def _portal_forced(hal):
-    # Button held at boot, or the simulator's --portal.
+async def _portal_forced(hal):
+    """A press of the button in the first seconds after boot (the board's
+    PORTAL_WINDOW_MS; holding BOOT *through* reset would start the ROM
+    bootloader instead), or the simulator's --portal."""
+    window = getattr(hal.board, "PORTAL_WINDOW_MS", 0)
     if hal.button.pressed():
-        log.info(_TAG, "button held at boot: provisioning portal")
+        held = True
+    elif window:
+        log.info(_TAG, "press the button within %d s for Wi-Fi setup" % (window // 1000))
+        hal.led(True)
+        held = await pressed_within(hal, window)
+        hal.led(False)
+    else:
+        held = False
+    if held:
+        log.info(_TAG, "button pressed at boot: provisioning portal")
         return True
     return bool(getattr(hal.ap, "force_portal", False))
 
@@ -29,7 +42,7 @@ async def join_network(cfg, hal, machine):
     if getattr(hal, "wlan", None) is None:
         return None
     wifi = WifiManager(hal, cfg)
-    need_portal = _portal_forced(hal)
+    need_portal = await _portal_forced(hal)
     if not cfg.get("wifi"):
         log.info(_TAG, "no saved Wi-Fi network: provisioning portal")
         need_portal = True

@@ -19,6 +19,9 @@ SPK_SD = 7  # DIN
 SPEAKER_RATE = 24000
 
 BUTTON_PIN = 0  # BOOT, active low
+# Press BOOT within this long after reset to open the Wi-Fi portal. (Held
+# through reset, GPIO0 low starts the ROM bootloader instead of MicroPython.)
+PORTAL_WINDOW_MS = 2000
 LED_PIN = 48
 LED_WS2812 = True  # DevKitC-1 v1.0 style RGB LED on GPIO 48
 LAMP_PIN = 18  # the reference breadboard's MCP lamp: a plain LED + resistor, or a relay input

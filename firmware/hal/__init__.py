@@ -25,3 +25,21 @@ def load(board):
     else:
         raise ValueError("board %s names unknown HAL %r" % (board.NAME, board.HAL))
     return impl.Hal(board)
+
+
+async def pressed_within(hal, ms):
+    """Wait up to ms of virtual time; True as soon as the button is pressed."""
+    import asyncio
+
+    from firmware import clock
+
+    t0 = clock.now_ms()
+    while True:
+        left = ms - (clock.now_ms() - t0)
+        if left <= 0:
+            return False
+        try:
+            if await clock.wait_for_ms(hal.button.event(), left) == "press":
+                return True
+        except asyncio.TimeoutError:
+            return False
