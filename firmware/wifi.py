@@ -113,15 +113,17 @@ class WifiManager:
         except (OSError, UnicodeError):
             return None
 
-    async def connect(self):
+    async def connect(self, scan=True):
         """Join the first saved network that works (at most 5, in saved order,
-        those seen in a scan first). Sets `connected`; returns it."""
+        those seen in a scan first). Sets `connected`; returns it. Reconnects
+        pass scan=False: a scan blocks the event loop for seconds on an ESP32,
+        so they try the network that last worked first instead."""
         nets = self.cfg.get("wifi")[:MAX_NETWORKS]
         if not nets:
             self.last_error = "no saved networks"
             return False
         self.wlan.active(True)
-        seen = self._visible() if len(nets) > 1 else None
+        seen = self._visible() if scan and len(nets) > 1 else [self.ssid]
         if seen:
             nets = [n for n in nets if n["ssid"] in seen] + [n for n in nets if n["ssid"] not in seen]
         for n in nets:
@@ -176,5 +178,5 @@ class WifiManager:
             if self.wlan.isconnected():
                 self._set(True)
                 return
-            if await self.connect():
+            if await self.connect(scan=False):
                 return
