@@ -230,7 +230,7 @@ def test_device_that_does_not_answer(tmp_path):
 
 @pytest.mark.parametrize("args,words", [
     (["--ws-url", "ftp://x"], ["ws_url", "ws://"]),
-    (["--board", "nosuchboard"], ["unknown board profile", "bread_compact_s3"]),
+    (["--board", "nosuchboard"], ["'board'", "bread_compact_s3", "nosuchboard"]),
     (["--password", "x"], ["--password needs --ssid"]),
     (["--config-file", "/nonexistent/cfg.json"], ["cannot read config file"]),
 ])

@@ -293,3 +293,9 @@ def test_press_during_ota_retries_uses_stored_settings(tmp_path, server):
         finish_reply(fw)
     finally:
         fw.stop()
+
+
+def test_sim_cli_names_a_bad_config_value(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "tools.sim", "--volume", "150", "--out", str(tmp_path / "o.wav")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "config key 'volume' must be 0..100" in p.stderr

@@ -21,6 +21,8 @@ import threading
 import time
 
 from tools import wav
+from tools.dev import devconfig
+from tools.dev.errors import DevError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "tools", "assets")
@@ -368,8 +370,14 @@ def main(argv=None):
         if a.ota == "mock":
             ota_url = stack.enter_context(start_mock_ota(url, a.activation)).url
             print("mock OTA endpoint on %s" % ota_url)
+        cfg = device_config(a, url, ota_url)
+        try:
+            devconfig.check(cfg)  # the firmware's own rules: a bad value is named, not silently reset
+        except DevError as e:
+            print("sim: FAILED: bad config: %s" % e, file=sys.stderr)
+            return 2
         with open(os.path.join(workdir, "config.json"), "w") as f:
-            json.dump(device_config(a, url, ota_url), f)
+            json.dump(cfg, f)
         opts = {"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed, "clock_speed": a.clock_speed,
                 "networks": [dict(SIM_NETWORK, rssi=-45)]}
         if a.portal:

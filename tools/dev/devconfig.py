@@ -19,6 +19,7 @@ if not hasattr(time, "ticks_ms"):
     time.ticks_ms = lambda: int(time.monotonic() * 1000)  # type: ignore[attr-defined]
     time.ticks_diff = lambda a, b: a - b  # type: ignore[attr-defined]
 
+from firmware import boards as fwboards  # noqa: E402
 from firmware import config as fwconfig  # noqa: E402
 
 PATH = fwconfig.PATH
@@ -27,8 +28,7 @@ ENV_TOKEN = "XIAOZHI_WS_TOKEN"
 
 
 def boards():
-    d = os.path.join(ROOT, "firmware", "boards")
-    return sorted(f[:-3] for f in os.listdir(d) if f.endswith(".py") and not f.startswith("_"))
+    return list(fwboards.NAMES)
 
 
 def add_arguments(p):
@@ -73,8 +73,6 @@ def changes_from_args(args):
 
 
 def check(values):
-    if "board" in values and values["board"] not in boards():
-        raise DevError("unknown board profile %r (known: %s)" % (values["board"], ", ".join(boards())))
     cfg = fwconfig.Config()
     try:
         cfg.update({k: v for k, v in values.items() if not k.startswith("_")})
