@@ -3,47 +3,68 @@
 #
 #   mpremote cp docs/examples/user_tools.py :user_tools.py
 #
-# A GPIO lamp on the board profile's LED pin (a plain LED or a relay input;
-# not a WS2812 "RGB" LED, which needs the neopixel driver instead).
+# A lamp on the board profile's LED pin: a plain LED (or relay input), or the
+# WS2812 RGB LED many ESP32-S3 boards carry (then through the neopixel driver).
+# Named self.led.* so it never clashes with a board's own self.lamp.* tools.
 from firmware.mcp_tools import Bool, Int, ToolError
 
 
 def tools(registry, ctx):
     board = ctx.hal.board
-    if getattr(board, "LED_PIN", None) is None:
-        return  # this board has no LED pin: offer no lamp tools
+    pin_no = getattr(board, "LED_PIN", None)
+    if pin_no is None:
+        return  # this board has no LED: offer no LED tools
     from machine import Pin
 
-    pin = Pin(board.LED_PIN, Pin.OUT, value=0)
+    if getattr(board, "LED_WS2812", False):
+        import neopixel
 
-    @registry.tool("self.lamp.get_state", "Whether the lamp is on. Returns {\"power\": true|false}.")
+        strip = neopixel.NeoPixel(Pin(pin_no), 1)
+
+        def light(on):
+            strip[0] = (40, 40, 40) if on else (0, 0, 0)
+            strip.write()
+
+    else:
+        pin = Pin(pin_no, Pin.OUT, value=0)
+
+        def light(on):
+            pin.value(1 if on else 0)
+
+    state = {"on": False}
+
+    def set_light(on):
+        light(on)
+        state["on"] = on
+
+    @registry.tool("self.led.get_state", "Whether the LED lamp is on. Returns {\"power\": true|false}.")
     def get_state():
-        return {"power": pin.value() == 1}
+        return {"power": state["on"]}  # dicts are sent as JSON text
 
-    @registry.tool("self.lamp.set_power", "Turn the lamp on or off.", Bool("on"))
+    @registry.tool("self.led.set_power", "Turn the LED lamp on or off.", Bool("on"))
     def set_power(on):
-        pin.value(1 if on else 0)
-        return True
+        set_light(on)
+        return True  # -> "true"
 
     @registry.tool(
-        "self.lamp.blink",
-        "Blink the lamp a few times, e.g. to show where the device is.",
+        "self.led.blink",
+        "Blink the LED lamp a few times, e.g. to show where the device is.",
         Int("times", 1, 10, default=3),
     )
     async def blink(times):
         import asyncio
 
         for _ in range(times):
-            pin.value(1)
+            set_light(True)
             await asyncio.sleep(0.2)  # other tasks (audio, the socket) run meanwhile
-            pin.value(0)
+            set_light(False)
             await asyncio.sleep(0.2)
         return "blinked %d times" % times
 
-    @registry.tool("self.lamp.self_test", "Check the lamp wiring (for the owner).", user_only=True)
+    @registry.tool("self.led.self_test", "Check the LED wiring (for the owner).", user_only=True)
     def self_test():
-        pin.value(1)
-        if pin.value() != 1:
-            raise ToolError("the lamp pin does not follow: check the wiring")
-        pin.value(0)
+        set_light(True)
+        if not state["on"]:
+            raise ToolError("the LED did not switch on")
+        set_light(False)
         return True

@@ -261,20 +261,20 @@ async def test_readme_user_tools_example():
         res = (await s.handle(_LIST_ALL))["result"]
         assert [t["name"] for t in res["tools"]] == [
             "self.get_device_status", "self.audio_speaker.set_volume",
-            "self.lamp.get_state", "self.lamp.set_power", "self.lamp.blink",
-            "self.lamp.self_test", "self.get_system_info", "self.reboot"]
-        assert _text(_call(s, "self.lamp.set_power", {"on": True})) == "true" and pin.v == 1
-        assert json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": True}
-        _call(s, "self.lamp.set_power", {"on": False})
+            "self.led.get_state", "self.led.set_power", "self.led.blink",
+            "self.led.self_test", "self.get_system_info", "self.reboot"]
+        assert _text(_call(s, "self.led.set_power", {"on": True})) == "true" and pin.v == 1
+        assert json.loads(_text(_call(s, "self.led.get_state"))) == {"power": True}
+        _call(s, "self.led.set_power", {"on": False})
         pin.history = []
         reply = await s.handle({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                                "params": {"name": "self.lamp.blink", "arguments": {"times": 1}}})
+                                "params": {"name": "self.led.blink", "arguments": {"times": 1}}})
         assert _text(reply) == "blinked 1 times" and pin.history == [1, 0]
-        assert "maximum" in _call(s, "self.lamp.blink", {"times": 11})["error"]["message"]
-        assert _text(_call(s, "self.lamp.self_test")) == "true"
-        # a board without an LED pin gets no lamp tools
+        assert "maximum" in _call(s, "self.led.blink", {"times": 11})["error"]["message"]
+        assert _text(_call(s, "self.led.self_test")) == "true"
+        # a board without an LED pin gets no LED tools
         s, reg, _, _, _ = _device(FakeHal(None))
-        assert reg.get("self.lamp.get_state") is None and reg.get("self.get_device_status")
+        assert reg.get("self.led.get_state") is None and reg.get("self.get_device_status")
     finally:
         sys.path.remove(examples)
         del sys.modules["machine"]
