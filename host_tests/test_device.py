@@ -148,6 +148,16 @@ def test_downlink_audio_ignored_outside_speaking(server, device):
     down = [e["d"] for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "down"][-1]
     assert down["frames"] == server.sessions[0].turns[0].audio_frames
     assert ev["d"]["frames"] == down["frames"] and down["dropped"] == 0
+    # Now idle with the channel open: audio the server sends is not played (spec §2.3).
+    tone = bytes(2880)
+    for _ in range(5):
+        server.send_audio(tone)
+    server.send_json({"type": "tts", "state": "start", "session_id": server.sessions[0].session_id})
+    server.send_json({"type": "tts", "state": "stop", "session_id": server.sessions[0].session_id})
+    played = fw.wait_for("empty reply not reported", "audio", dir="play")
+    assert played["d"]["frames"] == 0
+    ignored = [e["d"] for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "down"][-1]
+    assert ignored["ignored"] == 5 and ignored["frames"] == 0
 
 
 @pytest.mark.parametrize("server", [{"no_hello": True}], indirect=True)

@@ -866,6 +866,11 @@ class MockServer:
     async def asend_text(self, text, session=-1):
         await self._conn(session).send_text(text)
 
+    async def asend_audio(self, pcm, session=-1):
+        """One downlink audio frame (pcm s16le at tts_rate), encoded and framed as the session's replies are."""
+        conn = self._conn(session)
+        await conn.send_audio(conn.codec.encode(pcm))
+
     async def aclose_session(self, session=-1, code=1000):
         await self._conn(session).ws.close(code)
 
@@ -882,6 +887,9 @@ class MockServer:
 
     def send_text(self, text, session=-1, timeout=10.0):
         return self._run(self.asend_text(text, session), timeout)
+
+    def send_audio(self, pcm, session=-1, timeout=10.0):
+        return self._run(self.asend_audio(pcm, session), timeout)
 
     def close_session(self, session=-1, code=1000, timeout=10.0):
         return self._run(self.aclose_session(session, code), timeout)
