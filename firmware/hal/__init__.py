@@ -6,8 +6,8 @@
 #   board                    the board profile module (pins, rates, name)
 #   mac() -> bytes           6-byte Wi-Fi STA MAC (Device-Id)
 #   random_bytes(n) -> bytes
-#   mic                      .start(), .stop(), await .readinto(buf) -> n bytes of s16le
-#                            mono at board.MIC_RATE (blocks until a full buffer is ready)
+#   mic                      .start(), .stop(), await .readinto(buf): fills buf with s16le
+#                            mono at board.MIC_RATE (waits until the whole buffer is ready)
 #   speaker                  .start(), .stop(), await .write(buf) s16le mono at board.SPEAKER_RATE
 #   button                   await .event() -> "press" | "release"; .pressed() -> bool now
 #   wlan, ap                 network.WLAN station / access point (sim: firmware/hal/sim_wlan.py), or None

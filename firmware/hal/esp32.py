@@ -17,8 +17,11 @@ from firmware import clock, dsp, log
 
 _TAG = "hal"
 _DEBOUNCE_MS = const(30)
-_MIC_IBUF = const(12288)  # ~190 ms of 32-bit stereo-slot DMA at 16 kHz
-_SPK_IBUF = const(11520)  # ~240 ms of 16-bit mono at 24 kHz
+# RX DMA always runs 32-bit stereo slots (8 bytes a frame): 16384 B is 128 ms
+# at 16 kHz, two 60 ms frames of slack for the capture task.
+_MIC_IBUF = const(16384)
+# TX MONO is sent as 16-bit stereo (4 bytes a frame): 11520 B is 120 ms at 24 kHz.
+_SPK_IBUF = const(11520)
 
 
 class Mic:
