@@ -5,8 +5,6 @@
 # cannot exhaust the heap.
 #   r = await http.request("POST", url, json={"a": 1}, timeout_ms=30000)
 #   r.status, r.headers["content-type"], r.body, r.json()
-import sys
-
 try:
     import asyncio
 except ImportError:  # pragma: no cover
@@ -17,7 +15,8 @@ try:
 except ImportError:  # pragma: no cover
     import ujson as _json
 
-_MICROPY = sys.implementation.name == "micropython"
+import tlsctx
+
 _MAX_LINE = 4096  # longest status or header line accepted
 _MAX_HEADERS = 64
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -96,27 +95,6 @@ def join_url(base, location):
     return origin + path.split("?", 1)[0].rsplit("/", 1)[0] + "/" + location
 
 
-def _ssl_context(verify, cadata):
-    import ssl
-
-    if not _MICROPY:
-        ctx = ssl.create_default_context()
-        if cadata:
-            if isinstance(cadata, (bytes, bytearray)) and cadata.startswith(b"-----"):
-                cadata = bytes(cadata).decode()
-            ctx.load_verify_locations(cadata=cadata)
-        if not verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    # MicroPython ships no CA bundle: verifying needs the caller's cadata (PEM or DER).
-    ctx.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
-    if cadata:
-        ctx.load_verify_locations(cadata=cadata)
-    return ctx
-
-
 async def _readline(reader):
     line = await reader.readline()
     if not line:
@@ -170,7 +148,10 @@ async def _read_body(reader, headers, max_body):
 
 async def _once(method, url, headers, body, max_body, verify, cadata):
     scheme, host, port, path = parse_url(url)
-    ctx = _ssl_context(verify, cadata) if scheme == "https" else None
+    try:
+        ctx = tlsctx.client_context(verify, cadata) if scheme == "https" else None
+    except tlsctx.TLSError as e:
+        raise HTTPError("https to %s: %s" % (host, e))
     try:
         if ctx:
             reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)

@@ -23,6 +23,7 @@ import time
 
 from micropython import const
 
+import tlsctx
 import wsframe as F
 from wsframe import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT
 
@@ -119,18 +120,6 @@ def _random(n):
         import random
 
         return bytes(random.getrandbits(8) for _ in range(n))
-
-
-def _der(cadata):
-    """Accept DER bytes (what mbedTLS wants) or one PEM certificate."""
-    if isinstance(cadata, str):
-        cadata = cadata.encode()
-    if cadata[:5] != b"-----":
-        return cadata
-    import binascii
-
-    lines = [ln for ln in bytes(cadata).split(b"\n") if ln and not ln.startswith(b"-----")]
-    return binascii.a2b_base64(b"".join(ln.strip() for ln in lines))
 
 
 def _log(msg):
@@ -237,22 +226,12 @@ class WebSocket:
         self._wtask = asyncio.create_task(self._writer())
 
     def _tls(self, host, cadata, verify):
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if verify:
-            if not cadata:
-                raise WSError("wss needs a CA certificate (cadata) or verify=False")
-            # MicroPython's default is CERT_NONE even for TLS_CLIENT.
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            try:
-                ctx.load_verify_locations(cadata=_der(cadata))
-            except (ValueError, OSError) as e:
-                raise WSError("bad CA certificate: %s" % e)
-        else:
-            ctx.verify_mode = ssl.CERT_NONE
-            if self.log:
-                self.log("TLS certificate NOT verified for %s (verify=False)" % host)
+        try:
+            ctx = tlsctx.client_context(verify, cadata)
+        except tlsctx.TLSError as e:
+            raise WSError("wss to %s: %s" % (host, e))
+        if not verify and self.log:
+            self.log("TLS certificate NOT verified for %s (verify=False)" % host)
         return ctx
 
     async def _open(self, host, port, ctx, req, key):

@@ -169,3 +169,23 @@ async def test_errors_are_clear():
     # The server is gone: connection refused is an HTTPError too.
     await asyncio.sleep(0.05)
     await _fails(http.request("GET", base + "/len", timeout_ms=2000), "connect")
+
+
+def test_pem_ca_files_become_der_certificates():
+    # MicroPython's mbedTLS takes CA certificates as DER only: PEM files, bundles
+    # included, are split and decoded (each certificate is then added).
+    import tlsctx
+
+    der = b"\x30\x03\x02\x01\x01"
+    import binascii
+
+    pem = b"-----BEGIN CERTIFICATE-----\n" + binascii.b2a_base64(der).strip() + b"\n-----END CERTIFICATE-----\n"
+    assert tlsctx.der_certificates(der) == [der]
+    assert tlsctx.der_certificates(pem) == [der]
+    assert tlsctx.der_certificates(pem.decode() + pem.decode()) == [der, der]
+    try:
+        tlsctx.der_certificates(b"-----BEGIN NOTHING")
+    except tlsctx.TLSError as e:
+        assert "no PEM certificate" in str(e)
+    else:
+        assert False
