@@ -14,6 +14,8 @@
 #   led(on)
 #   sysinfo() -> dict        chip, flash size, free heap, board type (OTA body, MCP status)
 #   reboot()
+#   until_shutdown()         coroutine: returns when the firmware should stop (sim: "quit" or end
+#                            of stdin; a board: never); exit_code is then main.py's exit status
 
 
 def load(board):
