@@ -87,6 +87,7 @@ class Device:
         self.gain = dsp.volume_gain(self.cfg.get("volume"))
         self._audio_flag = asyncio.Event()
         self.stream_done = False  # tts stop seen: playback reports when it has drained
+        self.played = 0  # frames of the current reply written to the speaker
         self.frames_down = self.frames_ignored = 0
         self.mcp = self._mcp_server()
 
@@ -142,8 +143,9 @@ class Device:
             elif act == S.FLUSH_PLAYBACK:
                 self.jitter.flush()
                 self.stream_done = False
+                self.played = 0  # a cut-short reply's frames don't count toward the next
             elif act == S.REBOOT:
-                asyncio.create_task(self._reboot())
+                self._schedule_reboot()
 
     def _sid(self):
         return self.session.session_id if self.session else ""
@@ -356,7 +358,6 @@ class Device:
     async def _playback(self):
         """Jitter buffer -> resample -> volume -> speaker."""
         spk = self.hal.speaker
-        played = 0  # frames since playback last drained
         while True:
             n = self.jitter.pop_into(self.pcm_play)
             if n == 0:
@@ -364,16 +365,16 @@ class Device:
                     # The reply has ended and all of it has played.
                     self.stream_done = False
                     spk.stop()
-                    log.event("audio", {"dir": "play", "frames": played,
+                    log.event("audio", {"dir": "play", "frames": self.played,
                                         "underruns": self.jitter.underruns})
-                    played = 0
+                    self.played = 0
                     self.apply(self.ctl.drained())
                 self._audio_flag.clear()
                 await self._audio_flag.wait()
                 continue
-            if not played:
+            if not self.played:
                 spk.start()
-            played += 1
+            self.played += 1
             await spk.write(self.render(n))
 
     def render(self, n):

@@ -128,14 +128,18 @@ def test_abort_while_speaking_then_listen(server, device):
     fw = device()
     push_to_talk(fw)
     fw.wait_for("no reply", "rx", type="tts", state="start")
+    fw.wait_for("no first sentence", "rx", type="tts", state="sentence_start")
+    fw.wait_for("no second sentence", "rx", type="tts", state="sentence_start")  # some audio has played
     fw.send("press")  # barge in: abort the reply and listen at once
     fw.wait_for("abort not sent", "tx", type="abort")
     fw.wait_for("no new listen", "tx", type="listen", state="start", mode="manual")
     time.sleep(MIC_SECONDS)  # hold while the mic WAV plays again
     fw.send("release")
-    finish_reply(fw)
+    played = finish_reply(fw)
     s = server.sessions[0]
     assert s.turns[0].aborted
+    # The new reply played in full, and the cut-short one is not counted in it.
+    assert played["d"]["frames"] == s.turns[1].audio_frames
     # The stock server's second tts stop after an abort must not disturb the new turn.
     assert s.tts_states().count("stop") >= 2
     assert states(fw)[-1] == "idle"
