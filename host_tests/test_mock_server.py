@@ -571,14 +571,15 @@ def test_garbage(server, version):
     d.close()
 
 
-def test_oversized(server):
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_oversized(server, version):
     srv = server(oversized=True)
-    d = Dev(srv.url, version=2)
+    d = Dev(srv.url, version=version)
     d.hello()
     d.send({"type": "listen", "state": "detect", "text": "big"})
     msgs = d.until_stop()
     big = [m for m in msgs if isinstance(m, bytes) and len(m) > 100000]
-    assert len(big) == 1 and len(big[0]) == 16 + 200 * 1024
+    assert len(big) == 1 and len(big[0]) == (0, 0, 16, 4)[version] + 200 * 1024
     huge = [m for m in msgs if isinstance(m, dict) and len(m.get("text", "")) > 100000]
     assert len(huge) == 1 and huge[0]["type"] == "stt"
     assert msgs[-1]["state"] == "stop"

@@ -56,8 +56,12 @@ def unpack(version, data):
 
 
 def lying_frame(version, payload):
-    """A frame whose header claims more payload than it carries (fault injection)."""
+    """A frame whose header gives the wrong payload size (fault injection).
+
+    It claims more than the frame carries; only v3's 16-bit size, wrapping for
+    payloads near or over 64 KB, can claim less.
+    """
     if version == 3:
-        return _V3.pack(0, 0, len(payload) + 1000) + bytes(payload)
+        return _V3.pack(0, 0, (len(payload) + 1000) & 0xFFFF) + bytes(payload)
     # v1 has no header to lie with; send a v2-looking header anyway.
     return _V2.pack(2, 0, 0, 0, len(payload) + 100000) + bytes(payload)
