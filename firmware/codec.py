@@ -8,7 +8,6 @@
 # today. A native Opus module would become another class with the same
 # methods, picked in create() when importable, so the callers do not change.
 # Both calls run per frame and allocate nothing.
-# ruff: noqa: UP031  (%-formatting is the MicroPython idiom)
 from firmware.dsp import copy_bytes
 
 FORMATS = ("pcm",)

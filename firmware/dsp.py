@@ -5,18 +5,17 @@
 # no-viper copy fallback allocates, two small views).
 #
 # Each sample loop exists twice: a viper version (native code, ptr16/ptr32) and
-# a plain-Python fallback used on CPython and on ports built without the native
-# emitter. The public functions validate their arguments, then call whichever
-# implementation was selected at import; tests compare the two on random data.
+# a plain-Python fallback for CPython (host tools, and the tests, which compare
+# the two on random data). A MicroPython port without the native emitter cannot
+# use this module at all: @micropython.viper is a SyntaxError at compile time.
+# The public functions validate their arguments, then call whichever
+# implementation was selected at import.
 #
 # Integer width: viper ints are machine words, 32-bit on the ESP32. Every
 # intermediate below is kept inside int32 by construction (see the comments), and
 # values handed back to Python stay below 2**30 so they remain small ints on
-# 32-bit ports (bigger ints would be heap objects).
-#
-# Linters: ptr8/16/32 and uint are viper built-ins (F821); %-formatting is the
-# MicroPython idiom (UP031); min() would be a Python call inside viper.
-# ruff: noqa: F821, UP031, PLR1730
+# 32-bit ports (bigger ints would be heap objects). Clipping is spelled out with
+# if/elif because min()/max() would be Python calls inside viper.
 from array import array
 
 try:
@@ -63,7 +62,7 @@ try:
                 d8[i] = s8[i]
 
     _copy = _copy_v
-except (ImportError, AttributeError, NameError):
+except (ImportError, AttributeError):
     _copy_v = None
     _copy = _copy_py
 

@@ -10,7 +10,6 @@
 # Timestamps are u32. On 32-bit ports ints >= 2**30 are heap objects, so a
 # timestamp with either top bit set costs one small allocation in decode()
 # and is accepted by encode_into() as given. Servers without AEC send 0.
-# ruff: noqa: UP031  (%-formatting is the MicroPython idiom)
 try:
     from micropython import const
 except ImportError:  # CPython host tools can reuse this module

@@ -9,7 +9,6 @@
 # on every frame. drain() lets a short utterance's tail play without waiting
 # for a prefill that will never come.
 # push() and pop_into() run per frame and allocate nothing.
-# ruff: noqa: UP031  (%-formatting is the MicroPython idiom)
 from array import array
 
 from firmware.dsp import copy_bytes
