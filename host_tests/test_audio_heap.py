@@ -21,6 +21,7 @@ SCRIPT = r"""
 import gc
 import json
 import micropython
+import random
 from firmware import codec, dsp, framing, jitter
 
 R = {}
@@ -44,12 +45,8 @@ def prove(name, fn, reps=8):
 
 
 def noise(n, seed):
-    b = bytearray(n)
-    x = seed
-    for i in range(n):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        b[i] = x >> 16 & 0xFF
-    return b
+    random.seed(seed)
+    return bytearray(random.getrandbits(8) for _ in range(n))
 
 
 slots = noise(4 * 960, 1)
@@ -76,7 +73,7 @@ prove("resample_same_rate", lambda: same.process(pcm16k, 960, out))
 prove("level_dbfs", lambda: dsp.level_dbfs(pcm16k, 960))
 prove("copy_bytes", lambda: dsp.copy_bytes(out, 3, pcm16k, 1, 1000))
 
-# The pure fallbacks' sample loops (ports without viper) allocate nothing either.
+# The pure fallbacks' sample loops (what CPython runs) allocate nothing either.
 prove("pure_i2s", lambda: dsp._i2s_py(slots, s16, 960, 12), 1)
 prove("pure_gain", lambda: dsp._gain_py(pcm24k, 1440, 0, g70), 1)
 up_st = dsp.Resampler(16000, 24000, 960)._st
