@@ -37,7 +37,7 @@ def validate(entries, where="MCP script"):
                 raise ScriptError(f"{at}: arguments must be an object")
         elif k == "payload":
             if not isinstance(e["payload"], (dict, list)):
-                raise ScriptError(f"{at}: payload must be a JSON object")
+                raise ScriptError(f"{at}: payload must be a JSON object (or a list, a batch)")
         elif k == "raw":
             if not isinstance(e["raw"], str):
                 raise ScriptError(f"{at}: raw must be a string")

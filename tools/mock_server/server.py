@@ -90,11 +90,23 @@ def _parse_text(text):
         return text
 
 
-def _try(pred):
+def _poll(pred, deadline, timeout, what):
+    """(pred()'s value, 0) once it is truthy, else (None, seconds left before the deadline).
+
+    An IndexError/KeyError inside pred counts as "not yet"; TimeoutError (naming `what`
+    or the predicate) once the deadline has passed.
+    """
     try:
-        return pred()
+        v = pred()
     except (IndexError, KeyError):
-        return None
+        v = None
+    if v:
+        return v, 0
+    left = deadline - time.monotonic()
+    if left <= 0:
+        name = what or getattr(pred, "__name__", "condition")
+        raise TimeoutError(f"mock server: timed out after {timeout:.1f} s waiting for {name}")
+    return None, left
 
 
 class _Conn:
@@ -125,7 +137,9 @@ class _Conn:
         # per-connection counter starting at 1 for calls).
         self.mcp_counter = 0
         self.mcp_pending = {}  # id -> future
-        self.mcp_phase = None  # None, "init", "list", "ready"
+        # None, then "init" (initialize sent), "list" (waiting mcp_list_delay),
+        # "listing" (tools/list sent, pages coming), "ready".
+        self.mcp_phase = None
         self.emoji = True
 
     # ---- plumbing ------------------------------------------------------------------
@@ -689,26 +703,18 @@ class MockServer:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                v = _try(pred)
+                v, left = _poll(pred, deadline, timeout, what)
                 if v:
                     return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    name = what or getattr(pred, "__name__", "condition")
-                    raise TimeoutError(f"mock server: timed out after {timeout:.1f} s waiting for {name}")
                 self._cond.wait(min(left, 0.5))
 
     async def until(self, pred, timeout=10.0, what=None):
         """The async twin of wait_for, for code running in the server's own loop."""
         deadline = time.monotonic() + timeout
         while True:
-            v = _try(pred)
+            v, left = _poll(pred, deadline, timeout, what)
             if v:
                 return v
-            left = deadline - time.monotonic()
-            if left <= 0:
-                name = what or getattr(pred, "__name__", "condition")
-                raise TimeoutError(f"mock server: timed out after {timeout:.1f} s waiting for {name}")
             self._aevent.clear()
             try:
                 await asyncio.wait_for(self._aevent.wait(), min(left, 0.5))
