@@ -937,6 +937,10 @@ def test_cli_bad_input_gives_one_line_errors(tmp_path):
     assert r.returncode != 0 and "tts_rate" in r.stderr and "Traceback" not in r.stderr
     r = _cli("--slow-ms", "abc")
     assert r.returncode == 2 and "expected an integer" in r.stderr
+    r = _cli("--port", "70000")
+    assert r.returncode == 2 and "expected a port 0..65535" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("--drain", "nan")
+    assert r.returncode == 2 and "expected a number >= 0" in r.stderr
     r = _cli("--help")
     assert r.returncode == 0 and "--close-mid-tts" in r.stdout
 

@@ -3,30 +3,31 @@
 import argparse
 import asyncio
 import logging
+import math
 import sys
 
 from . import mcp_script
 from .server import DEFAULT_WAKE_WORDS, MockServer
 
 
-def _nonneg_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+def _range_arg(convert, what, below=math.inf):
+    """An argparse type: convert(text) in 0 <= v < below (so never NaN or inf)."""
+
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            v = None
+        if v is None or not 0 <= v < below:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
 
 
-def _nonneg_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
-    return v
+_nonneg_int = _range_arg(int, "an integer >= 0")
+_nonneg_float = _range_arg(float, "a number >= 0")
+_port = _range_arg(int, "a port 0..65535", below=65536)
 
 
 def build_parser():
@@ -35,7 +36,7 @@ def build_parser():
         description="Mock xiaozhi server (imitates xinnan-tech/xiaozhi-esp32-server on the wire) "
                     "with a scripted ASR/LLM/TTS, an MCP client, fault knobs and a recorder.")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=_nonneg_int, default=8765, help="port (default 8765, 0 = any)")
+    p.add_argument("--port", type=_port, default=8765, help="port (default 8765, 0 = any)")
     p.add_argument("--format", choices=("pcm", "opus"), default="pcm",
                    help="pcm: s16le 16 kHz up / s16le --tts-rate down (default); "
                         "opus: as the stock server")
