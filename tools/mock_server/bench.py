@@ -21,12 +21,14 @@ HELLO = json.dumps({"type": "hello", "version": 1, "transport": "websocket",
                                      "frame_duration": 60}})
 
 
-def _until_stop(ws, stamps):
+def _until_stop(ws):
+    """(arrival time, message) of every message up to and including the next tts stop."""
+    stamps = []
     while True:
         m = ws.recv(timeout=10)
         stamps.append((time.perf_counter(), m))
         if isinstance(m, str) and '"stop"' in m:
-            return
+            return stamps
 
 
 def run_once(srv):
@@ -41,8 +43,7 @@ def run_once(srv):
             ws.send(bytes(1920))
         t1 = time.perf_counter()
         ws.send(json.dumps({"type": "listen", "state": "stop"}))
-        stamps = []
-        _until_stop(ws, stamps)
+        stamps = _until_stop(ws)
         r["stt_ms"] = (stamps[0][0] - t1) * 1000
         audio = [t for t, m in stamps if isinstance(m, bytes)]
         first = audio[0]
@@ -57,17 +58,10 @@ def run_once(srv):
             pass
         t2 = time.perf_counter()
         ws.send(json.dumps({"type": "abort"}))
-        while True:
-            m = ws.recv(timeout=10)
-            if isinstance(m, str) and '"stop"' in m:
-                break
-        t3 = time.perf_counter()
-        while True:
-            m = ws.recv(timeout=10)
-            if isinstance(m, str) and '"stop"' in m:
-                break
+        t3 = _until_stop(ws)[-1][0]
+        t4 = _until_stop(ws)[-1][0]
         r["abort_ms"] = (t3 - t2) * 1000
-        r["second_stop_ms"] = (time.perf_counter() - t3) * 1000
+        r["second_stop_ms"] = (t4 - t3) * 1000
     return r
 
 
@@ -79,9 +73,7 @@ def throughput(srv, turns=5):
         t0 = time.perf_counter()
         for _ in range(turns):
             ws.send(json.dumps({"type": "listen", "state": "detect", "text": "fast as you can go"}))
-            stamps = []
-            _until_stop(ws, stamps)
-            n += sum(1 for _, m in stamps if isinstance(m, bytes))
+            n += sum(1 for _, m in _until_stop(ws) if isinstance(m, bytes))
         return n / (time.perf_counter() - t0)
 
 
