@@ -169,8 +169,9 @@ def register_defaults(registry, ctx):
     try:
         import user_tools
     except ImportError as e:
-        # Only "there is no user_tools.py" is normal; an import error inside it is reported.
-        if "user_tools" not in str(e):
+        # Only "there is no user_tools.py" is normal; an import error inside it is
+        # reported, even one naming a module like user_tools_lib.
+        if not str(e).endswith("'user_tools'"):
             log.exc(_TAG, "user_tools.py failed to import", e)
     except Exception as e:  # a bug in the user's file costs its tools, not the device
         log.exc(_TAG, "user_tools.py failed to import", e)

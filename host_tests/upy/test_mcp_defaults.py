@@ -279,3 +279,37 @@ async def test_readme_user_tools_example():
         sys.path.remove(examples)
         del sys.modules["machine"]
         sys.modules.pop("user_tools", None)
+
+
+def test_user_tools_import_failures_are_reported():
+    import sys
+
+    from firmware import log
+
+    d = "/tmp/xz_mcp_user_tools"
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+    with open(d + "/user_tools.py", "w") as f:
+        f.write("import user_tools_lib  # a helper the user forgot to copy\n")
+    errors = []
+    real_exc = log.exc
+    log.exc = lambda tag, msg, e: errors.append((msg, str(e)))
+    try:
+        # No user_tools.py on the path: normal, nothing logged, the defaults are there.
+        _, reg, _, _, _ = _device()
+        assert errors == [] and reg.get("self.get_device_status")
+        # A user_tools.py that fails to import: its error is logged, even though
+        # the missing module's name starts with "user_tools".
+        sys.path.insert(0, d)
+        _, reg, _, _, _ = _device()
+        assert len(errors) == 1 and "user_tools.py failed to import" in errors[0][0], errors
+        assert "user_tools_lib" in errors[0][1], errors
+        assert reg.get("self.get_device_status") and reg.get("self.reboot")
+    finally:
+        log.exc = real_exc
+        if d in sys.path:
+            sys.path.remove(d)
+        sys.modules.pop("user_tools", None)
+        os.remove(d + "/user_tools.py")
