@@ -10,6 +10,8 @@ from .config import (
     Config,
     ConfigError,
     check_http_url,
+    check_opus_bitrate,
+    check_opus_complexity,
     check_ws_url,
     load_file,
     parse_listen,
@@ -45,7 +47,8 @@ def build_config(argv):
     p.add_argument("--public-url", metavar="WS_URL", help="WebSocket URL the OTA reply hands to devices "
                    "(default: ws://<Host header of the OTA request>/xiaozhi/v1/)")
     p.add_argument("--audit-log", metavar="FILE", help="append audit records (JSON lines) here; '-' = stdout")
-    p.add_argument("--opus-bitrate", type=int, metavar="BPS", help="uplink Opus bitrate (default 24000)")
+    p.add_argument("--opus-bitrate", type=int, metavar="BPS",
+                   help="uplink Opus bitrate (default 24000; 0 = libopus chooses)")
     p.add_argument("--opus-complexity", type=int, metavar="0-10", help="uplink Opus complexity (default 5)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     a = p.parse_args(argv)
@@ -64,13 +67,9 @@ def build_config(argv):
     if a.audit_log is not None:
         cfg.audit_log = a.audit_log
     if a.opus_bitrate is not None:
-        if not 6000 <= a.opus_bitrate <= 510000:
-            raise ConfigError(f"--opus-bitrate must be 6000..510000, got {a.opus_bitrate}")
-        cfg.opus.bitrate = a.opus_bitrate
+        cfg.opus.bitrate = check_opus_bitrate("--opus-bitrate", a.opus_bitrate)
     if a.opus_complexity is not None:
-        if not 0 <= a.opus_complexity <= 10:
-            raise ConfigError(f"--opus-complexity must be 0..10, got {a.opus_complexity}")
-        cfg.opus.complexity = a.opus_complexity
+        cfg.opus.complexity = check_opus_complexity("--opus-complexity", a.opus_complexity)
     if not cfg.upstreams:
         raise ConfigError("no upstream: give --upstream WS_URL or 'upstreams' in the config file")
     return cfg, a.log_level

@@ -105,28 +105,37 @@ def _bool(key, v):
     return v
 
 
-def check_ws_url(key, v):
+def _check_url(key, v, schemes, kind):
     _str(key, v)
     u = urllib.parse.urlsplit(v)
-    if u.scheme not in ("ws", "wss") or not u.hostname:
-        raise ConfigError(f"config key '{key}' must be a ws:// or wss:// URL, got {v!r}")
+    if u.scheme not in schemes or not u.hostname:
+        raise ConfigError(f"config key '{key}' must be {kind} URL, got {v!r}")
     try:
         _ = u.port
     except ValueError:
         raise ConfigError(f"config key '{key}' has a bad port: {v!r}") from None
     return v
+
+
+def check_ws_url(key, v):
+    return _check_url(key, v, ("ws", "wss"), "a ws:// or wss://")
 
 
 def check_http_url(key, v):
-    _str(key, v)
-    u = urllib.parse.urlsplit(v)
-    if u.scheme not in ("http", "https") or not u.hostname:
-        raise ConfigError(f"config key '{key}' must be an http:// or https:// URL, got {v!r}")
-    try:
-        _ = u.port
-    except ValueError:
-        raise ConfigError(f"config key '{key}' has a bad port: {v!r}") from None
+    return _check_url(key, v, ("http", "https"), "an http:// or https://")
+
+
+def check_opus_bitrate(key, v):
+    """0 leaves the bitrate to libopus."""
+    if v == 0 and type(v) is int:
+        return 0
+    if isinstance(v, bool) or not isinstance(v, int) or not 6000 <= v <= 510000:
+        raise ConfigError(f"config key '{key}' must be 6000..510000 (or 0 for libopus' choice), got {v!r}")
     return v
+
+
+def check_opus_complexity(key, v):
+    return _int(key, v, 0, 10)
 
 
 def parse_listen(key, v):
@@ -205,8 +214,8 @@ def apply_dict(cfg, data):
             cfg.audit_log = _str(key, v)
         elif key == "opus":
             _section(cfg.opus, key, v, {
-                "bitrate": lambda k, x: _int(k, x, 6000, 510000) if x else 0,
-                "complexity": lambda k, x: _int(k, x, 0, 10),
+                "bitrate": check_opus_bitrate,
+                "complexity": check_opus_complexity,
                 "application": _application,
             })
         elif key == "ota":
