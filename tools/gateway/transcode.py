@@ -26,8 +26,20 @@ class TranscodeError(ValueError):
 def check_format(fmt, rate):
     if fmt not in ("pcm", "opus"):
         raise TranscodeError(f"unsupported audio format {fmt!r} (pcm or opus)")
-    if rate not in OPUS_RATES:
+    if type(rate) is not int or rate not in OPUS_RATES:  # 16000.0 would pass `in` and break the frame maths
         raise TranscodeError(f"sample rate {rate!r} not one of {OPUS_RATES}")
+
+
+def _whole_frames(buf, chunk, size):
+    """The whole `size`-byte frames in buf + chunk; the remainder stays in buf."""
+    if not buf and len(chunk) == size:
+        return [bytes(chunk)]  # the common case: exactly one frame, no trip through buf
+    buf += chunk
+    out = []
+    while len(buf) >= size:
+        out.append(bytes(buf[:size]))
+        del buf[:size]
+    return out
 
 
 class Uplink:
@@ -37,8 +49,8 @@ class Uplink:
         check_format(fmt, rate)
         self.fmt = fmt
         self.rate = rate
-        self.frame_bytes = rate * FRAME_MS // 1000 * 2
         self.frame_samples = rate * FRAME_MS // 1000
+        self.frame_bytes = self.frame_samples * 2
         self._buf = bytearray()
         self._enc = None
         if fmt == "pcm":
@@ -61,18 +73,9 @@ class Uplink:
         if self._enc is None:
             self.packets_out += 1
             return [bytes(payload)]
-        fb = self.frame_bytes
-        if not self._buf and len(payload) == fb:
-            # The common case: the device sends whole 60 ms frames; skip the copy.
-            self.packets_out += 1
-            return [self._enc.encode(bytes(payload), self.frame_samples)]
-        self._buf += payload
-        out = []
-        while len(self._buf) >= fb:
-            out.append(self._enc.encode(bytes(self._buf[:fb]), self.frame_samples))
-            del self._buf[:fb]
-        self.packets_out += len(out)
-        return out
+        frames = _whole_frames(self._buf, payload, self.frame_bytes)
+        self.packets_out += len(frames)
+        return [self._enc.encode(f, self.frame_samples) for f in frames]
 
 
 class Downlink:
@@ -107,17 +110,9 @@ class Downlink:
         except opuslib_next.OpusError:
             self.bad_packets += 1
             return []
-        fb = self.frame_bytes
-        if not self._buf and len(pcm) == fb:
-            self.frames_out += 1
-            return [pcm]
-        self._buf += pcm
-        out = []
-        while len(self._buf) >= fb:
-            out.append(bytes(self._buf[:fb]))
-            del self._buf[:fb]
-        self.frames_out += len(out)
-        return out
+        frames = _whole_frames(self._buf, pcm, self.frame_bytes)
+        self.frames_out += len(frames)
+        return frames
 
     def flush(self):
         """The end of a TTS turn: the partial tail, padded with silence to a whole frame."""
