@@ -56,6 +56,13 @@ def _clip(reason):
     return b.decode("utf-8", "ignore")
 
 
+def _rpc_id(payload):
+    """The JSON-RPC id of an MCP payload if it can key the calls dict (a string or
+    a number), else None: a list or object from a broken peer must not crash the pump."""
+    i = payload.get("id")
+    return i if isinstance(i, (str, int, float)) else None
+
+
 def _closed_info(ws):
     code = int(ws.close_code) if ws.close_code is not None else 1006  # CloseCode enum -> plain int
     return code, ws.close_reason or ""
@@ -72,6 +79,7 @@ class GatewayConnection(ServerConnection):
         self._buf = bytearray()
         self._req = None
         self._need = 0
+        self._answered = False  # the request is complete: being served, or answered already
         self._http_task = None
 
     def data_received(self, data):
@@ -109,11 +117,12 @@ class GatewayConnection(ServerConnection):
         self._http_more(rest)
 
     def _http_more(self, data):
-        if self._http_task is not None:
+        if self._answered:
             return
         self._buf += data
         if len(self._buf) >= self._need:
             self._req.body = bytes(self._buf[: self._need])
+            self._answered = True
             self._http_task = self.loop.create_task(self._serve_http(self._req))
 
     async def _serve_http(self, req):
@@ -127,7 +136,7 @@ class GatewayConnection(ServerConnection):
 
     def _http_reply(self, resp):
         self._mode = "http"
-        self._http_task = self._http_task or True
+        self._answered = True
         if not self.transport.is_closing():
             self.transport.write(resp)
             self.transport.close()
@@ -197,11 +206,11 @@ class Session:
             self.gw.audit.write("abort", device=self.device_id, reason=msg.get("reason"))
         elif t == "mcp":
             p = msg.get("payload")
-            if isinstance(p, dict) and p.get("id") in self.calls and ("result" in p or "error" in p):
+            if isinstance(p, dict) and ("result" in p or "error" in p) and _rpc_id(p) in self.calls:
                 r = p.get("result")
                 is_error = "error" in p or (isinstance(r, dict) and bool(r.get("isError")))
-                self.gw.audit.write("mcp_result", device=self.device_id, id=p.get("id"),
-                                    tool=self.calls.pop(p.get("id")), is_error=is_error)
+                self.gw.audit.write("mcp_result", device=self.device_id, id=p["id"],
+                                    tool=self.calls.pop(p["id"]), is_error=is_error)
         return text
 
     async def pump_up(self):
@@ -287,7 +296,8 @@ class Session:
                 params = p.get("params") if isinstance(p.get("params"), dict) else {}
                 name = params.get("name")
                 args = params.get("arguments")
-                self.calls[p.get("id")] = name
+                if _rpc_id(p) is not None:
+                    self.calls[p["id"]] = name
                 # Argument names only: values may be personal data.
                 self.gw.audit.write("mcp_call", device=self.device_id, id=p.get("id"), tool=name,
                                     args=sorted(args) if isinstance(args, dict) else [])
@@ -386,7 +396,6 @@ class Gateway:
         self.pool = UpstreamPool(cfg.upstreams, cfg.upstream_connect_timeout_s, cfg.upstream_retry_s, mono)
         self.tokens = {}  # device id -> upstream token learned from the upstream OTA reply
         self.ota = ota_proxy.OtaProxy(cfg, self.tokens, self.audit, clock)
-        self.sessions = set()
         self._server = None
 
     @property
@@ -463,10 +472,7 @@ class Gateway:
             self.audit.write("upstream_fail", device=device_id, reason=str(e))
             return await refuse(CLOSE_NO_UPSTREAM, "no upstream reachable")
         log.info("%s (%s) connected via %s, protocol v%s", device_id, ip, s.upstream.url, pv)
-        self.sessions.add(s)
         try:
             await s.run()
         finally:
-            self.sessions.discard(s)
-            if s.up is not None:
-                await s.up.close()
+            await s.up.close()
