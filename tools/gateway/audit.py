@@ -1,9 +1,10 @@
 """Audit log: one JSON object per line.
 
-Events: connect, auth, refused, session_start, listen, stt, tts, blocked,
-mcp_call, mcp_result, upstream_fail, close, session_end. Never audio, never
-secrets: fields named like a secret are dropped here as a last line of
-defence, and callers pass no tokens.
+Events: connect, auth, upstream_fail, hello, session_start, listen, abort,
+stt, tts, blocked, mcp_call, mcp_result, close (a refused connect is a close
+with side "gateway"), session_end; ota and activate from the OTA proxy.
+Never audio, never secrets: fields named like a secret are dropped here as a
+last line of defence, and callers pass no tokens.
 """
 
 import json
@@ -20,7 +21,7 @@ class Audit:
     def __init__(self, path=None, clock=time.time):
         """path: a file to append to, "-" for stdout, None/"" to keep records only in memory."""
         self.clock = clock
-        self.records = []  # the last `keep` records, for tests and the CLI's status
+        self.records = []  # the last `keep` records, for find() (tests)
         self.keep = 1000
         self._fh = None
         if path == "-":

@@ -1,13 +1,13 @@
 """Upstream xiaozhi servers: ordered failover at connect time, health in the logs.
 
 Each device session opens one upstream connection. connect() tries the
-upstreams in order of health: healthy or untried ones first, then ones whose
-retry delay has passed, and as a last resort even those still marked down
-(a refused attempt is cheap; a device with no server at all is not). Every
+upstreams in order of health: healthy or untried ones first, then down ones
+whose retry delay (counted from their last failure) has passed, and as a last
+resort even those that failed recently (a refused attempt is cheap; a device
+with no server at all is not). Every
 state change is logged: "upstream ws://… is DOWN (ConnectionRefusedError …)".
 """
 
-import asyncio
 import logging
 import time
 
@@ -29,18 +29,14 @@ class Upstream:
         self.state = UNKNOWN
         self.failures = 0
         self.last_error = ""
-        self.down_since = None
+        self.failed_at = None  # clock() of the last failed attempt; the retry delay counts from it
         self.sessions = 0
-
-    def snapshot(self):
-        return {"url": self.url, "state": self.state, "failures": self.failures,
-                "last_error": self.last_error, "sessions": self.sessions}
 
 
 def _describe(e):
     if isinstance(e, websockets.InvalidStatus):
         return f"HTTP {e.response.status_code}"
-    if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
+    if isinstance(e, TimeoutError):
         return "connect timeout"
     text = str(e) or type(e).__name__
     return f"{type(e).__name__}: {text}" if text != type(e).__name__ else text
@@ -61,7 +57,7 @@ class UpstreamPool:
         for u in self.upstreams:
             if u.state != DOWN:
                 fresh.append(u)
-            elif now - u.down_since >= self.retry_s:
+            elif now - u.failed_at >= self.retry_s:
                 retry.append(u)
             else:
                 down.append(u)
@@ -73,17 +69,16 @@ class UpstreamPool:
         u.state = UP
         u.failures = 0
         u.last_error = ""
-        u.down_since = None
+        u.failed_at = None
 
     def mark_down(self, u, reason):
         u.failures += 1
         u.last_error = reason
+        u.failed_at = self.clock()
         if u.state != DOWN:
             log.warning("upstream %s is DOWN (%s)", u.url, reason)
-            u.down_since = self.clock()
         else:
             log.info("upstream %s still down (%s, %d failures)", u.url, reason, u.failures)
-            u.down_since = self.clock()
         u.state = DOWN
 
     async def connect(self, headers, **kwargs):
@@ -109,6 +104,3 @@ class UpstreamPool:
             u.sessions += 1
             return ws, u
         raise NoUpstream("; ".join(reasons))
-
-    def snapshot(self):
-        return [u.snapshot() for u in self.upstreams]
