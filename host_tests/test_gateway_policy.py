@@ -33,7 +33,7 @@ def test_window_counter_trips_and_recovers():
     assert c.would_exceed("k")
     clk.t += 0.2
     assert not c.would_exceed("k")
-    assert c.keys() == 0  # aged-out keys are forgotten
+    assert c.key_count() == 0  # aged-out keys are forgotten
 
 
 def test_zero_limit_is_off():

@@ -56,7 +56,8 @@ class WindowCounter:
         q.append(now)
         return len(q) > self.limit
 
-    def keys(self):
+    def key_count(self):
+        """How many keys have events in the window (aged-out keys are dropped)."""
         return len(self._events)
 
 
