@@ -198,7 +198,6 @@ class Device:
                 )
                 self._start_downlink(hello)
             except Exception as e:  # SessionError, a bad CA file or secret, a hello we can't play, MemoryError
-                await sess.close()
                 self.failures += 1
                 reason = str(e) if isinstance(e, SessionError) else "%s: %s" % (type(e).__name__, e)
                 log.error(_TAG, reason)
@@ -211,11 +210,11 @@ class Device:
             self.session = sess
             self.apply(self.ctl.opened())
             reason = await sess.read(self._on_json, self._on_audio)
-            await sess.close()
             log.info(_TAG, "channel closed: %s" % reason)
             log.event("closed", {"reason": reason})
             self._report_downlink()
         finally:
+            await sess.close()  # idempotent; whatever ended the session, the socket goes
             self.session = None
             if self.wifi is not None:
                 self.wifi.set_power_save(True)

@@ -66,16 +66,19 @@ class Session:
         """Deliver frames until the channel ends; returns the reason it ended."""
 
         def deliver(op, mv):
-            if op == OP_BINARY:
-                on_audio(mv)
-                return
-            text = _text(mv)
             try:
-                msg = protocol.parse(text)
-            except ValueError as e:
-                log.warn(_TAG, "dropped bad frame: %s" % e)
-                return
-            on_json(msg, len(mv))
+                if op == OP_BINARY:
+                    on_audio(mv)
+                    return
+                text = _text(mv)
+                try:
+                    msg = protocol.parse(text)
+                except ValueError as e:
+                    log.warn(_TAG, "dropped bad frame: %s" % e)
+                    return
+                on_json(msg, len(mv))
+            except Exception as e:  # a bug behind one message must not end the session
+                log.exc(_TAG, "handling a message failed", e)
 
         try:
             # recv_loop, not a recv() per frame: audio arrives 16 times a
