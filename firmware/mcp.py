@@ -238,8 +238,8 @@ class McpServer:
         # once per boot), and room for a nextCursor naming the following tool
         # is kept back, so the finished page never needs a second pass.
         used = _nbytes(dumps(self._result(rid, {"tools": []})))
-        cursor_key = _nbytes(dumps({"nextCursor": ""})) - 2  # ,"nextCursor":"" without the braces
-        sep = _nbytes(dumps([0, 0])) - 4  # the comma between list items
+        cursor_key = _nbytes(dumps({"nextCursor": ""})) - 2  # "nextCursor":"" (no braces)
+        sep = _nbytes(dumps([0, 0])) - 4  # the comma between items (and before nextCursor)
         page = []
         start = i
         while i < n:

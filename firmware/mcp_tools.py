@@ -82,7 +82,8 @@ class Param:
 
     def check(self, value):
         """Return value converted to this parameter's type or raise ArgError naming the problem."""
-        # bool first: CPython counts True as an int, MicroPython does not.
+        # Exact types, not isinstance: CPython counts True as an int (MicroPython
+        # does not), and a JSON true must pass for an integer on neither.
         t = type(value)
         if self.kind == BOOLEAN:
             if t is not bool:

@@ -1,7 +1,7 @@
 # MCP server cost on the MicroPython unix port: time and heap allocated per
 # request, for the stock server's sequence with a 40-tool registry.
 #   .venv/bin/micropython -X heapsize=256k tools/bench/mcp_bench.py
-# (MICROPYPATH is set up below so it runs from the repo root as-is.)
+# (sys.path is set up below, so it runs from the repo root as-is.)
 import gc
 import sys
 import time
