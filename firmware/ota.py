@@ -35,11 +35,12 @@ def _mac_str(mac):
     return mac if isinstance(mac, str) else format_mac(mac)
 
 
-def request_headers(cfg, hal, info):
-    """Headers of spec §5.1. Activation-Version 1: no eFuse serial number."""
+def request_headers(cfg, info):
+    """Headers of spec §5.1 (info: hal.sysinfo()). Activation-Version 1: no
+    eFuse serial number."""
     return [
         ("Activation-Version", "1"),
-        ("Device-Id", _mac_str(info.get("mac") or hal.mac())),
+        ("Device-Id", _mac_str(info["mac"])),
         ("Client-Id", cfg.get("client_id")),
         ("User-Agent", "%s/%s" % (info.get("board", "unknown"), APP_VERSION)),
         ("Accept-Language", cfg.get("language")),
@@ -76,8 +77,9 @@ def activate_url(ota_url):
 
 
 def apply(cfg, reply):
-    """Store what the reply hands out. Returns True when the config changed
-    (and was saved). Only str/int members are kept, as the reference does."""
+    """Store what the reply hands out. Returns True when the config changed.
+    Only str/int members are kept, as the reference does. A failed save is
+    logged, not raised: the new settings still serve this boot."""
     changed = False
     st = reply.get("server_time")
     if isinstance(st, dict) and isinstance(st.get("timestamp"), (int, float)):
@@ -104,7 +106,10 @@ def apply(cfg, reply):
         log.info(_TAG, "server offers firmware %s; not flashing (MicroPython updates are explicit)"
                  % fw.get("version", "?"))
     if changed:
-        cfg.save()
+        try:
+            cfg.save()
+        except ConfigError as e:
+            log.error(_TAG, "cannot keep the reply's settings: %s" % e)
     return changed
 
 
@@ -131,13 +136,11 @@ def session_settings(cfg):
 
 
 class Ota:
-    def __init__(self, cfg, hal, net=None, machine=None):
+    def __init__(self, cfg, hal, net=None):
         self.cfg = cfg
         self.hal = hal
         self.net = net  # callable -> network facts for the body, or None
-        self.machine = machine
         self.url = cfg.get("ota_url")
-        self.activated = False
         self.skipped = False  # the user pressed the button to stop waiting
 
     def _http_opts(self):
@@ -153,7 +156,7 @@ class Ota:
 
     def _headers(self):
         info = self.hal.sysinfo()
-        return info, request_headers(self.cfg, self.hal, info)
+        return info, request_headers(self.cfg, info)
 
     async def check(self):
         """One check-version POST. Returns the reply dict or raises OtaError."""
@@ -188,13 +191,9 @@ class Ota:
             return 0
         return r.status
 
-    async def _show_code(self, act):
+    def _show_code(self, act):
         code = act.get("code", "")
         msg = act.get("message", "")
-        if self.machine is not None:
-            from firmware import state
-
-            self.machine.to(state.ACTIVATING)
         # The code is meant to be seen: log line, event (simulator transcript), LED.
         log.info(_TAG, "activation code %s: %s" % (code, msg))
         log.event("activation", {"code": code, "message": msg})
@@ -211,7 +210,7 @@ class Ota:
             self.hal.led(False)
 
     async def _activate(self, act):
-        await self._show_code(act)
+        self._show_code(act)
         blink = asyncio.create_task(self._blink())
         try:
             for n in range(1, POLLS + 1):
@@ -219,7 +218,6 @@ class Ota:
                 log.event("activate", {"round": n, "status": status})
                 if status == 200:
                     log.info(_TAG, "activated")
-                    self.activated = True
                     return True
                 wait = PENDING_MS if status == 202 else FAILED_MS
                 log.info(_TAG, "activation %s, next poll in %d s"
@@ -236,17 +234,17 @@ class Ota:
         """Check (retrying 10 s doubling, up to RETRIES attempts) and activate
         until a check comes back without an activation. Returns True when the
         last check succeeded, False when it gave up (stored settings are used)."""
-        backoff = Backoff(RETRY_MS, RETRY_MS << 12, jitter=0)
+        backoff = Backoff(RETRY_MS, RETRY_MS << RETRIES, jitter=0, limit=RETRIES - 1)
         while True:
             try:
                 reply = await self.check()
             except OtaError as e:
-                if backoff.attempts + 1 >= RETRIES:
+                delay = backoff.next()
+                if delay is None:
                     log.error(_TAG, "check failed %d times (%s); continuing with stored settings"
                               % (RETRIES, e))
                     log.event("ota", {"result": "gave_up", "error": str(e)})
                     return False
-                delay = backoff.next()
                 log.warn(_TAG, "check failed (%s); retry %d/%d in %d s"
                          % (e, backoff.attempts, RETRIES - 1, delay // 1000))
                 log.event("ota_retry", {"attempt": backoff.attempts, "delay_ms": delay, "error": str(e)})

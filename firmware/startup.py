@@ -70,7 +70,7 @@ async def bring_up(cfg, hal, machine):
     wifi = await join_network(cfg, hal, machine)
     machine.to(state.ACTIVATING)
     if cfg.get("ota_url"):
-        o = ota.Ota(cfg, hal, net=wifi.info if wifi else None, machine=machine)
+        o = ota.Ota(cfg, hal, net=wifi.info if wifi else None)
         await o.run()
     else:
         log.info(_TAG, "no ota_url set; using the configured server")

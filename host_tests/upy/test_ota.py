@@ -1,13 +1,11 @@
 # ota: request facts, reply handling, URL precedence (no network here; the
 # HTTP exchange and timing are covered by host_tests/test_boot_ota.py).
+import os
+
 from firmware import clock, config, ota
 
-_P = "/tmp/xz_ota_test.json"
-
-
-class _Hal:
-    def mac(self):
-        return b"\xcc\xba\x97\x04\x92\x94"
+# Per run, so two runs on one machine never share the file.
+_P = "/tmp/xz_ota_test_%d.json" % int.from_bytes(os.urandom(4), "big")
 
 
 def _cfg(**kw):
@@ -22,7 +20,7 @@ INFO = {"chip": "esp32s3", "flash_size": 16777216, "free_heap": 8288524, "mac": 
 
 def test_request_headers_and_body():
     c = _cfg()
-    h = dict(ota.request_headers(c, _Hal(), INFO))
+    h = dict(ota.request_headers(c, INFO))
     assert h["Device-Id"] == "cc:ba:97:04:92:94" and h["Client-Id"] == c.get("client_id")
     assert h["Activation-Version"] == "1" and h["User-Agent"] == "bread-compact-s3/" + ota.APP_VERSION
     assert h["Accept-Language"] == "zh-CN"
@@ -58,6 +56,15 @@ def test_apply_stores_websocket_and_mqtt_and_time():
     assert clock.tz_minutes_now == 480
     assert ota.apply(c, reply) is False  # nothing new: no write
     assert config.load(_P).get("server_ws")["token"] == "t1"
+    os.remove(_P)
+
+
+def test_apply_survives_a_failed_save():
+    # A full or read-only filesystem must not stop the boot: the reply's
+    # settings still serve this session.
+    c = config.Config("/nonexistent-xz-dir/config.json", {"client_id": "x"})
+    assert ota.apply(c, {"websocket": {"url": "ws://srv/", "token": "t"}}) is True
+    assert c.get("server_ws") == {"url": "ws://srv/", "token": "t"}
 
 
 def test_apply_ignores_a_malformed_ws_url():
