@@ -1,4 +1,5 @@
-"""Tests for tools/mock_server and tools/wav.py, driven by a CPython websockets client."""
+"""Tests for tools/mock_server (driven by a CPython websockets client), tools/wav.py, and the
+parts of tools/mock_ota.py that the device boot tests (test_boot_ota.py) do not reach."""
 
 import array
 import contextlib
@@ -13,6 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tools.mock_ota import MockOta, serve_in_thread
 from tools.mock_server import MockServer, audio, auth, framing, mcp_script
 from tools.mock_server.record import read_record
 from tools.wav import WavError, read_wav, write_wav
@@ -922,6 +924,30 @@ def test_wav_roundtrip_and_refusals(tmp_path):
         write_wav(p, 16000, b"\x01")
     with pytest.raises(WavError, match="sample rate"):
         write_wav(p, 0, b"")
+
+
+# ---- tools/mock_ota.py -------------------------------------------------------------------
+def test_mock_ota_activate_path_with_query():
+    mock = MockOta(code="123456", pending=1)
+    assert mock.handle("POST", "/xiaozhi/ota/activate?attempt=1", {}, b"{}")[0] == 202
+    assert mock.handle("POST", "/xiaozhi/ota/activate/", {}, b"{}")[0] == 200
+    assert [r["path"] for r in mock.activations()] == ["/xiaozhi/ota/activate?attempt=1",
+                                                       "/xiaozhi/ota/activate/"]
+    assert mock.checks() == []
+
+
+def test_mock_ota_bad_content_length_and_busy_port():
+    import socket
+
+    with serve_in_thread(MockOta()) as mock:
+        port = int(mock.url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST /xiaozhi/ota/ HTTP/1.1\r\nContent-Length: -5\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+        # The bind error itself, at once (not a timeout)
+        with pytest.raises(OSError), serve_in_thread(MockOta(), port=port):
+            pass
+    assert mock.requests == []
 
 
 # ---- CLI ---------------------------------------------------------------------------------

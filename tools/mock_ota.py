@@ -10,7 +10,7 @@ the checks carry an activation section until the device has POSTed
 …/activate, which answers 202 --pending times and then 200. Every request is
 recorded (and printed as a JSON line with --log) so tests assert on the wire.
 
-From Python (e.g. tools/mock_server or a test):
+From Python (e.g. tools/sim.py or a test):
     mock = MockOta(ws_url=..., code="123456", pending=2)
     await mock.start("127.0.0.1", 0); mock.url  # http://127.0.0.1:PORT/xiaozhi/ota/
     status, ctype, body = mock.handle(method, path, headers, body)  # to mount it elsewhere
@@ -28,6 +28,11 @@ import time
 
 MAX_BODY = 65536
 OTA_PATH = "/xiaozhi/ota/"
+
+
+def _is_activate(path: str) -> bool:
+    """Whether a request path (query string and all) is the …/activate endpoint."""
+    return path.split("?", 1)[0].rstrip("/").endswith("/activate")
 
 
 class MockOta:
@@ -89,7 +94,7 @@ class MockOta:
 
     def handle(self, method: str, path: str, headers: dict, body: bytes):
         """-> (status, content_type, body). headers: lower-case names."""
-        status, ctype, out = self._handle(method, path.split("?", 1)[0], headers, body)
+        status, ctype, out = self._handle(method, path, headers, body)
         self._record(method, path, headers, body, status)
         return status, ctype, out
 
@@ -98,7 +103,7 @@ class MockOta:
             return self._reply(200, text="OTA interface is running; websocket address: " + self.ws_url)
         if method != "POST":
             return self._reply(405, text="method not allowed")
-        if path.rstrip("/").endswith("/activate"):
+        if _is_activate(path):
             if self.activated:
                 return self._reply(200, {"success": True})
             if self.pending > 0:
@@ -152,8 +157,13 @@ class MockOta:
                     break
                 k, _, v = h.decode("latin-1").partition(":")
                 headers[k.strip().lower()] = v.strip()
-            n = int(headers.get("content-length", "0") or 0)
-            if n > MAX_BODY:
+            try:
+                n = int(headers.get("content-length") or 0)
+            except ValueError:
+                n = -1
+            if n < 0:
+                status, ctype, out = 400, "text/plain", b"bad Content-Length"
+            elif n > MAX_BODY:
                 status, ctype, out = 413, "text/plain", b"too large"
             else:
                 body = await asyncio.wait_for(reader.readexactly(n), 10) if n else b""
@@ -182,10 +192,10 @@ class MockOta:
             await self._server.wait_closed()
 
     def checks(self) -> list[dict]:
-        return [r for r in self.requests if r["method"] == "POST" and not r["path"].rstrip("/").endswith("activate")]
+        return [r for r in self.requests if r["method"] == "POST" and not _is_activate(r["path"])]
 
     def activations(self) -> list[dict]:
-        return [r for r in self.requests if r["path"].rstrip("/").endswith("activate")]
+        return [r for r in self.requests if _is_activate(r["path"])]
 
 
 @contextlib.contextmanager
@@ -193,17 +203,27 @@ def serve_in_thread(mock: MockOta, host: str = "127.0.0.1", port: int = 0):
     """Run the mock on its own event loop in a thread (for sync pytest tests)."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
+    failed = []
 
     def run():
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(mock.start(host, port))
-        ready.set()
+        try:
+            loop.run_until_complete(mock.start(host, port))
+        except OSError as e:  # raised to the caller below
+            failed.append(e)
+            return
+        finally:
+            ready.set()
         loop.run_forever()
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
     if not ready.wait(10):
         raise RuntimeError("mock OTA server did not start")
+    if failed:
+        t.join()
+        loop.close()
+        raise failed[0]
     try:
         yield mock
     finally:
