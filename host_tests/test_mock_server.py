@@ -24,7 +24,8 @@ SPEECH = REPO / "tools" / "assets" / "weather_en_16k.wav"
 DEV = "aa:bb:cc:dd:ee:ff"
 CLIENT = "5f1c7c52-5d0f-4c1e-9d2a-3c1b2a4f6e70"
 FAST = {"drain_s": 0.02, "pace_ms": 0, "abort_stop_delay": 0.05, "mcp_list_delay": 0.01,
-            "ping_interval": None}
+        "ping_interval": None}
+HEADER_BYTES = {1: 0, 2: 16, 3: 4}  # binary frame header size per protocol version
 
 
 def tone(ms, freq=500.0, amp=0.1, rate=16000):
@@ -106,12 +107,32 @@ class Dev:
         for i in range(0, len(pcm), frame):
             self.ws.send(framing.pack(self.version, pcm[i:i + frame]))
 
+    def text_turn(self, text):
+        """A listen detect; returns the messages up to and including its tts stop."""
+        self.send({"type": "listen", "state": "detect", "text": text})
+        return self.until_stop()
+
+    def manual_turn(self, pcm):
+        """listen start (manual), the audio, listen stop; returns the reply through tts stop."""
+        self.send({"type": "listen", "state": "start", "mode": "manual"})
+        self.audio(pcm)
+        self.send({"type": "listen", "state": "stop"})
+        return self.until_stop()
+
+    def until_closed(self):
+        """Every message the server sends until it ends the connection."""
+        got = []
+        with pytest.raises(ConnectionClosed):
+            while True:
+                got.append(self.recv())
+        return got
+
     def close(self):
         self.ws.close()
 
 
 @pytest.fixture
-def server(request):
+def server():
     servers = []
 
     def make(**kw):
@@ -124,6 +145,11 @@ def server(request):
     yield make
     for s in servers:
         s.stop()
+
+
+def closed_session(srv, timeout=10.0):
+    """The first Session, once its connection has ended."""
+    return srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0], timeout, "session 1 closed")
 
 
 def kinds(msgs):
@@ -196,8 +222,7 @@ def test_manual_empty_utterance_gets_no_reply(server):
     d.send({"type": "listen", "state": "start", "mode": "manual"})
     d.send({"type": "listen", "state": "stop"})
     srv.wait_for(lambda: srv.sessions[0].turns)
-    d.send({"type": "listen", "state": "detect", "text": "marker"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("marker")
     # the first stt seen is the marker's: the empty utterance produced nothing
     assert msgs[0] == {"type": "stt", "text": "marker", "session_id": srv.sessions[0].session_id}
     assert srv.sessions[0].turns[0].stt is None
@@ -240,8 +265,7 @@ def test_auto_mode_silence_only_never_ends(server):
     d.hello()
     d.send({"type": "listen", "state": "start", "mode": "auto"})
     d.audio(bytes(1920 * 30))
-    d.send({"type": "listen", "state": "detect", "text": "marker"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("marker")
     assert msgs[0]["text"] == "marker"
     assert [t.source for t in srv.sessions[0].turns] == ["text"]
     d.close()
@@ -251,11 +275,9 @@ def test_text_turn_and_wake_word(server):
     srv = server()
     d = Dev(srv.url)
     d.hello()
-    d.send({"type": "listen", "state": "detect", "text": "hello xiaozhi"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("hello xiaozhi")
     assert msgs[0]["text"] == "hello xiaozhi"
-    d.send({"type": "listen", "state": "detect", "text": "你好小智"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("你好小智")
     # stock greeting: no stt, no llm
     assert kinds(msgs) == ["tts/start", "tts/sentence_start", "B", "tts/stop"]
     assert msgs[1]["text"] == "我在这里哦！"
@@ -266,8 +288,7 @@ def test_pacing_and_drain(server):
     srv = server(pace_ms=60, drain_s=0.2)
     d = Dev(srv.url)
     d.hello()
-    d.send({"type": "listen", "state": "detect", "text": "pace me"})
-    d.until_stop()
+    d.text_turn("pace me")
     fr = srv.sessions[0].frames
     i0 = next(i for i, f in enumerate(fr) if f.kind == "text" and f.dir == "tx"
               and f.data.get("state") == "sentence_start")
@@ -323,8 +344,7 @@ def test_no_hello_needed_and_echo_of_non_json(server):
     d.ws.send("42")
     assert d.ws.recv(timeout=5) == "42"
     d.send({"type": "goodbye"})
-    d.send({"type": "listen", "state": "detect", "text": "no hello"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("no hello")
     assert msgs[0]["text"] == "no hello"
     assert srv.sessions[0].hello is None
     d.close()
@@ -349,10 +369,7 @@ def test_framing_versions(server, version):
     srv = server()
     d = Dev(srv.url, version=version)
     d.hello()
-    d.send({"type": "listen", "state": "start", "mode": "manual"})
-    d.audio(tone(600))
-    d.send({"type": "listen", "state": "stop"})
-    msgs = d.until_stop()
+    msgs = d.manual_turn(tone(600))
     assert msgs[0]["text"].startswith("heard 10 frames (0.60 s)")
     frames = [m for m in msgs if isinstance(m, bytes)]
     stamps = []
@@ -405,12 +422,9 @@ def test_recorder_file_and_api(server, tmp_path):
     srv = server(record=str(path))
     d = Dev(srv.url, headers={"Authorization": "Bearer tok"})
     d.hello()
-    d.send({"type": "listen", "state": "start", "mode": "manual"})
-    d.audio(tone(180))
-    d.send({"type": "listen", "state": "stop"})
-    msgs = d.until_stop()
+    msgs = d.manual_turn(tone(180))
     d.close()
-    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0])
+    s = closed_session(srv)
     assert s.close_code == 1000
     ntx = len([m for m in msgs if isinstance(m, bytes)])
     assert s.binary("rx") == [1920, 1920, 1920]
@@ -465,8 +479,7 @@ def test_no_hello_first_session_only(server):
     d.send({"type": "hello", "version": 1, "transport": "websocket"})
     srv.wait_for(lambda: srv.sessions[0].hello)
     # The hello was received and nothing was sent back; the next message proves the order.
-    d.send({"type": "listen", "state": "detect", "text": "still there"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("still there")
     assert msgs[0]["type"] == "stt"
     assert not srv.sessions[0].texts("tx", "hello")
     d.close()
@@ -510,39 +523,25 @@ def test_slow_ms_delays_responses(server):
     d.close()
 
 
-def test_close_mid_tts(server):
-    srv = server(close_mid_tts=3)
+@pytest.mark.parametrize(("knob", "device_sees", "server_sees"), [
+    ("close_mid_tts", (1000,), 1000),  # a Close frame, echoed by the client
+    ("drop_mid_tts", (None, 1006), 1006),  # the TCP connection just ends: no close frame
+])
+def test_cut_mid_tts(server, knob, device_sees, server_sees):
+    srv = server(**{knob: 3})
     d = Dev(srv.url)
     d.hello()
     d.send({"type": "listen", "state": "detect", "text": "cut me off"})
-    got = []
-    with pytest.raises(ConnectionClosed):
-        while True:
-            got.append(d.recv())
+    got = d.until_closed()
     assert len([m for m in got if isinstance(m, bytes)]) == 3
-    assert d.ws.close_code == 1000
-    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0])
+    assert d.ws.close_code in device_sees
+    s = closed_session(srv)
+    assert s.close_code == server_sees
     assert s.turns[0].interrupted and s.turns[0].audio_frames == 3
     d2 = Dev(srv.url)  # second connection: full reply
     d2.hello()
-    d2.send({"type": "listen", "state": "detect", "text": "again"})
-    assert d2.until_stop()[-1]["state"] == "stop"
+    assert d2.text_turn("again")[-1]["state"] == "stop"
     d2.close()
-
-
-def test_drop_mid_tts(server):
-    srv = server(drop_mid_tts=2)
-    d = Dev(srv.url)
-    d.hello()
-    d.send({"type": "listen", "state": "detect", "text": "drop me"})
-    got = []
-    with pytest.raises(ConnectionClosed):
-        while True:
-            got.append(d.recv())
-    assert len([m for m in got if isinstance(m, bytes)]) == 2
-    assert d.ws.close_code is None or d.ws.close_code == 1006  # no close frame
-    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0])
-    assert s.close_code == 1006
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
@@ -550,8 +549,7 @@ def test_garbage(server, version):
     srv = server(garbage=True)
     d = Dev(srv.url, version=version)
     d.hello()
-    d.send({"type": "listen", "state": "detect", "text": "garbage please"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("garbage please")
     assert kinds(msgs[:2]) == ["stt", "tts/start"]
     texts = [m for m in msgs if isinstance(m, str)]
     assert "this is {not json" in texts and "" in texts
@@ -569,7 +567,7 @@ def test_garbage(server, version):
         framing.unpack(version if version > 1 else 2, lying)
     # the reply goes on normally afterwards
     assert msgs[-1]["state"] == "stop"
-    assert len([b for b in binaries[3:] if len(b) == 2880 + (0, 0, 16, 4)[version]]) > 10
+    assert len([b for b in binaries[3:] if len(b) == 2880 + HEADER_BYTES[version]]) > 10
     d.close()
 
 
@@ -578,10 +576,9 @@ def test_oversized(server, version):
     srv = server(oversized=True)
     d = Dev(srv.url, version=version)
     d.hello()
-    d.send({"type": "listen", "state": "detect", "text": "big"})
-    msgs = d.until_stop()
+    msgs = d.text_turn("big")
     big = [m for m in msgs if isinstance(m, bytes) and len(m) > 100000]
-    assert len(big) == 1 and len(big[0]) == (0, 0, 16, 4)[version] + 200 * 1024
+    assert len(big) == 1 and len(big[0]) == HEADER_BYTES[version] + 200 * 1024
     huge = [m for m in msgs if isinstance(m, dict) and len(m.get("text", "")) > 100000]
     assert len(huge) == 1 and huge[0]["type"] == "stt"
     assert msgs[-1]["state"] == "stop"
@@ -628,7 +625,7 @@ def test_server_pings_and_drops_silent_client(server):
             break
     assert struct.unpack(">H", body[:2])[0] == 1011
     sock.close()
-    s = srv.wait_for(lambda: srv.sessions[0].closed and srv.sessions[0], timeout=5)
+    s = closed_session(srv, timeout=5)
     assert (s.close_sent, s.close_code) == (1011, 1006)
 
 
@@ -821,8 +818,7 @@ def test_mcp_not_started_without_feature(server):
     srv = server()
     d = Dev(srv.url)
     d.hello(mcp=False)
-    d.send({"type": "listen", "state": "detect", "text": "x"})
-    d.until_stop()
+    d.text_turn("x")
     assert not srv.sessions[0].texts("tx", "mcp")
     d.close()
 
@@ -985,8 +981,7 @@ def test_cli_serves_a_turn_and_records(tmp_path):
         assert url and url.startswith("ws://127.0.0.1:") and url.endswith("/xiaozhi/v1/")
         d = Dev(url)
         d.hello()
-        d.send({"type": "listen", "state": "detect", "text": "cli"})
-        assert d.until_stop()[0]["text"] == "cli"
+        assert d.text_turn("cli")[0]["text"] == "cli"
         d.close()
     finally:
         p.terminate()
