@@ -54,7 +54,6 @@ class CaptiveDNS:
         self.ip = ip_bytes(ip)
         self.addr = (host, port)
         self._sock = None
-        self.answered = 0
 
     def open(self):
         """Bind now, so queries are not lost before run() gets scheduled."""
@@ -82,7 +81,6 @@ class CaptiveDNS:
                 if reply:
                     try:
                         s.sendto(reply, peer)
-                        self.answered += 1
                     except OSError:
                         pass
         finally:

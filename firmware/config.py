@@ -14,6 +14,7 @@ PATH = "config.json"
 # 2: server-provided WebSocket settings and MQTT kept apart from the user's own
 # (server_ws, mqtt), so a user-set URL can win over the OTA reply.
 SCHEMA = 2
+MAX_NETWORKS = 5  # saved Wi-Fi networks, as the reference keeps
 _TAG = "config"
 
 # Keys whose values are never printed or logged.
@@ -76,6 +77,22 @@ def _fresh():
     return d
 
 
+def _is_ws_url(url):
+    return url.startswith("ws://") or url.startswith("wss://")
+
+
+def check_network(net):
+    """Raise ConfigError unless net is {"ssid", "password"} within the 802.11
+    limits (ssid 1..32 bytes, password up to 64), as the reference portal
+    enforces them."""
+    ssid = net.get("ssid") if isinstance(net, dict) else None
+    if not isinstance(ssid, str) or not 0 < len(ssid.encode()) <= 32:
+        raise ConfigError("network name (ssid) must be 1 to 32 bytes")
+    pw = net.get("password", "")
+    if not isinstance(pw, str) or len(pw.encode()) > 64:
+        raise ConfigError("password must be a string of at most 64 bytes")
+
+
 def _check(key, value):
     """Raise ConfigError naming the key when value is not acceptable for it."""
     if key not in DEFAULTS:
@@ -92,17 +109,14 @@ def _check(key, value):
         if not lo <= value <= hi:
             raise ConfigError("config key '%s' must be %d..%d, got %d" % (key, lo, hi, value))
     if key == "wifi":
-        if len(value) > 5:
-            raise ConfigError("config key 'wifi' holds at most 5 networks")
+        if len(value) > MAX_NETWORKS:
+            raise ConfigError("config key 'wifi' holds at most %d networks" % MAX_NETWORKS)
         for net in value:
-            if not isinstance(net, dict) or not isinstance(net.get("ssid"), str) or not net["ssid"]:
-                raise ConfigError("config key 'wifi' entries need a non-empty 'ssid'")
-            if not isinstance(net.get("password", ""), str):
-                raise ConfigError("config key 'wifi' password must be a string")
-            # 802.11 limits, as the reference portal enforces them.
-            if len(net["ssid"].encode()) > 32 or len(net.get("password", "").encode()) > 64:
-                raise ConfigError("config key 'wifi' ssid is at most 32 bytes, password at most 64")
-    if key == "ws_url" and value and not (value.startswith("ws://") or value.startswith("wss://")):
+            try:
+                check_network(net)
+            except ConfigError as e:
+                raise ConfigError("config key 'wifi': %s" % e)
+    if key == "ws_url" and value and not _is_ws_url(value):
         raise ConfigError("config key 'ws_url' must be a ws:// or wss:// URL")
     if key == "ota_url" and value and not (
         value.startswith("http://") or value.startswith("https://")
@@ -115,7 +129,7 @@ def _check(key, value):
                 raise ConfigError("config key '%s' members must be strings or numbers" % key)
         if key == "server_ws":
             url = value.get("url", "")
-            if url and not (isinstance(url, str) and (url.startswith("ws://") or url.startswith("wss://"))):
+            if url and not (isinstance(url, str) and _is_ws_url(url)):
                 raise ConfigError("config key 'server_ws' url must be a ws:// or wss:// URL")
             if value.get("version", 1) not in (1, 2, 3):
                 raise ConfigError("config key 'server_ws' version must be 1, 2 or 3")

@@ -9,6 +9,7 @@
 #   GET  /advanced/config       {"ota_url","ws_url","ws_token_set","protocol_version","audio_format",
 #                                "server_managed_urls"}   (the token itself is never sent)
 #   POST /advanced/config       same keys (+ "ws_token") -> {"success", "error"?}
+#        (also as POST /advanced/submit, the reference's name for it)
 #   POST /exit                  leave the portal
 # Every reply is Connection: close; requests over the size limits get 413.
 try:
@@ -23,7 +24,7 @@ except ImportError:  # pragma: no cover
 
 from firmware import log
 from firmware.captive_dns import CaptiveDNS
-from firmware.config import ConfigError
+from firmware.config import MAX_NETWORKS, ConfigError, check_network
 
 MAX_BODY = 1024  # as the reference portal
 MAX_HEAD = 2048  # request line + headers
@@ -75,7 +76,6 @@ class Portal:
         self.done = asyncio.Event()
         ap = getattr(hal, "ap", None)
         self.ssid = ap_ssid(ap.config("mac") if ap is not None else hal.mac())
-        self.requests = 0
 
     # -- lifecycle -------------------------------------------------------------
     async def run(self):
@@ -127,7 +127,6 @@ class Portal:
         return parts[0], parts[1], body
 
     async def _conn(self, reader, writer):
-        self.requests += 1
         try:
             try:
                 method, path, body = await asyncio.wait_for(self._read_request(reader), READ_TIMEOUT_S)
@@ -214,10 +213,10 @@ class Portal:
     async def _submit(self, req):
         ssid = req.get("ssid")
         pw = req.get("password", "")
-        if not isinstance(ssid, str) or not ssid or len(ssid.encode()) > 32:
-            return self._json(400, {"success": False, "error": "network name must be 1 to 32 bytes"})
-        if not isinstance(pw, str) or len(pw.encode()) > 64:
-            return self._json(400, {"success": False, "error": "password must be at most 64 bytes"})
+        try:
+            check_network({"ssid": ssid, "password": pw})  # before a test-join, not after
+        except ConfigError as e:
+            return self._json(400, {"success": False, "error": str(e)})
         log.info(_TAG, "testing %s" % ssid)
         ok, why = await self.wifi.join(ssid, pw)
         if not ok:
@@ -226,7 +225,7 @@ class Portal:
         nets = [n for n in self.cfg.get("wifi") if n["ssid"] != ssid]
         nets.insert(0, {"ssid": ssid, "password": pw})  # newest first, tried first
         try:
-            self.cfg.set("wifi", nets[:5])
+            self.cfg.set("wifi", nets[:MAX_NETWORKS])
             self.cfg.save()
         except ConfigError as e:
             return self._json(200, {"success": False, "error": str(e)})

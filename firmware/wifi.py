@@ -12,8 +12,8 @@ except ImportError:  # pragma: no cover
 
 from backoff import Backoff
 from firmware import clock, log
+from firmware.config import MAX_NETWORKS
 
-MAX_NETWORKS = 5
 JOIN_TIMEOUT_MS = 15000  # per network; 5 networks stay within the reference's 60 s budget
 POLL_MS = 100  # status polling while joining
 STALE_REASON_MS = 3000  # failure codes this soon after connect() may be the last attempt's

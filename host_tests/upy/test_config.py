@@ -2,8 +2,10 @@
 import os
 
 from firmware import config
+from host_tests.upy.checks import raises
 
-_P = "/tmp/xz_cfg_test.json"
+# Per run, so two runs on one machine never share the files.
+_P = "/tmp/xz_cfg_test_%d.json" % int.from_bytes(os.urandom(4), "big")
 
 
 def _clean():
@@ -14,14 +16,32 @@ def _clean():
             pass
 
 
+def _scratch(test):
+    # Runs test with no config files at _P, and leaves none behind.
+    def run():
+        _clean()
+        try:
+            test()
+        finally:
+            _clean()
+
+    return run
+
+
+def _refused(c, pairs):
+    # Each (key, value) is refused with the key named.
+    for key, value in pairs:
+        raises(lambda k=key, v=value: c.set(k, v), key)
+
+
+@_scratch
 def test_missing_file_gives_defaults():
-    _clean()
     c = config.load(_P)
     assert c.get("volume") == 70 and c.get("protocol_version") == 1
 
 
+@_scratch
 def test_round_trip():
-    _clean()
     c = config.load(_P)
     c.set("ws_url", "ws://127.0.0.1:8000/xiaozhi/v1/")
     c.save()
@@ -29,14 +49,7 @@ def test_round_trip():
 
 
 def test_bad_value_names_the_key():
-    c = config.Config(_P)
-    for key, value in (("volume", 101), ("protocol_version", 4), ("ws_url", "ftp://x"), ("nope", 1)):
-        try:
-            c.set(key, value)
-        except config.ConfigError as e:
-            assert key in str(e), str(e)
-        else:
-            raise AssertionError("accepted %s=%r" % (key, value))
+    _refused(config.Config(_P), (("volume", 101), ("protocol_version", 4), ("ws_url", "ftp://x"), ("nope", 1)))
 
 
 def test_update_is_all_or_nothing():
@@ -48,8 +61,8 @@ def test_update_is_all_or_nothing():
     assert c.get("volume") == 70
 
 
+@_scratch
 def test_corrupt_file_is_kept_and_defaults_used():
-    _clean()
     with open(_P, "w") as f:
         f.write('{"volume": 5, "ws_u')
     c = config.load(_P)
@@ -57,8 +70,8 @@ def test_corrupt_file_is_kept_and_defaults_used():
     os.stat(_P + ".bad")
 
 
+@_scratch
 def test_interrupted_save_recovers_from_tmp():
-    _clean()
     with open(_P + ".tmp", "w") as f:
         f.write('{"schema": 1, "volume": 33}')
     assert config.load(_P).get("volume") == 33
@@ -73,8 +86,8 @@ def test_redacted_hides_secrets():
     assert "hunter2" not in text and "tok-" not in text and "home" in text
 
 
+@_scratch
 def test_schema0_migration_from_flat_keys():
-    _clean()
     with open(_P, "w") as f:
         f.write('{"ssid": "home", "password": "pw1", "ssid1": "work", "password1": "pw2",'
                 ' "websocket": {"url": "ws://h/x/", "token": "t", "version": 2}}')
@@ -84,14 +97,15 @@ def test_schema0_migration_from_flat_keys():
     assert c.get("server_ws") == {"url": "ws://h/x/", "token": "t", "version": 2}
 
 
+@_scratch
 def test_schema1_file_keeps_values():
-    _clean()
     with open(_P, "w") as f:
         f.write('{"schema": 1, "ws_url": "ws://a/", "volume": 40}')
     c = config.load(_P)
     assert c.get("ws_url") == "ws://a/" and c.get("volume") == 40 and c.get("server_ws") == {}
 
 
+@_scratch
 def test_future_schema_and_bad_key_fall_back():
     for text, word in (('{"schema": 99}', "schema"), ('{"volume": "loud"}', "volume")):
         _clean()
@@ -120,24 +134,28 @@ def test_defaults_are_not_shared():
 
 def test_url_schemes_and_wifi_limits():
     c = config.Config(_P)
-    for key, value in (
+    _refused(c, (
         ("ws_url", "http://x/"),
         ("ota_url", "ws://x/"),
         ("server_ws", {"url": "http://x"}),
         ("server_ws", {"version": 9}),
         ("mqtt", {"k": [1]}),
         ("wifi", [{"ssid": "x" * 33}]),
+        ("wifi", [{"ssid": ""}]),
         ("wifi", [{"ssid": "a", "password": "p" * 65}]),
+        ("wifi", [{"ssid": "a", "password": 5}]),
+        ("wifi", ["just-a-name"]),
         ("wifi", [{"ssid": "n%d" % i} for i in range(6)]),
-    ):
-        try:
-            c.set(key, value)
-        except config.ConfigError as e:
-            assert key in str(e), str(e)
-        else:
-            raise AssertionError("accepted %s=%r" % (key, value))
+    ))
     c.set("ota_url", "https://api.example/xiaozhi/ota/")
     c.set("ws_url", "wss://example/xiaozhi/v1/")
+    c.set("wifi", [{"ssid": "s" * 32, "password": "p" * 64}])
+
+
+def test_check_network_says_which_limit():
+    raises(lambda: config.check_network({"ssid": "x" * 33}), "ssid", "32 bytes")
+    raises(lambda: config.check_network({"ssid": "a", "password": "p" * 65}), "password", "64 bytes")
+    config.check_network({"ssid": "a"})
 
 
 def test_redacted_hides_server_secrets():
@@ -151,8 +169,8 @@ def test_redacted_hides_server_secrets():
     assert "ws://srv/x/" in text and "mq.example" in text
 
 
+@_scratch
 def test_save_is_atomic_on_failure():
-    _clean()
     c = config.load(_P)
     c.set("volume", 20)
     c.save()
