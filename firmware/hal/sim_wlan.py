@@ -58,12 +58,10 @@ class SimWLAN:
     STAT_ASSOC_FAIL = STAT_ASSOC_FAIL
     STAT_HANDSHAKE_TIMEOUT = STAT_HANDSHAKE_TIMEOUT
 
-    def __init__(self, air, mac=None):
-        if isinstance(air, dict):  # SimWLAN(sim.json settings), as the sim HAL builds it
-            mac = mac or _mac(air)
-            air = _air(air)
-        self.air = air
-        self.mac = mac or b"\x02\x00\x00\x00\x00\x01"
+    def __init__(self, opts):
+        """opts: the sim.json settings (keys above)."""
+        self.air = _air(opts)
+        self.mac = _mac(opts)
         self._active = False
         self._status = STAT_IDLE
         self._net = None  # the AP joined or being joined
@@ -187,22 +185,16 @@ class SimWLAN:
 class SimAP:
     """The soft-AP side: only what the portal uses."""
 
-    def __init__(self, mac=b"\x02\x00\x00\x00\x00\x02", host="127.0.0.1", port=8080, dns_port=0,
-                 force_portal=False):
-        if isinstance(mac, dict):  # SimAP(sim.json settings), as the sim HAL builds it
-            opts = mac
-            mac = _ap_mac(_mac(opts))
-            host = opts.get("portal_host", host)
-            port = opts.get("portal_port", port)
-            dns_port = opts.get("dns_port", dns_port)
-            force_portal = bool(opts.get("portal"))
-        self.mac = mac
+    def __init__(self, opts):
+        """opts: the sim.json settings (keys above)."""
+        self.mac = _ap_mac(_mac(opts))
         self._active = False
         self.essid = ""
         self.security = None
         # Where the portal listens in the simulator (a device uses 0.0.0.0:80 and DNS on 53).
-        self.portal_addr = (host, port, dns_port)
-        self.force_portal = force_portal
+        self.portal_addr = (opts.get("portal_host", "127.0.0.1"), opts.get("portal_port", 8080),
+                            opts.get("dns_port", 0))
+        self.force_portal = bool(opts.get("portal"))
 
     def active(self, on=None):
         if on is None:
@@ -246,13 +238,3 @@ def _air(opts):
         raise ValueError("sim.json 'networks' must be a list of {\"ssid\": ..., \"password\": ...}")
     return Air(nets, opts.get("wifi_join_ms", 1500), opts.get("wifi_fail"))
 
-
-def build(simcfg, mac=None):
-    """-> (wlan, ap) from sim.json, or (None, None) when it names no networks
-    (the simulator then runs as if wired, skipping Wi-Fi)."""
-    if "networks" not in simcfg:
-        return None, None
-    mac = mac or _mac(simcfg)
-    ap = SimAP(_ap_mac(mac), simcfg.get("portal_host", "127.0.0.1"), simcfg.get("portal_port", 8080),
-               simcfg.get("dns_port", 0), bool(simcfg.get("portal")))
-    return SimWLAN(_air(simcfg), mac), ap

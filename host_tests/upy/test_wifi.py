@@ -1,17 +1,20 @@
 # wifi: joins, failure reasons, network order, drop + backoff reconnect, power
 # save; all against hal/sim_wlan with the virtual clock running fast.
 import asyncio
+import os
 
 from firmware import clock, config, wifi
 from firmware.hal import sim_wlan
+from host_tests.upy.checks import raises
 
-_P = "/tmp/xz_wifi_test.json"
+# Per run, so two runs on one machine never share the file (nothing saves it today).
+_P = "/tmp/xz_wifi_test_%d.json" % int.from_bytes(os.urandom(4), "big")
 NETS = [{"ssid": "home", "password": "pw-home"}, {"ssid": "work", "password": "pw-work", "rssi": -70}]
 
 
 class _Hal:
     def __init__(self, sim):
-        self.wlan, self.ap = sim_wlan.build(sim)
+        self.wlan, self.ap = sim_wlan.SimWLAN(sim), sim_wlan.SimAP(sim)
 
 
 def _mgr(saved, sim=None):
@@ -96,14 +99,15 @@ def test_power_save():
     assert hal.wlan.pm == hal.wlan.PM_POWERSAVE
 
 
-def test_sim_wlan_without_networks_is_wired():
-    assert sim_wlan.build({"mic": "x.wav"}) == (None, None)
-    try:
-        sim_wlan.build({"networks": [{"password": "x"}]})
-    except ValueError as e:
-        assert "networks" in str(e)
-    else:
-        raise AssertionError("accepted a network without ssid")
+def test_sim_wlan_needs_named_networks():
+    for opts in ({"networks": [{"password": "x"}]}, {"networks": "home"}):
+        raises(lambda o=opts: sim_wlan.SimWLAN(o), "networks")
+
+
+def test_sim_ap_mac_and_portal_address():
+    ap = sim_wlan.SimAP({"networks": NETS, "mac": "02:11:22:33:ab:cd", "portal_port": 9001})
+    assert ap.config("mac") == b"\x02\x11\x22\x33\xab\xce"  # station MAC + 1, as on the chip
+    assert ap.portal_addr == ("127.0.0.1", 9001, 0) and not ap.force_portal
 
 
 def test_captive_dns_answer():
