@@ -898,6 +898,8 @@ def test_wav_roundtrip_and_refusals(tmp_path):
     (tmp_path / "t.txt").write_text("hello, this is not a WAV file at all")
     with pytest.raises(WavError, match="not a 16-bit PCM WAV"):
         read_wav(tmp_path / "t.txt")
+    with pytest.raises(WavError, match="cannot read"):
+        read_wav(tmp_path / "t.txt" / "under_a_file.wav")
     import wave
 
     with wave.open(str(tmp_path / "u8.wav"), "wb") as w:

@@ -30,6 +30,8 @@ def read_wav(path):
         raise WavError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise WavError(f"{path}: is a directory, not a WAV file") from None
+    except OSError as e:
+        raise WavError(f"{path}: cannot read ({e.strerror or e})") from None
     except wave.Error as e:
         # wave raises e.g. "unknown format: 3" for float WAVs, "file does not
         # start with RIFF id" for non-WAV input.
