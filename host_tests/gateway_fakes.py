@@ -1,4 +1,4 @@
-"""Test doubles and audio measurements for the gateway tests (not collected by pytest).
+"""Test doubles, harness and audio measurements for the gateway tests (not collected by pytest).
 
 FakeUpstream: a stock-like xiaozhi server (websockets) that speaks Opus only:
 it answers the hello like the stock server (echoes audio_params), decodes the
@@ -6,22 +6,131 @@ uplink at 16 kHz, and on listen stop/detect runs a turn: stt, tts start, llm,
 sentence_start, tone frames as 24 kHz CELT/hybrid Opus plus a 16 kHz SILK
 prompt, tts stop. Every frame is recorded.
 FakeOta: a stock-like OTA HTTP endpoint (asyncio streams).
+Harness: async_test, FakeClock, serving / gateway_for (start and always stop
+servers), open_device / open_session, recv_until, closed_with, dead_port, http.
 """
 
 import array
 import asyncio
+import contextlib
+import functools
 import json
 import math
 import os
+import socket
 
 import opuslib_next
+import pytest
 import websockets
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from tools.gateway.config import Config
+from tools.gateway.proxy import Gateway
 from tools.wav import read_wav
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEECH_WAV = os.path.join(HERE, "fixtures", "gateway", "speech_en_16k.wav")
+DEV = "aa:bb:cc:dd:ee:ff"
+CID = "5f1c7c52-5d0f-4c1e-9d2a-3c1b2a4f6e70"
+T = 10  # seconds: bound on every wait, never a sleep-as-assertion
+
+
+# -- harness -----------------------------------------------------------------
+class FakeClock:
+    """A clock the test moves by hand: clock.t += 61."""
+
+    def __init__(self, t=0.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def async_test(fn):
+    """Run an async test (fixtures and parameters pass through) under asyncio.run, bounded at 30 s."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 30))
+    return wrapper
+
+
+@contextlib.asynccontextmanager
+async def serving(*servers):
+    """Start the servers in order; stop them in reverse order on the way out, also when the test fails."""
+    async with contextlib.AsyncExitStack() as stack:
+        for s in servers:
+            await s.start()
+            stack.push_async_callback(s.stop)
+        yield servers
+
+
+@contextlib.asynccontextmanager
+async def gateway_for(up, clock=None, mono=None, **cfg):
+    """A started FakeUpstream `up` (None: a default one) and a Gateway in front of it on an
+    ephemeral port: (up, gw), both stopped on the way out. clock/mono: the Gateway's clocks."""
+    up = up or FakeUpstream()
+    clocks = {k: v for k, v in (("clock", clock), ("mono", mono)) if v is not None}
+    async with serving(up):
+        gw = Gateway(Config(listen_port=0, upstreams=[up.url], **cfg), **clocks)
+        async with serving(gw):
+            yield up, gw
+
+
+def hello(fmt="pcm", rate=16000, version=1):
+    return json.dumps({"type": "hello", "version": version, "features": {"mcp": True, "glyph_push": False},
+                       "transport": "websocket",
+                       "audio_params": {"format": fmt, "sample_rate": rate, "channels": 1, "frame_duration": 60}},
+                      separators=(",", ":"))
+
+
+async def open_device(gw, version=1, headers=None):
+    """A device WebSocket to the gateway; headers replace the default Device-Id/Client-Id/Protocol-Version."""
+    if headers is None:
+        headers = {"Device-Id": DEV, "Client-Id": CID, "Protocol-Version": str(version)}
+    return await connect("ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port, additional_headers=headers,
+                         open_timeout=T, compression=None)
+
+
+async def open_session(gw, fmt="pcm", rate=16000, version=1, headers=None):
+    """open_device plus the hello exchange: (ws, the server hello as the device got it)."""
+    ws = await open_device(gw, version, headers)
+    await ws.send(hello(fmt, rate, version))
+    return ws, json.loads(await asyncio.wait_for(ws.recv(), T))
+
+
+async def recv_until(ws, pred):
+    """Collect (texts, audio bytes, frame sizes) until a text message satisfies pred."""
+    texts, audio, sizes = [], bytearray(), []
+    while True:
+        m = await asyncio.wait_for(ws.recv(), T)
+        if isinstance(m, bytes):
+            audio += m
+            sizes.append(len(m))
+            continue
+        texts.append(m)
+        try:
+            msg = json.loads(m)
+        except ValueError:
+            continue
+        if isinstance(msg, dict) and pred(msg):
+            return texts, audio, sizes
+
+
+def dead_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+async def closed_with(ws):
+    """Wait for the other side to close ws: (close code, reason)."""
+    with pytest.raises(websockets.ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), T)
+    return ws.close_code, ws.close_reason
 
 
 # -- audio helpers -----------------------------------------------------------

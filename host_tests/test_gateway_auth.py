@@ -1,15 +1,12 @@
 """Signed device auth at the gateway: valid, expired, future, replayed, forged,
 missing and unknown-device tokens, with clear close reasons and audit entries."""
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
 
-import pytest
-import websockets
-from test_gateway import CID, DEV, T, hello, open_device, run, start  # noqa: E402
+from gateway_fakes import CID, DEV, FakeClock, async_test, closed_with, gateway_for, open_device, open_session
 
 from tools.gateway.auth import ReplayCache, TokenVerifier, bearer_token, sign
 from tools.gateway.config import Auth
@@ -18,14 +15,6 @@ SECRET = "peer-test-secret"
 NOW = 1795784743.0
 VECTOR = "C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class Clock:
-    def __init__(self, t):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 def test_sign_matches_stock_vector():
@@ -41,12 +30,12 @@ def test_device_minted_token_verifies_at_the_gateway():
     out = subprocess.run([mp, "-c", code], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     tok = out.stdout.strip()
-    v = TokenVerifier({DEV: SECRET}, 300, Clock(1795784800 + 299))
+    v = TokenVerifier({DEV: SECRET}, 300, FakeClock(1795784800 + 299))
     assert v.verify("Bearer " + tok, CID, DEV) == (True, "ok")
 
 
 def test_verifier_reasons():
-    clock = Clock(NOW)
+    clock = FakeClock(NOW)
     v = TokenVerifier({DEV: SECRET}, 300, clock)
     assert v.verify(None, CID, DEV) == (False, "missing token")
     assert v.verify("Basic abc", CID, DEV) == (False, "missing token")
@@ -69,14 +58,14 @@ def test_verifier_reasons():
     clock.t = NOW - 301
     ok, why = v.verify(tok, CID, DEV)
     assert not ok and why.startswith("token from the future (301 s ahead")
-    fresh = TokenVerifier({DEV: SECRET}, 300, Clock(NOW - 300))
+    fresh = TokenVerifier({DEV: SECRET}, 300, FakeClock(NOW - 300))
     assert fresh.verify(tok, CID, DEV) == (True, "ok")  # the window edge is inclusive
-    fresh.clock = Clock(NOW + 300)
+    fresh.clock = FakeClock(NOW + 300)
     assert fresh.verify(sign(SECRET, CID, DEV, int(NOW) + 1), CID, DEV) == (True, "ok")
 
 
 def test_missing_client_id_signs_as_None_like_stock():
-    v = TokenVerifier({DEV: SECRET}, 300, Clock(NOW))
+    v = TokenVerifier({DEV: SECRET}, 300, FakeClock(NOW))
     assert v.verify(sign(SECRET, "None", DEV, int(NOW)), "", DEV) == (True, "ok")
 
 
@@ -101,24 +90,15 @@ def _auth_cfg():
     return Auth(enabled=True, window_s=300, devices={DEV: SECRET})
 
 
-async def _refused(gw, headers):
-    ws = await open_device(gw, headers=headers)
-    with pytest.raises(websockets.ConnectionClosed):
-        await asyncio.wait_for(ws.recv(), T)
-    return ws.close_code, ws.close_reason
-
-
-def test_gateway_accepts_valid_and_refuses_bad_tokens(tmp_path):
-    async def main():
-        audit_path = str(tmp_path / "audit.jsonl")
-        up, gw = await start(auth=_auth_cfg(), audit_log=audit_path)
+@async_test
+async def test_gateway_accepts_valid_and_refuses_bad_tokens(tmp_path):
+    audit_path = str(tmp_path / "audit.jsonl")
+    async with gateway_for(None, auth=_auth_cfg(), audit_log=audit_path) as (up, gw):
         now = int(gw.clock())
         base = {"Device-Id": DEV, "Client-Id": CID, "Protocol-Version": "1"}
         good = "Bearer " + sign(SECRET, CID, DEV, now)
 
-        ws = await open_device(gw, headers=dict(base, Authorization=good))
-        await ws.send(hello())
-        sh = json.loads(await asyncio.wait_for(ws.recv(), T))
+        ws, sh = await open_session(gw, headers=dict(base, Authorization=good))
         assert sh["type"] == "hello"
         # The device's gateway token is not forwarded to the upstream.
         assert "Authorization" not in up.connections[0]["headers"]
@@ -135,20 +115,16 @@ def test_gateway_accepts_valid_and_refuses_bad_tokens(tmp_path):
             h = dict(base)
             if authz:
                 h["Authorization"] = authz
-            code, reason = await _refused(gw, h)
+            code, reason = await closed_with(await open_device(gw, headers=h))
             assert code == 4401 and reason.startswith(want), (name, code, reason)
-        code, reason = await _refused(gw, {"Device-Id": "00:00:00:00:00:01", "Client-Id": CID,
-                                           "Authorization": good})
-        assert (code, reason) == (4401, "auth failed: unknown device")
+        ws = await open_device(gw, headers={"Device-Id": "00:00:00:00:00:01", "Client-Id": CID,
+                                            "Authorization": good})
+        assert await closed_with(ws) == (4401, "auth failed: unknown device")
         assert len(up.connections) == 1  # refused devices never reach the upstream
-        await gw.stop()
-        await up.stop()
-        lines = [json.loads(x) for x in open(audit_path, encoding="utf-8")]
-        auths = [r for r in lines if r["event"] == "auth"]
-        assert [a["ok"] for a in auths] == [True, False, False, False, False, False, False]
-        assert {r["reason"] for r in lines if r["event"] == "close" and r["code"] == 4401} >= {
-            "auth failed: token replayed", "auth failed: missing token", "auth failed: bad signature"}
-        text = open(audit_path, encoding="utf-8").read()
-        assert SECRET not in text and good.split()[1] not in text and good.split(".")[0][7:] not in text
-
-    run(main())
+    lines = [json.loads(x) for x in open(audit_path, encoding="utf-8")]
+    auths = [r for r in lines if r["event"] == "auth"]
+    assert [a["ok"] for a in auths] == [True, False, False, False, False, False, False]
+    assert {r["reason"] for r in lines if r["event"] == "close" and r["code"] == 4401} >= {
+        "auth failed: token replayed", "auth failed: missing token", "auth failed: bad signature"}
+    text = open(audit_path, encoding="utf-8").read()
+    assert SECRET not in text and good.split()[1] not in text and good.split(".")[0][7:] not in text

@@ -1,13 +1,9 @@
 """Several upstreams: failover when one refuses or dies at connect time, health in the logs."""
 
 import asyncio
-import json
 import logging
-import socket
 
-import websockets
-from gateway_fakes import FakeUpstream
-from test_gateway import T, hello, open_device, run
+from gateway_fakes import FakeClock, FakeUpstream, async_test, closed_with, dead_port, open_device, open_session
 from websockets.asyncio.server import serve
 
 from tools.gateway.config import Config
@@ -15,51 +11,38 @@ from tools.gateway.proxy import Gateway
 from tools.gateway.upstreams import DOWN, UP
 
 
-class Mono:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
-def _dead_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def _url(port):
+    return "ws://127.0.0.1:%d/xiaozhi/v1/" % port
 
 
 async def _talks(gw):
-    ws = await open_device(gw)
-    await ws.send(hello())
-    msg = json.loads(await asyncio.wait_for(ws.recv(), T))
+    ws, sh = await open_session(gw)
     await ws.close()
-    return msg["type"] == "hello"
+    return sh["type"] == "hello"
 
 
-def test_failover_to_second_upstream_and_health_logs(caplog):
-    async def main():
-        caplog.set_level(logging.INFO, logger="gateway")
-        dead = "ws://127.0.0.1:%d/xiaozhi/v1/" % _dead_port()
+@async_test
+async def test_failover_to_second_upstream_and_health_logs(caplog):
+    caplog.set_level(logging.INFO, logger="gateway")
+    dead = _url(dead_port())
 
-        # An upstream that accepts TCP and dies before the handshake.
-        async def slam(reader, writer):
-            writer.transport.abort()
-        dier = await asyncio.start_server(slam, "127.0.0.1", 0)
-        dier_url = "ws://127.0.0.1:%d/xiaozhi/v1/" % dier.sockets[0].getsockname()[1]
+    # An upstream that accepts TCP and dies before the handshake.
+    async def slam(reader, writer):
+        writer.transport.abort()
+    dier = await asyncio.start_server(slam, "127.0.0.1", 0)
+    dier_url = _url(dier.sockets[0].getsockname()[1])
 
-        # An upstream that refuses with HTTP 503.
-        async def reject(conn, request):
-            return conn.respond(503, "maintenance\n")
-        busy = await serve(lambda ws: None, "127.0.0.1", 0, process_request=reject)
-        busy_url = "ws://127.0.0.1:%d/xiaozhi/v1/" % busy.sockets[0].getsockname()[1]
+    # An upstream that refuses with HTTP 503.
+    async def reject(conn, request):
+        return conn.respond(503, "maintenance\n")
+    busy = await serve(lambda ws: None, "127.0.0.1", 0, process_request=reject)
+    busy_url = _url(busy.sockets[0].getsockname()[1])
 
-        good = await FakeUpstream().start()
-        mono = Mono()
-        gw = await Gateway(Config(listen_port=0, upstreams=[dead, dier_url, busy_url, good.url],
-                                  upstream_retry_s=30), mono=mono).start()
+    good = await FakeUpstream().start()
+    mono = FakeClock()
+    gw = await Gateway(Config(listen_port=0, upstreams=[dead, dier_url, busy_url, good.url],
+                              upstream_retry_s=30), mono=mono).start()
+    try:
         assert await _talks(gw)
         states = {u.url: u for u in gw.pool.upstreams}
         assert states[dead].state == DOWN and "Connect" in states[dead].last_error
@@ -83,43 +66,33 @@ def test_failover_to_second_upstream_and_health_logs(caplog):
         assert [u.url for u in gw.pool.order()] == [good.url, dier_url, busy_url, dead]
         mono.t += 31
         assert [u.url for u in gw.pool.order()] == [good.url, dead, dier_url, busy_url]
+    finally:
         await gw.stop()
         await good.stop()
         busy.close()
         dier.close()
 
-    run(main())
 
-
-def test_all_upstreams_down_closes_device_with_reason():
-    async def main():
-        urls = ["ws://127.0.0.1:%d/xiaozhi/v1/" % _dead_port() for _ in range(2)]
-        gw = await Gateway(Config(listen_port=0, upstreams=urls)).start()
-        ws = await open_device(gw)
-        try:
-            await asyncio.wait_for(ws.recv(), T)
-            raise AssertionError("expected a close")
-        except websockets.ConnectionClosed:
-            pass
-        assert ws.close_code == 1013 and ws.close_reason == "no upstream reachable"
+@async_test
+async def test_all_upstreams_down_closes_device_with_reason():
+    urls = [_url(dead_port()) for _ in range(2)]
+    gw = await Gateway(Config(listen_port=0, upstreams=urls)).start()
+    try:
+        assert await closed_with(await open_device(gw)) == (1013, "no upstream reachable")
         fail = gw.audit.find("upstream_fail")[0]
         assert all(u in fail["reason"] for u in urls)
+    finally:
         await gw.stop()
 
-    run(main())
 
-
-def test_recovered_upstream_is_marked_up_again(caplog):
-    async def main():
-        caplog.set_level(logging.INFO, logger="gateway")
-        port = _dead_port()
-        url = "ws://127.0.0.1:%d/xiaozhi/v1/" % port
-        gw = await Gateway(Config(listen_port=0, upstreams=[url])).start()
-        ws = await open_device(gw)
-        try:
-            await asyncio.wait_for(ws.recv(), T)
-        except websockets.ConnectionClosed:
-            pass
+@async_test
+async def test_recovered_upstream_is_marked_up_again(caplog):
+    caplog.set_level(logging.INFO, logger="gateway")
+    port = dead_port()
+    url = _url(port)
+    gw = await Gateway(Config(listen_port=0, upstreams=[url])).start()
+    try:
+        assert (await closed_with(await open_device(gw)))[0] == 1013
         assert gw.pool.upstreams[0].state == DOWN
         up = FakeUpstream()
         up._server = await serve(up._handle, "127.0.0.1", port, compression=None)
@@ -127,7 +100,6 @@ def test_recovered_upstream_is_marked_up_again(caplog):
         assert await _talks(gw)
         assert gw.pool.upstreams[0].state == UP
         assert "upstream %s is UP again after 1 failures" % url in caplog.text
-        await gw.stop()
         await up.stop()
-
-    run(main())
+    finally:
+        await gw.stop()

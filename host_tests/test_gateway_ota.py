@@ -3,15 +3,12 @@ upstream token kept for the upstream connection, activation pass-through,
 answers from config, and clear errors."""
 
 import asyncio
+import contextlib
 import json
-import socket
 
-from gateway_fakes import FakeOta, FakeUpstream, http
-from test_gateway import CID, DEV, T, hello, open_device, run
+from gateway_fakes import CID, DEV, FakeOta, T, async_test, dead_port, gateway_for, http, open_session, serving
 
-from tools.gateway.config import Config
 from tools.gateway.ota_proxy import rewrite_ota_reply
-from tools.gateway.proxy import Gateway
 
 OTA_HEADERS = (("Device-Id", DEV), ("Client-Id", CID), ("Content-Type", "application/json"),
                ("User-Agent", "bread-compact-s3/0.1.0"))
@@ -19,16 +16,11 @@ BODY = json.dumps({"version": 2, "mac_address": DEV, "uuid": CID,
                    "application": {"name": "xiaozhi-mpy", "version": "0.1.0"}}).encode()
 
 
-async def _setup(**cfg):
-    up = await FakeUpstream().start()
-    ota = await FakeOta().start()
-    gw = await Gateway(Config(listen_port=0, upstreams=[up.url], upstream_ota=ota.url, **cfg)).start()
-    return up, ota, gw
-
-
-async def _stop(*things):
-    for t in things:
-        await t.stop()
+@contextlib.asynccontextmanager
+async def proxying(**cfg):
+    """A FakeOta and a gateway whose upstream OTA it is: (ota, up, gw)."""
+    async with serving(FakeOta()) as (ota,), gateway_for(None, upstream_ota=ota.url, **cfg) as (up, gw):
+        yield ota, up, gw
 
 
 def test_rewrite_ota_reply_unit():
@@ -45,9 +37,9 @@ def test_rewrite_ota_reply_unit():
     assert out == {"server_time": {}} and tok is None
 
 
-def test_ota_proxy_rewrites_url_strips_firmware_and_uses_upstream_token():
-    async def main():
-        up, ota, gw = await _setup()
+@async_test
+async def test_ota_proxy_rewrites_url_strips_firmware_and_uses_upstream_token():
+    async with proxying() as (ota, up, gw):
         status, hd, body = await http(gw.port, "POST", "/xiaozhi/ota/", BODY, OTA_HEADERS)
         assert status == 200 and hd["content-type"] == "application/json"
         reply = json.loads(body)
@@ -63,83 +55,61 @@ def test_ota_proxy_rewrites_url_strips_firmware_and_uses_upstream_token():
         assert rec["stripped_firmware"] is True and rec["got_upstream_auth"] is True
         assert "upstream-issued-token" not in json.dumps(gw.audit.records)
         # The upstream token from the OTA reply authenticates the device's upstream session.
-        ws = await open_device(gw)
-        await ws.send(hello())
-        await asyncio.wait_for(ws.recv(), T)
+        ws, _ = await open_session(gw)
         assert up.connections[0]["headers"]["Authorization"] == "Bearer upstream-issued-token"
         await ws.close()
-        await _stop(gw, ota, up)
-
-    run(main())
 
 
-def test_activation_passes_through():
-    async def main():
-        up, ota, gw = await _setup()
+@async_test
+async def test_activation_passes_through():
+    async with proxying() as (ota, up, gw):
         status, hd, body = await http(gw.port, "POST", "/xiaozhi/ota/activate", b"{}", OTA_HEADERS)
         assert status == 202 and json.loads(body) == {"pending": True}
         assert ota.requests[0]["path"] == "/xiaozhi/ota/activate"
-        await _stop(gw, ota, up)
-
-    run(main())
 
 
-def test_mqtt_reply_becomes_websocket_and_public_url_wins():
-    async def main():
-        up, ota, gw = await _setup(public_url="wss://gw.example/xiaozhi/v1/")
+@async_test
+async def test_mqtt_reply_becomes_websocket_and_public_url_wins():
+    async with proxying(public_url="wss://gw.example/xiaozhi/v1/") as (ota, up, gw):
         ota.mqtt = True
         status, _, body = await http(gw.port, "POST", "/xiaozhi/ota/", BODY, OTA_HEADERS)
         reply = json.loads(body)
         assert status == 200 and "mqtt" not in reply and "firmware" not in reply
         assert reply["websocket"] == {"url": "wss://gw.example/xiaozhi/v1/"}
-        await _stop(gw, ota, up)
-
-    run(main())
 
 
-def test_without_upstream_ota_the_gateway_answers_from_config():
-    async def main():
-        up = await FakeUpstream().start()
-        gw = await Gateway(Config(listen_port=0, upstreams=[up.url], ota_timezone_offset=480),
-                           clock=lambda: 1795784881.299).start()
+@async_test
+async def test_without_upstream_ota_the_gateway_answers_from_config():
+    async with gateway_for(None, clock=lambda: 1795784881.299, ota_timezone_offset=480) as (up, gw):
         status, _, body = await http(gw.port, "POST", "/xiaozhi/ota/", BODY, OTA_HEADERS)
         assert status == 200
         assert json.loads(body) == {"server_time": {"timestamp": 1795784881299, "timezone_offset": 480},
                                     "websocket": {"url": "ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port}}
         status, _, body = await http(gw.port, "POST", "/xiaozhi/ota/activate", b"{}", OTA_HEADERS)
         assert status == 200 and json.loads(body) == {"success": True}
-        await _stop(gw, up)
-
-    run(main())
 
 
-def test_upstream_ota_down_or_broken_is_a_clear_502():
-    async def main():
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-        s.close()
-        up = await FakeUpstream().start()
-        gw = await Gateway(Config(listen_port=0, upstreams=[up.url],
-                                  upstream_ota="http://127.0.0.1:%d/xiaozhi/ota/" % dead)).start()
+@async_test
+async def test_upstream_ota_down_is_a_clear_502():
+    dead = dead_port()
+    async with gateway_for(None, upstream_ota="http://127.0.0.1:%d/xiaozhi/ota/" % dead) as (up, gw):
         status, _, body = await http(gw.port, "POST", "/xiaozhi/ota/", BODY, OTA_HEADERS)
         msg = json.loads(body)
         assert status == 502 and msg["success"] is False
         assert msg["message"].startswith("upstream OTA http://127.0.0.1:%d/xiaozhi/ota/ failed" % dead)
-        await gw.stop()
-        ota = await FakeOta().start()
+
+
+@async_test
+async def test_upstream_ota_broken_reply_is_a_clear_502():
+    async with proxying() as (ota, up, gw):
         ota.raw_reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-        gw = await Gateway(Config(listen_port=0, upstreams=[up.url], upstream_ota=ota.url)).start()
         status, _, body = await http(gw.port, "POST", "/xiaozhi/ota/", BODY, OTA_HEADERS)
         assert status == 502 and json.loads(body)["message"] == "upstream OTA reply is not a JSON object"
-        await _stop(gw, ota, up)
-
-    run(main())
 
 
-def test_http_edge_cases_on_the_shared_port():
-    async def main():
-        up, ota, gw = await _setup()
+@async_test
+async def test_http_edge_cases_on_the_shared_port():
+    async with proxying() as (ota, up, gw):
         status, _, body = await http(gw.port, "GET", "/xiaozhi/ota/")
         assert status == 200 and b"ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port in body
         status, _, body = await http(gw.port, "GET", "/")
@@ -158,10 +128,6 @@ def test_http_edge_cases_on_the_shared_port():
         assert data.startswith(b"HTTP/1.1 411 ") and b"Content-Length" in data
         assert ota.requests == []
         # WebSocket still works on the same port afterwards
-        ws = await open_device(gw)
-        await ws.send(hello())
-        assert json.loads(await asyncio.wait_for(ws.recv(), T))["type"] == "hello"
+        ws, sh = await open_session(gw)
+        assert sh["type"] == "hello"
         await ws.close()
-        await _stop(gw, ota, up)
-
-    run(main())

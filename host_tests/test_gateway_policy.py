@@ -5,24 +5,25 @@ import json
 
 import pytest
 import websockets
-from gateway_fakes import FakeUpstream
-from test_gateway import DEV, T, hello, open_device, recv_until, run
+from gateway_fakes import (
+    DEV,
+    FakeClock,
+    FakeUpstream,
+    T,
+    async_test,
+    closed_with,
+    gateway_for,
+    open_device,
+    open_session,
+    recv_until,
+)
 
-from tools.gateway.config import Config, Limits
+from tools.gateway.config import Limits
 from tools.gateway.policy import BlockedWords, RateLimits, WindowCounter
-from tools.gateway.proxy import Gateway
-
-
-class Mono:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
 
 
 def test_window_counter_trips_and_recovers():
-    clk = Mono()
+    clk = FakeClock(1000.0)
     c = WindowCounter(3, 60.0, clk)
     for _ in range(3):
         assert not c.would_exceed("k")
@@ -37,12 +38,12 @@ def test_window_counter_trips_and_recovers():
 
 
 def test_zero_limit_is_off():
-    c = WindowCounter(0, 1.0, Mono())
+    c = WindowCounter(0, 1.0, FakeClock(1000.0))
     assert not any(c.hit("k") for _ in range(1000))
 
 
 def test_rate_limits_name_the_limit():
-    clk = Mono()
+    clk = FakeClock(1000.0)
     r = RateLimits(Limits(2, 3, 2, 3), clk)
     assert r.admit("1.1.1.1", "d1") is None
     assert r.admit("1.1.1.1", "d1") is None
@@ -65,45 +66,27 @@ def test_blocked_words():
     assert BlockedWords([]).find("bomb") is None
 
 
-async def _gateway(up, **cfg):
-    clk = Mono()
-    gw = await Gateway(Config(listen_port=0, upstreams=[up.url], **cfg), mono=clk).start()
-    return gw, clk
-
-
-def test_connection_rate_limit_trips_and_recovers_over_sockets():
-    async def main():
-        up = await FakeUpstream().start()
-        gw, clk = await _gateway(up, limits=Limits(2, 100, 100, 100))
+@async_test
+async def test_connection_rate_limit_trips_and_recovers_over_sockets():
+    clk = FakeClock(1000.0)
+    async with gateway_for(None, mono=clk, limits=Limits(2, 100, 100, 100)) as (up, gw):
         for _ in range(2):
-            ws = await open_device(gw)
-            await ws.send(hello())
-            await asyncio.wait_for(ws.recv(), T)
+            ws, _ = await open_session(gw)
             await ws.close()
         ws = await open_device(gw)
-        with pytest.raises(websockets.ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), T)
-        assert ws.close_code == 4429
-        assert ws.close_reason == "rate limit: connections per minute per device (2)"
+        assert await closed_with(ws) == (4429, "rate limit: connections per minute per device (2)")
         assert gw.audit.find("close", code=4429)
         clk.t += 61  # a minute later the device is let in again
-        ws = await open_device(gw)
-        await ws.send(hello())
-        assert json.loads(await asyncio.wait_for(ws.recv(), T))["type"] == "hello"
+        ws, sh = await open_session(gw)
+        assert sh["type"] == "hello"
         await ws.close()
-        await gw.stop()
-        await up.stop()
-
-    run(main())
 
 
-def test_message_rate_limit_closes_session_and_upstream():
-    async def main():
-        up = await FakeUpstream().start()
-        gw, clk = await _gateway(up, limits=Limits(100, 100, 5, 100))
-        ws = await open_device(gw)
-        await ws.send(hello())
-        await asyncio.wait_for(ws.recv(), T)
+@async_test
+async def test_message_rate_limit_closes_session_and_upstream():
+    clk = FakeClock(1000.0)
+    async with gateway_for(None, mono=clk, limits=Limits(100, 100, 5, 100)) as (up, gw):
+        ws, _ = await open_session(gw)
         with pytest.raises(websockets.ConnectionClosed):
             for _ in range(10):
                 await ws.send(b"\x00" * 1920)
@@ -117,24 +100,17 @@ def test_message_rate_limit_closes_session_and_upstream():
         assert close["side"] == "policy" and close["code"] == 4429
         # Recovery: within the connect limit, a new session works once the second has passed.
         clk.t += 1.5
-        ws = await open_device(gw)
-        await ws.send(hello())
-        assert json.loads(await asyncio.wait_for(ws.recv(), T))["type"] == "hello"
+        ws, sh = await open_session(gw)
+        assert sh["type"] == "hello"
         await ws.close()
-        await gw.stop()
-        await up.stop()
-
-    run(main())
 
 
-def test_blocked_word_aborts_turn_and_alerts_device():
-    async def main():
-        up = await FakeUpstream().start()
-        up.stt_text = "tell me the SECRET plan"
-        gw, _ = await _gateway(up, blocked_words=["secret plan"], blocked_alert="Not allowed.")
-        ws = await open_device(gw)
-        await ws.send(hello())
-        await asyncio.wait_for(ws.recv(), T)
+@async_test
+async def test_blocked_word_aborts_turn_and_alerts_device():
+    up = FakeUpstream()
+    up.stt_text = "tell me the SECRET plan"
+    async with gateway_for(up, blocked_words=["secret plan"], blocked_alert="Not allowed.") as (up, gw):
+        ws, _ = await open_session(gw)
         await ws.send('{"session_id":"S-1","type":"listen","state":"stop"}')
         texts, audio, sizes = await recv_until(ws, lambda m: m.get("type") == "tts" and m.get("state") == "stop")
         msgs = [json.loads(t) for t in texts]
@@ -155,7 +131,3 @@ def test_blocked_word_aborts_turn_and_alerts_device():
         texts, audio, sizes = await recv_until(ws, lambda m: m.get("type") == "tts" and m.get("state") == "stop")
         assert len(sizes) == up.tts_frames + up.prompt_frames
         await ws.close()
-        await gw.stop()
-        await up.stop()
-
-    run(main())
