@@ -8,6 +8,7 @@ import math
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -715,8 +716,6 @@ class FakeMcpDevice:
     """Answers the mock's MCP requests from a thread, like a device MCP server."""
 
     def __init__(self, url):
-        import threading
-
         self.dev = Dev(url)
         self.requests = []
         self.other = []
@@ -812,6 +811,27 @@ def test_mcp_initialize_list_paging_and_script(server, tmp_path):
     assert reply["id"] == 3 and reply["result"]["isError"] is False
     assert dev.requests[-1]["id"] == 3
     dev.dev.close()
+
+
+def test_mcp_call_fails_clearly_when_the_session_closes(server):
+    srv = server()
+    d = Dev(srv.url)
+    d.hello()
+    s = srv.wait_session()
+    errors = []
+
+    def call():
+        try:
+            srv.call_tool("self.get_device_status", timeout=10)
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    srv.wait_for(lambda: s.texts("tx", "mcp"), what="the tools/call")
+    d.close()  # the device goes away without answering
+    caller.join(10)
+    assert errors == ["session 0 closed before MCP reply 1"]
 
 
 def test_mcp_not_started_without_feature(server):

@@ -221,9 +221,9 @@ class _Conn:
             self.reply_turn.interrupted = True
         for t in list(self.tasks):
             t.cancel()
-        for f in self.mcp_pending.values():
-            if not f.done():
-                f.cancel()
+        for pid, f in self.mcp_pending.items():
+            if not f.done():  # a caller still waits: tell it why there is no reply
+                f.set_exception(RuntimeError(f"session {self.s.index} closed before MCP reply {pid!r}"))
 
     # ---- incoming ------------------------------------------------------------------
     async def on_text(self, text):
