@@ -1,15 +1,28 @@
 # A stand-in device for the boot tests: runs firmware.startup.bring_up under
 # micropython on the real sim HAL (hal/sim.py with the sim Wi-Fi from
-# sim.json), then (optionally) supervises Wi-Fi while the HAL takes control
-# lines on stdin. Run in a working dir holding config.json and sim.json, with
-# MICROPYPATH=.frozen:<repo>:<repo>/lib.
+# sim.json), reports the result as a "ready" event, then runs until "quit" or
+# the end of stdin (which tools.sim.Firmware.stop() sends). Run in a working
+# dir holding config.json and sim.json, with MICROPYPATH=.frozen:<repo>:<repo>/lib.
 import asyncio
 import json
+import sys
 
 from firmware import boards, config, log, startup, state
 from firmware.hal.sim import Hal
 
 MIC = __file__.rsplit("/", 2)[0] + "/tools/assets/weather_en_16k.wav"
+
+
+async def boot(hal):
+    try:
+        out = await startup.bring_up(config.load("config.json"), hal, state.Machine())
+    except Exception as e:  # a boot that crashes ends the process, so the test fails at once
+        sys.print_exception(e)
+        raise SystemExit(1) from e
+    del out["wifi"]
+    # Secrets are never printed: the event says whether there is a token.
+    out["ws_token"] = "***" if out["ws_token"] else ""
+    log.event("ready", out)
 
 
 async def main():
@@ -22,16 +35,8 @@ async def main():
     with open("sim.json", "w") as f:
         json.dump(sim, f)
     hal = Hal(boards.load("sim"))
-    shutdown = asyncio.create_task(hal.until_shutdown())
-    cfg = config.load("config.json")
-    out = await startup.bring_up(cfg, hal, state.Machine())
-    wifi = out.pop("wifi")
-    # Secrets are never printed: the event says whether there is a token.
-    out["ws_token"] = "***" if out["ws_token"] else ""
-    log.event("ready", out)
-    if sim.get("supervise") and wifi:
-        asyncio.create_task(wifi.supervise())
-        await shutdown
+    asyncio.create_task(boot(hal))
+    await hal.until_shutdown()  # "quit" also ends a boot still in the portal
 
 
 asyncio.run(main())

@@ -1,20 +1,18 @@
-"""Helpers for the boot tests: run firmware under micropython in a temp dir and
-follow its log and @EV event lines."""
+"""Helpers for the boot tests: run the firmware (or boot_device.py) under
+micropython in a temp dir with tools.sim.Firmware, and read its events."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import queue
 import socket
-import subprocess
-import sys
-import threading
-import time
+
+from tools.sim import Firmware, SimError, micropython_binary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+MICROPYTHON = micropython_binary()
 DEVICE = os.path.join(HERE, "boot_device.py")
 
 
@@ -24,80 +22,37 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-class Device:
-    """A micropython process; lines are collected by a reader thread."""
+@contextlib.contextmanager
+def device(workdir, config=None, sim=None, script=DEVICE, heap="2m"):
+    """Write config.json (a dict, or raw text) and sim.json into workdir, run
+    script there, and stop it on the way out."""
+    workdir = str(workdir)
+    if config is not None:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config if isinstance(config, str) else json.dumps(config))
+    if sim is not None:
+        with open(os.path.join(workdir, "sim.json"), "w") as f:
+            json.dump(sim, f)
+    fw = Firmware(workdir, heap=heap, script=script)
+    try:
+        yield fw
+    finally:
+        fw.stop()
 
-    def __init__(self, workdir, config=None, sim=None, script=DEVICE, args=(), heap="2m"):
-        self.workdir = str(workdir)
-        if config is not None:
-            with open(os.path.join(self.workdir, "config.json"), "w") as f:
-                f.write(config if isinstance(config, str) else json.dumps(config))
-        if sim is not None:
-            with open(os.path.join(self.workdir, "sim.json"), "w") as f:
-                json.dump(sim, f)
-        env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (REPO, REPO))
-        self.proc = subprocess.Popen(
-            [MICROPYTHON, "-X", "heapsize=" + heap, script, *args],
-            cwd=self.workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, bufsize=1,
-        )
-        self.lines: list[str] = []
-        self.events: list[dict] = []
-        self._q: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self):
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            if line.startswith("@EV "):
-                ev = json.loads(line[4:])
-                self.events.append(ev)
-            self._q.put(line)
-        self._q.put(None)
+def wait(fw, kind, timeout=20.0, **match) -> dict:
+    """fw.wait_for, failing the test with the device's last log lines."""
+    try:
+        return fw.wait_for("no %s event%s" % (kind, " %s" % match if match else ""), kind, timeout, **match)
+    except SimError as e:
+        raise AssertionError("%s; device log:\n%s" % (e, "\n".join(fw.log[-80:]))) from None
 
-    def send(self, line: str):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
 
-    def wait_line(self, pred, timeout=20.0) -> str:
-        """Wait for a stdout line (log or event) matching pred; fail with the transcript."""
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError("timed out waiting; transcript:\n" + self.transcript())
-            try:
-                line = self._q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError("device exited (%s); transcript:\n%s" % (self.proc.poll(), self.transcript()))
-            if pred(line):
-                return line
+def kinds(fw, kind) -> list[dict]:
+    """The events of one kind consumed so far (by wait())."""
+    return [e for e in fw.seen if e["k"] == kind]
 
-    def wait_event(self, kind, pred=lambda d: True, timeout=20.0) -> dict:
-        def match(line):
-            if not line.startswith("@EV "):
-                return False
-            ev = json.loads(line[4:])
-            return ev["k"] == kind and pred(ev["d"])
 
-        return json.loads(self.wait_line(match, timeout)[4:])
-
-    def kinds(self, kind) -> list[dict]:
-        return [e for e in self.events if e["k"] == kind]
-
-    def transcript(self) -> str:
-        return "\n".join(self.lines[-80:])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+def output(fw) -> list[str]:
+    """Every log line, and every event consumed so far as JSON: what a secret must never be in."""
+    return fw.log + [json.dumps(e) for e in fw.seen]

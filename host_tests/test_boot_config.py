@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from bootkit import HERE, MICROPYTHON, REPO, Device
+from bootkit import HERE, MICROPYTHON, REPO, device, output, wait
 
 SIM = {"clock_speed": 10}  # no "networks": the sim runs as if wired
 GOOD = {"schema": 2, "board": "sim", "volume": 33, "ws_url": "ws://old.example/xiaozhi/v1/",
@@ -14,16 +14,16 @@ GOOD = {"schema": 2, "board": "sim", "volume": 33, "ws_url": "ws://old.example/x
 
 
 def _boot(tmp_path, config=None):
-    with Device(tmp_path, config, SIM) as dev:
-        ready = dev.wait_event("ready")
+    with device(tmp_path, config, SIM) as dev:
+        ready = wait(dev, "ready")
         for secret in ("pa55-w0rd-xyz", "tok-zz-123"):
-            assert not any(secret in line for line in dev.lines), dev.transcript()
+            assert not any(secret in line for line in output(dev)), "\n".join(dev.log)
         return dev, ready["d"]
 
 
 def test_missing_file(tmp_path):
     dev, ready = _boot(tmp_path)
-    assert any("no config.json; starting from defaults" in line for line in dev.lines)
+    assert any("no config.json; starting from defaults" in line for line in dev.log)
     assert ready["ws_url"] == ""
     # The new Client-Id is kept, so the file exists now.
     assert json.loads((tmp_path / "config.json").read_text())["client_id"]
@@ -32,7 +32,7 @@ def test_missing_file(tmp_path):
 def test_corrupt_file_is_kept_and_defaults_used(tmp_path):
     text = json.dumps(GOOD)[:-30]  # cut off: not JSON any more
     dev, ready = _boot(tmp_path, text)
-    line = next(x for x in dev.lines if "corrupt" in x)
+    line = next(x for x in dev.log if "corrupt" in x)
     assert " E config: config.json is corrupt (" in line and "kept as config.json.bad, using defaults" in line
     assert (tmp_path / "config.json.bad").read_text() == text
     assert ready["ws_url"] == ""
@@ -40,7 +40,7 @@ def test_corrupt_file_is_kept_and_defaults_used(tmp_path):
 
 def test_bad_value_names_the_key(tmp_path):
     dev, _ = _boot(tmp_path, dict(GOOD, volume="loud"))
-    assert any("config key 'volume' must be int, got str" in x for x in dev.lines)
+    assert any("config key 'volume' must be int, got str" in x for x in dev.log)
 
 
 def test_killed_mid_save_keeps_previous_settings(tmp_path):
@@ -56,7 +56,7 @@ def test_killed_mid_save_keeps_previous_settings(tmp_path):
     partial = (tmp_path / "config.json.tmp").read_text()
     assert partial and not partial.endswith("}")
     dev, ready = _boot(tmp_path)
-    assert any("discarding an unfinished save (config.json.tmp); previous settings kept" in x for x in dev.lines)
+    assert any("discarding an unfinished save (config.json.tmp); previous settings kept" in x for x in dev.log)
     assert ready["ws_url"] == "ws://old.example/xiaozhi/v1/"
     assert json.loads((tmp_path / "config.json").read_text())["volume"] == 33
     assert not (tmp_path / "config.json.tmp").exists()
@@ -66,6 +66,6 @@ def test_power_cut_between_remove_and_rename(tmp_path):
     # FAT's save path removes the old file before the rename; only .tmp is left.
     (tmp_path / "config.json.tmp").write_text(json.dumps(GOOD))
     dev, ready = _boot(tmp_path)
-    assert any("recovered settings from an interrupted save" in x for x in dev.lines)
+    assert any("recovered settings from an interrupted save" in x for x in dev.log)
     assert ready["ws_url"] == "ws://old.example/xiaozhi/v1/"
     assert json.loads((tmp_path / "config.json").read_text())["volume"] == 33

@@ -8,7 +8,7 @@ import sys
 import urllib.request
 
 import pytest
-from bootkit import REPO, Device
+from bootkit import REPO, device, kinds, output, wait
 
 from tools.mock_ota import MockOta, serve_in_thread
 
@@ -31,18 +31,18 @@ def _gaps(events):
 
 def test_activation_flow_and_request(tmp_path):
     mock = MockOta(ws_url="ws://127.0.0.1:9/xiaozhi/v1/", token="tok-secret-1", code="424242", pending=2)
-    with serve_in_thread(mock), Device(tmp_path, _config(mock.url), _sim(20)) as dev:
-        ready = dev.wait_event("ready", timeout=30)["d"]
+    with serve_in_thread(mock), device(tmp_path, _config(mock.url), _sim(20)) as dev:
+        ready = wait(dev, "ready", timeout=30)["d"]
         assert ready == {"ws_url": "ws://127.0.0.1:9/xiaozhi/v1/", "ws_token": "***",
                          "protocol_version": 1, "source": "server"}
-        assert dev.kinds("activation")[0]["d"]["code"] == "424242"
-        assert any("activation code 424242" in line for line in dev.lines)
-        rounds = dev.kinds("activate")
+        assert kinds(dev, "activation")[0]["d"]["code"] == "424242"
+        assert any("activation code 424242" in line for line in dev.log)
+        rounds = kinds(dev, "activate")
         assert [r["d"]["status"] for r in rounds] == [202, 202, 200]
         # 3 s after each 202 (device time; a poll itself takes a few virtual ms).
         for gap in _gaps(rounds):
             assert 3000 <= gap <= 3600, _gaps(rounds)
-        states = [e["d"]["to"] for e in dev.kinds("state")]
+        states = [e["d"]["to"] for e in kinds(dev, "state")]
         assert states == ["starting", "activating", "idle"], states
 
     checks, acts = mock.checks(), mock.activations()
@@ -61,33 +61,33 @@ def test_activation_flow_and_request(tmp_path):
     assert body["board"]["type"] == "sim" and body["board"]["ssid"] == "home" and body["board"]["rssi"] == -42
     assert saved["server_ws"] == {"url": "ws://127.0.0.1:9/xiaozhi/v1/", "token": "tok-secret-1"}
     # The token is a secret: never in the device's output.
-    assert not any("tok-secret-1" in line for line in dev.lines)
+    assert not any("tok-secret-1" in line for line in output(dev))
 
 
 def test_retry_schedule_doubles_from_10s(tmp_path):
     mock = MockOta(fail_checks=3)
-    with serve_in_thread(mock), Device(tmp_path, _config(mock.url), _sim(50)) as dev:
-        dev.wait_event("ready", timeout=30)
-        retries = dev.kinds("ota_retry")
+    with serve_in_thread(mock), device(tmp_path, _config(mock.url), _sim(50)) as dev:
+        wait(dev, "ready", timeout=30)
+        retries = kinds(dev, "ota_retry")
         assert [r["d"]["delay_ms"] for r in retries] == [10000, 20000, 40000]
         assert "HTTP 500" in retries[0]["d"]["error"]
-        gaps = _gaps(dev.kinds("ota_check"))
+        gaps = _gaps(kinds(dev, "ota_check"))
         assert len(gaps) == 3, gaps
         for gap, want in zip(gaps, (10000, 20000, 40000), strict=True):
             assert want <= gap <= want + 1500, gaps
-        assert dev.kinds("ota")[-1]["d"]["result"] == "ok"
-        assert any("retry 1/9 in 10 s" in line for line in dev.lines)
+        assert kinds(dev, "ota")[-1]["d"]["result"] == "ok"
+        assert any("retry 1/9 in 10 s" in line for line in dev.log)
 
 
 def test_gives_up_after_10_checks_and_uses_stored_settings(tmp_path):
     mock = MockOta(fail_checks=1000)
     stored = {"url": "ws://stored.example/xiaozhi/v1/", "token": "old"}
-    with serve_in_thread(mock), Device(tmp_path, _config(mock.url, server_ws=stored), _sim(4000)) as dev:
-        ready = dev.wait_event("ready", timeout=30)["d"]
+    with serve_in_thread(mock), device(tmp_path, _config(mock.url, server_ws=stored), _sim(4000)) as dev:
+        ready = wait(dev, "ready", timeout=30)["d"]
         assert ready["ws_url"] == "ws://stored.example/xiaozhi/v1/"
-        assert [r["d"]["delay_ms"] for r in dev.kinds("ota_retry")] == [10000 << i for i in range(9)]
-        assert dev.kinds("ota")[-1]["d"]["result"] == "gave_up"
-        assert any("check failed 10 times" in line for line in dev.lines)
+        assert [r["d"]["delay_ms"] for r in kinds(dev, "ota_retry")] == [10000 << i for i in range(9)]
+        assert kinds(dev, "ota")[-1]["d"]["result"] == "gave_up"
+        assert any("check failed 10 times" in line for line in dev.log)
     assert len(mock.checks()) == 10
 
 
@@ -97,8 +97,8 @@ def test_user_url_wins_unless_server_managed(tmp_path, managed):
     cfg = _config("", ws_url="ws://mine.example/v1/", ws_token="", server_managed_urls=managed)
     with serve_in_thread(mock):
         cfg["ota_url"] = mock.url
-        with Device(tmp_path, cfg, _sim(20)) as dev:
-            ready = dev.wait_event("ready", timeout=30)["d"]
+        with device(tmp_path, cfg, _sim(20)) as dev:
+            ready = wait(dev, "ready", timeout=30)["d"]
     # The token travels with the URL's source: the OTA server's token is never
     # sent to the user's own server.
     if managed:

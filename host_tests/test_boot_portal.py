@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from bootkit import Device, free_port
+from bootkit import device, free_port, kinds, output, wait
 
 NETS = [
     {"ssid": "home", "password": "correct horse", "rssi": -40},
@@ -41,8 +41,8 @@ class Portal:
 def portal(tmp_path):
     port, dns_port = free_port(), free_port(socket.SOCK_DGRAM)
     sim = {"networks": NETS, "wifi_join_ms": 500, "clock_speed": 10, "portal_port": port, "dns_port": dns_port}
-    with Device(tmp_path, {"schema": 2, "board": "sim"}, sim) as dev:
-        dev.wait_event("portal")
+    with device(tmp_path, {"schema": 2, "board": "sim"}, sim) as dev:
+        wait(dev, "portal")
         yield Portal(dev, port, dns_port)
 
 
@@ -77,14 +77,14 @@ def test_page_scan_submit_saved_exit(portal, tmp_path):
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["wifi"] == [{"ssid": "home", "password": SECRET}]
     assert portal.call("/exit", {}) == (200, {"success": True})
-    ready = portal.dev.wait_event("ready")
-    assert portal.dev.kinds("wifi")[-1]["d"]["ssid"] == "home"
+    ready = wait(portal.dev, "ready")
+    assert kinds(portal.dev, "wifi")[-1]["d"]["ssid"] == "home"
     assert ready["d"]["ws_url"] == ""
-    states = [e["d"]["to"] for e in portal.dev.kinds("state")]
+    states = [e["d"]["to"] for e in kinds(portal.dev, "state")]
     assert states == ["starting", "wifi_configuring", "activating", "idle"]
     for body in portal.bodies:
         assert SECRET.encode() not in body
-    assert not any(SECRET in line for line in portal.dev.lines)
+    assert not any(SECRET in line for line in output(portal.dev))
 
 
 def test_advanced_config_validates_and_hides_token(portal, tmp_path):
@@ -146,10 +146,10 @@ def test_captive_dns_answers_every_name(portal):
     try:
         r, _ = s.recvfrom(512)
     except TimeoutError:
-        raise AssertionError(portal.dev.transcript()) from None
+        raise AssertionError("\n".join(portal.dev.log)) from None
     s.close()
     ident, flags, qd, an = struct.unpack(">HHHH", r[:8])
     assert (ident, flags & 0x8000, qd, an) == (0x1234, 0x8000, 1, 1)
     assert r[-4:] == bytes([192, 168, 4, 1])
-    ev = portal.dev.kinds("portal")[0]["d"]
+    ev = kinds(portal.dev, "portal")[0]["d"]
     assert ev["ssid"] == "Xiaozhi-ABCE"  # soft-AP MAC = STA MAC + 1, as on the chip

@@ -9,7 +9,8 @@ import shutil
 import tempfile
 
 import pytest
-from bootkit import Device, free_port
+from bootkit import device, free_port, output
+from bootkit import wait as wait_event
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -68,8 +69,8 @@ def test_fill_in_and_submit(tmp_path, browser):
         "networks": [{"ssid": "home-5", "password": SECRET, "rssi": -48}, {"ssid": "guest", "rssi": -80}],
         "wifi_join_ms": 800, "clock_speed": 4, "portal_port": port, "dns_port": 0,
     }
-    with Device(tmp_path, {"schema": 2, "board": "sim"}, sim) as dev:
-        dev.wait_event("portal")
+    with device(tmp_path, {"schema": 2, "board": "sim"}, sim) as dev:
+        wait_event(dev, "portal")
         browser.execute_cdp_cmd("Network.enable", {})
         browser.get(f"http://127.0.0.1:{port}/")
         wait = WebDriverWait(browser, 15)
@@ -118,5 +119,5 @@ def test_fill_in_and_submit(tmp_path, browser):
         # Done: the device leaves the portal and joins the saved network.
         browser.find_element(By.ID, "exit").click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "xmsg"), "Leaving setup"))
-        dev.wait_event("wifi", lambda d: d["up"] and d["ssid"] == "home-5")
-        assert not any(SECRET in line for line in dev.lines)
+        wait_event(dev, "wifi", up=True, ssid="home-5")
+        assert not any(SECRET in line for line in output(dev))
