@@ -4,6 +4,7 @@ uplink keeps its level, the downlink tone keeps its frequency, signed tokens
 work and are refused with a clear reason, a dying upstream is survived."""
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -35,10 +36,19 @@ async def sim(url, out, *args, timeout=60):
     return p.returncode, so.decode(), se.decode()
 
 
+@contextlib.asynccontextmanager
 async def _stack(mock_kwargs=None, **cfg):
+    """The mock server in Opus mode behind a gateway: (mock, gw, the gateway's ws URL), both
+    stopped on the way out, also when the test fails."""
     mock = await MockServer(format="opus", mcp_list_delay=0.1, **(mock_kwargs or {})).start()
-    gw = await Gateway(Config(listen_port=0, upstreams=[mock.url], **cfg)).start()
-    return mock, gw, "ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port
+    try:
+        gw = await Gateway(Config(listen_port=0, upstreams=[mock.url], **cfg)).start()
+        try:
+            yield mock, gw, "ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port
+        finally:
+            await gw.stop()
+    finally:
+        await mock.aclose()
 
 
 def goertzel(x, rate, f):
@@ -59,52 +69,46 @@ def first_sentence(pcm, rate):
 
 def test_manual_turn_through_gateway_keeps_level_and_tone(tmp_path):
     async def main():
-        mock, gw, url = await _stack()
-        code, so, se = await sim(url, tmp_path / "reply.wav")
-        assert code == 0, so + se
-        # The Opus-only server heard all the speech at the level the mic had (the
-        # scripted ASR reports frames and dBFS of what it decoded).
-        turn = mock.sessions[0].turns[0]
-        assert turn.frames >= 30 and turn.stt.startswith("heard ")
-        _, _, mic = read_wav(SPEECH_WAV)
-        from tools.mock_server.audio import rms_dbfs
-        mic_db = rms_dbfs(mic[: turn.bytes])
-        assert abs(turn.level_db - mic_db) < 2.0, (turn.level_db, mic_db)
-        # The reply's first sentence is the mock's first TTS tone, decoded from 24 kHz Opus
-        # to the device's 16 kHz PCM by the gateway.
-        rate, _, reply = read_wav(str(tmp_path / "reply.wav"))
-        seg = first_sentence(reply, rate)
-        powers = {f: goertzel(seg, rate, f) for f in (TONES[0], TONES[1], TONES[2], 1000.0)}
-        assert max(powers, key=powers.get) == TONES[0], powers
-        end = gw.audit.find("session_end")[0]
-        assert end["bad_packets"] == 0 and end["frames_up"] == end["packets_up"] >= 30
-        await gw.stop()
-        await mock.aclose()
+        async with _stack() as (mock, gw, url):
+            code, so, se = await sim(url, tmp_path / "reply.wav")
+            assert code == 0, so + se
+            # The Opus-only server heard all the speech at the level the mic had (the
+            # scripted ASR reports frames and dBFS of what it decoded).
+            turn = mock.sessions[0].turns[0]
+            assert turn.frames >= 30 and turn.stt.startswith("heard ")
+            _, _, mic = read_wav(SPEECH_WAV)
+            from tools.mock_server.audio import rms_dbfs
+            mic_db = rms_dbfs(mic[: turn.bytes])
+            assert abs(turn.level_db - mic_db) < 2.0, (turn.level_db, mic_db)
+            # The reply's first sentence is the mock's first TTS tone, decoded from 24 kHz Opus
+            # to the device's 16 kHz PCM by the gateway.
+            rate, _, reply = read_wav(str(tmp_path / "reply.wav"))
+            seg = first_sentence(reply, rate)
+            powers = {f: goertzel(seg, rate, f) for f in (TONES[0], TONES[1], TONES[2], 1000.0)}
+            assert max(powers, key=powers.get) == TONES[0], powers
+            end = gw.audit.find("session_end")[0]
+            assert end["bad_packets"] == 0 and end["frames_up"] == end["packets_up"] >= 30
 
     asyncio.run(main())
 
 
 def test_auto_turn_through_gateway(tmp_path):
     async def main():
-        mock, gw, url = await _stack()
-        code, so, se = await sim(url, tmp_path / "reply.wav", "--mode", "auto")
-        assert code == 0, so + se
-        turn = mock.sessions[0].turns[0]
-        assert turn.mode == "auto" and turn.end == "vad" and turn.frames >= 30
-        await gw.stop()
-        await mock.aclose()
+        async with _stack() as (mock, gw, url):
+            code, so, se = await sim(url, tmp_path / "reply.wav", "--mode", "auto")
+            assert code == 0, so + se
+            turn = mock.sessions[0].turns[0]
+            assert turn.mode == "auto" and turn.end == "vad" and turn.frames >= 30
 
     asyncio.run(main())
 
 
 def test_signed_device_token_through_gateway(tmp_path):
     async def main():
-        mock, gw, url = await _stack(auth=Auth(enabled=True, devices={SIM_DEVICE: SECRET}))
-        code, so, se = await sim(url, tmp_path / "reply.wav", "--secret", SECRET)
-        assert code == 0, so + se
-        assert [a["ok"] for a in gw.audit.find("auth")] == [True]
-        await gw.stop()
-        await mock.aclose()
+        async with _stack(auth=Auth(enabled=True, devices={SIM_DEVICE: SECRET})) as (mock, gw, url):
+            code, so, se = await sim(url, tmp_path / "reply.wav", "--secret", SECRET)
+            assert code == 0, so + se
+            assert [a["ok"] for a in gw.audit.find("auth")] == [True]
 
     asyncio.run(main())
 
@@ -147,15 +151,13 @@ def test_upstream_dying_mid_turn_then_device_reconnects(tmp_path):
             assert fw.stop() == 0
 
     async def main():
-        mock, gw, url = await _stack(mock_kwargs={"drop_mid_tts": 3})  # first session only
-        reason = await asyncio.to_thread(drive, url)
-        assert "1011" in reason and "upstream connection lost" in reason, reason
-        closes = gw.audit.find("close")
-        assert closes[0]["side"] == "upstream" and closes[0]["code"] == 1006
-        assert len(gw.audit.find("session_start")) == 2 and len(mock.sessions) == 2
-        assert mock.sessions[1].turns[0].t_done_ms is not None  # the second turn completed
-        await gw.stop()
-        await mock.aclose()
+        async with _stack(mock_kwargs={"drop_mid_tts": 3}) as (mock, gw, url):  # first session only
+            reason = await asyncio.to_thread(drive, url)
+            assert "1011" in reason and "upstream connection lost" in reason, reason
+            closes = gw.audit.find("close")
+            assert closes[0]["side"] == "upstream" and closes[0]["code"] == 1006
+            assert len(gw.audit.find("session_start")) == 2 and len(mock.sessions) == 2
+            assert mock.sessions[1].turns[0].t_done_ms is not None  # the second turn completed
 
     asyncio.run(main())
 
@@ -182,13 +184,11 @@ def test_wrong_secret_is_refused_clearly_and_not_retried_hot(tmp_path):
             fw.stop()
 
     async def main():
-        mock, gw, url = await _stack(auth=Auth(enabled=True, devices={SIM_DEVICE: SECRET}))
-        reason, connects, reconnected = await asyncio.to_thread(drive, url, gw)
-        assert "4401" in reason and "auth failed: bad signature" in reason, reason
-        assert connects == 1 and not reconnected
-        assert len(gw.audit.find("connect")) == 1
-        assert mock.sessions == []  # never reached the upstream
-        await gw.stop()
-        await mock.aclose()
+        async with _stack(auth=Auth(enabled=True, devices={SIM_DEVICE: SECRET})) as (mock, gw, url):
+            reason, connects, reconnected = await asyncio.to_thread(drive, url, gw)
+            assert "4401" in reason and "auth failed: bad signature" in reason, reason
+            assert connects == 1 and not reconnected
+            assert len(gw.audit.find("connect")) == 1
+            assert mock.sessions == []  # never reached the upstream
 
     asyncio.run(main())
