@@ -86,6 +86,19 @@ def codec_cpu(nframes, complexity, bitrate):
 
 
 # -- 2/3. load and latency -------------------------------------------------------
+async def send_paced(ws, items, seconds, stamps):
+    """Send items round-robin, one every FRAME_S for `seconds`, appending each send time to stamps."""
+    t0 = time.perf_counter() + 0.2
+    k = 0
+    while k * FRAME_S < seconds:
+        delay = t0 + k * FRAME_S - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        stamps.append(time.perf_counter())
+        await ws.send(items[k % len(items)])
+        k += 1
+
+
 class Server:
     """Opus-only server: answers the hello, then streams TTS packets at real time
     while recording when each uplink packet arrived."""
@@ -108,23 +121,12 @@ class Server:
                                   '{"format":"opus","sample_rate":16000,"channels":1,"frame_duration":60},'
                                   '"session_id":"bench"}')
                     await ws.send('{"type":"tts","state":"start","session_id":"bench"}')
-                    sender = asyncio.create_task(self.stream(ws, rec))
+                    sender = asyncio.create_task(send_paced(ws, self.packets, self.seconds, rec["tx"]))
         except websockets.ConnectionClosed:
             pass
         finally:
             if sender:
                 sender.cancel()
-
-    async def stream(self, ws, rec):
-        t0 = time.perf_counter() + 0.2
-        k = 0
-        while k * FRAME_S < self.seconds:
-            delay = t0 + k * FRAME_S - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            rec["tx"].append(time.perf_counter())
-            await ws.send(self.packets[k % len(self.packets)])
-            k += 1
 
 
 async def device(url, dev_id, frames, seconds, hello_fmt):
@@ -149,15 +151,7 @@ async def device(url, dev_id, frames, seconds, hello_fmt):
                 pass
 
         rtask = asyncio.create_task(reader())
-        t0 = time.perf_counter() + 0.2
-        k = 0
-        while k * FRAME_S < seconds:
-            delay = t0 + k * FRAME_S - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tx.append(time.perf_counter())
-            await ws.send(frames[k % len(frames)])
-            k += 1
+        await send_paced(ws, frames, seconds, tx)
         await asyncio.sleep(0.5)  # let the last frames arrive
         rtask.cancel()
     return tx, rx
@@ -208,8 +202,8 @@ async def run_load(n, seconds, complexity, bitrate, via_gateway):
             fmt = "pcm"
         else:
             url, fmt = up_url, "opus"  # the direct path: same frames, no transcoding hop
-        tasks = [asyncio.create_task(device(url, "bench-%03d" % i, frames if via_gateway else packets, seconds, fmt))
-                 for i in range(n)]
+        ids = ["bench-%03d" % i for i in range(n)]
+        tasks = [asyncio.create_task(device(url, d, frames if via_gateway else packets, seconds, fmt)) for d in ids]
         await asyncio.sleep(1.0)  # all sessions in steady state
         c0, w0 = (proc_cpu(gw.pid), time.perf_counter()) if gw else (0, time.perf_counter())
         await asyncio.sleep(max(1.0, seconds - 2.0))
@@ -223,7 +217,6 @@ async def run_load(n, seconds, complexity, bitrate, via_gateway):
             gw.wait(timeout=10)
         if cfgfile:
             os.unlink(cfgfile.name)
-    ids = ["bench-%03d" % i for i in range(n)]
     up = lat([r[0] for r in results], [srv.sessions[d]["rx"] for d in ids], skip=5)
     down = lat([srv.sessions[d]["tx"] for d in ids], [r[1] for r in results], skip=5)
     lost_up = sum(max(0, len(r[0]) - len(srv.sessions[d]["rx"])) for r, d in zip(results, ids, strict=False))
