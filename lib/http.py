@@ -1,6 +1,6 @@
 # A small asyncio HTTP/1.1 client for MicroPython (and CPython, for tests).
 # One request per connection (Connection: close), Content-Length, chunked and
-# read-to-close bodies, a few redirects, a deadline for the whole exchange,
+# read-to-close bodies, a few redirects, one deadline for the whole exchange,
 # TLS with a configurable CA, and a body-size guard so a misbehaving server
 # cannot exhaust the heap.
 #   r = await http.request("POST", url, json={"a": 1}, timeout_ms=30000)
@@ -234,7 +234,8 @@ async def request(
 ):
     """Send one request and return a Response for any status code.
     headers: list of (name, value) pairs or a dict. json: an object sent as an
-    application/json body. Raises HTTPError (never a bare OSError) on failure."""
+    application/json body. timeout_ms bounds the whole exchange, redirects
+    included. Raises HTTPError (never a bare OSError) on failure."""
     hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or ())
     if json is not None:
         body = _json.dumps(json)
@@ -242,14 +243,18 @@ async def request(
             hdrs.append(("Content-Type", "application/json"))
     if isinstance(body, str):
         body = body.encode()
+    try:
+        return await asyncio.wait_for(
+            _follow(method, url, hdrs, body, max_body, max_redirects, verify, cadata), timeout_ms / 1000
+        )
+    except asyncio.TimeoutError:
+        raise HTTPError("%s %s timed out after %d ms" % (method, url, timeout_ms))
+
+
+async def _follow(method, url, hdrs, body, max_body, max_redirects, verify, cadata):
     redirects = 0
     while True:
-        try:
-            r = await asyncio.wait_for(
-                _once(method, url, hdrs, body, max_body, verify, cadata), timeout_ms / 1000
-            )
-        except asyncio.TimeoutError:
-            raise HTTPError("%s %s timed out after %d ms" % (method, url, timeout_ms))
+        r = await _once(method, url, hdrs, body, max_body, verify, cadata)
         if r.status not in _REDIRECTS or "location" not in r.headers:
             return r
         redirects += 1

@@ -21,6 +21,7 @@ REPLIES = {
     + b"400\r\n" + b"x" * 1024 + b"\r\n" + b"400\r\n" + b"x" * 1024 + b"\r\n0\r\n\r\n",
     "/redir": b"HTTP/1.1 303 See Other\r\nLocation: /len\r\nContent-Length: 0\r\n\r\n",
     "/loop": b"HTTP/1.1 302 Found\r\nLocation: loop\r\nContent-Length: 0\r\n\r\n",
+    "/slowloop": b"HTTP/1.1 302 Found\r\nLocation: slowloop\r\nContent-Length: 0\r\n\r\n",
     "/garbage": b"SSH-2.0-OpenSSH\r\n\r\n",
     "/short": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly this",
     "/json": b'HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\n\r\n{"a": 1}',
@@ -43,6 +44,11 @@ async def _handle(reader, writer):
         n = int(headers.get("content-length", "0"))
         body = await reader.readexactly(n) if n else b""
         SEEN.append((method, path, headers, body))
+        if path == "/slowloop":
+            try:
+                await asyncio.sleep(0.2)  # each hop is quick, four of them are not
+            except asyncio.CancelledError:
+                return
         if path == "/hang":
             try:
                 await asyncio.Event().wait()  # never answers
@@ -162,6 +168,8 @@ async def test_errors_are_clear():
     srv, base = await _server()
     try:
         await _fails(http.request("GET", base + "/hang", timeout_ms=300), "timed out")
+        # The deadline covers the redirects too, not each hop on its own.
+        await _fails(http.request("GET", base + "/slowloop", timeout_ms=500, max_redirects=3), "timed out")
         await _fails(http.request("GET", base + "/garbage"), "not an HTTP reply")
         await _fails(http.request("GET", base + "/short"), "failed")
     finally:
