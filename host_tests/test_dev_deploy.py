@@ -12,10 +12,13 @@ import sys
 import time
 
 import pytest
+from dev_cli import ROOT, assert_one_line_error
+from dev_cli import run_dev as dev
 
-from tools.dev import build
+from tools.dev import build, devconfig
+from tools.dev.cli import build_parser
+from tools.dev.errors import DevError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 SOCAT = shutil.which("socat")
 pytestmark = pytest.mark.skipif(SOCAT is None, reason="socat is not installed (scripts/setup installs it)")
@@ -67,12 +70,6 @@ def boards():
     yield start
     for b in made:
         b.close()
-
-
-def dev(*args, env=None, timeout=90):
-    p = subprocess.run([sys.executable, "-m", "tools.dev", *args], capture_output=True, text=True, cwd=ROOT,
-                       timeout=timeout, env=dict(os.environ, **(env or {})))
-    return p
 
 
 def on_board(b):
@@ -202,19 +199,11 @@ def test_frozen_deploy_removes_shadowing_copies(boards, tmp_path):
     assert os.listdir(root / "firmware") == []
 
 
-def _one_line_error(p, *words):
-    assert p.returncode == 1, p.stdout + p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-
-
 def test_missing_port(tmp_path):
-    _one_line_error(dev("deploy", "--port", str(tmp_path / "ttyACM7")), "does not exist")
-    _one_line_error(dev("config", "--port", str(tmp_path / "ttyACM7")), "does not exist")
-    _one_line_error(dev("logs", "--port", str(tmp_path / "ttyACM7")), "does not exist")
-    _one_line_error(dev("repl", "--port", str(tmp_path / "ttyACM7")), "does not exist")
+    assert_one_line_error(dev("deploy", "--port", str(tmp_path / "ttyACM7")), "does not exist")
+    assert_one_line_error(dev("config", "--port", str(tmp_path / "ttyACM7")), "does not exist")
+    assert_one_line_error(dev("logs", "--port", str(tmp_path / "ttyACM7")), "does not exist")
+    assert_one_line_error(dev("repl", "--port", str(tmp_path / "ttyACM7")), "does not exist")
 
 
 def test_device_that_does_not_answer(tmp_path):
@@ -222,7 +211,7 @@ def test_device_that_does_not_answer(tmp_path):
     master, slave = os.openpty()
     try:
         p = dev("deploy", "--port", os.ttyname(slave), "--resume", "--timeout", "1", "--arch", "x64")
-        _one_line_error(p, "no MicroPython REPL answered", os.ttyname(slave))
+        assert_one_line_error(p, "no MicroPython REPL answered", os.ttyname(slave))
     finally:
         os.close(master)
         os.close(slave)
@@ -232,19 +221,40 @@ def test_device_that_does_not_answer(tmp_path):
     (["--ws-url", "ftp://x"], ["ws_url", "ws://"]),
     (["--board", "nosuchboard"], ["'board'", "bread_compact_s3", "nosuchboard"]),
     (["--password", "x"], ["--password needs --ssid"]),
+    (["--ssid", "x" * 33], ["ssid", "32 bytes"]),
     (["--config-file", "/nonexistent/cfg.json"], ["cannot read config file"]),
 ])
 def test_bad_config_input_fails_before_connecting(args, words, tmp_path):
     # The port does not exist either: config errors must come first, without touching a board.
-    _one_line_error(dev("deploy", "--port", str(tmp_path / "tty0"), *args), *words)
+    assert_one_line_error(dev("deploy", "--port", str(tmp_path / "tty0"), *args), *words)
 
 
 def test_bad_config_file(tmp_path):
     bad = tmp_path / "c.json"
     bad.write_text('{"volume": "loud"}')
-    _one_line_error(dev("config", "--port", str(tmp_path / "tty0"), "--config-file", str(bad)), "volume")
+    assert_one_line_error(dev("config", "--port", str(tmp_path / "tty0"), "--config-file", str(bad)), "volume")
     bad.write_text("{nope")
-    _one_line_error(dev("config", "--port", str(tmp_path / "tty0"), "--config-file", str(bad)), "not valid JSON")
+    assert_one_line_error(dev("config", "--port", str(tmp_path / "tty0"), "--config-file", str(bad)), "not valid JSON")
+    bad.write_text('{"_network": ["x", ""]}')
+    assert_one_line_error(dev("config", "--port", str(tmp_path / "tty0"), "--config-file", str(bad)),
+                    "unknown config key '_network'")
+
+
+def test_exported_password_alone_is_not_an_error(tmp_path, monkeypatch):
+    # docs/flashing.md exports $XIAOZHI_WIFI_PASSWORD: commands without --ssid must still run (and reach the port).
+    assert_one_line_error(dev("config", "--port", str(tmp_path / "tty0"), env={"XIAOZHI_WIFI_PASSWORD": PASSWORD}),
+                    "does not exist")
+    monkeypatch.setenv("XIAOZHI_WIFI_PASSWORD", PASSWORD)
+    parse = build_parser().parse_args
+    assert devconfig.changes_from_args(parse(["config"])) == {}
+    home = {"ssid": "home", "password": PASSWORD}
+    assert devconfig.changes_from_args(parse(["config", "--ssid", "home"])) == {devconfig.NETWORK: home}
+
+
+def test_garbled_device_wifi_list_is_named_not_a_crash():
+    for wifi in (5, ["x"]):
+        with pytest.raises(DevError, match="config key 'wifi'"):
+            devconfig.merge({"wifi": wifi}, {devconfig.NETWORK: {"ssid": "home", "password": "pw"}})
 
 
 def test_config_set_from_file_and_reset(boards, tmp_path):
@@ -282,7 +292,8 @@ def test_logs_timeout_without_text(boards, tmp_path):
     root.mkdir()
     (root / "quiet.py").write_text("import time\ntime.sleep(30)\n")
     b = boards(root, program="quiet.py")
-    _one_line_error(dev("logs", "--port", b.tty, "--until", "never-printed", "--timeout", "0.5"), "did not appear")
+    p = dev("logs", "--port", b.tty, "--until", "never-printed", "--timeout", "0.5")
+    assert_one_line_error(p, "did not appear")
 
 
 def test_mip_package_installs_and_imports(boards, tmp_path):

@@ -1,20 +1,17 @@
 # `python -m tools.dev flash` against esp32-mock-bootloader as a virtual ESP32-S3
 # and ESP32. The mock's SLIP server runs in a thread here with a flash image this
 # test owns, so the written bytes and offset are read straight from its state.
-import os
 import socket
 import struct
-import subprocess
-import sys
 import threading
 
 import pytest
+from dev_cli import assert_one_line_error, run_dev
 from esp32_mock_bootloader import server as mock
 
 from tools.dev import image, ports
 from tools.dev.errors import DevError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHIP_IDS = {"esp32": 0, "esp32s3": 9, "esp32c3": 5}
 
 
@@ -63,8 +60,7 @@ def make_image(chip_id, app_size=4096):
 
 
 def run_flash(*args):
-    cmd = [sys.executable, "-m", "tools.dev", "flash", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return run_dev("flash", *args, timeout=60)
 
 
 def mock_args(board):
@@ -104,23 +100,12 @@ def test_erase_clears_the_rest_of_flash(board, tmp_path):
 def test_wrong_chip_is_refused_before_writing(board, tmp_path):
     path = tmp_path / "s3.bin"
     path.write_bytes(make_image(9))
-    p = run_flash(str(path), *mock_args(board))
-    assert p.returncode == 1
-    err = p.stderr.strip().splitlines()
-    assert len(err) == 1 and "built for ESP32-S3 but the board" in err[0] and "is an ESP32" in err[0], p.stderr
+    assert_one_line_error(run_flash(str(path), *mock_args(board)), "built for ESP32-S3 but the board", "is an ESP32")
     assert bytes(board.flash.data[:0x10000]) == b"\xff" * 0x10000
 
 
-def _one_line_error(p, *words):
-    assert p.returncode == 1, p.stdout + p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-
-
 def test_missing_image(tmp_path):
-    _one_line_error(run_flash(str(tmp_path / "nope.bin"), "--port", "socket://127.0.0.1:1"), "not found")
+    assert_one_line_error(run_flash(str(tmp_path / "nope.bin"), "--port", "socket://127.0.0.1:1"), "not found")
 
 
 @pytest.mark.parametrize("content,word", [
@@ -132,13 +117,13 @@ def test_missing_image(tmp_path):
 def test_non_image_file(tmp_path, content, word):
     path = tmp_path / "x.bin"
     path.write_bytes(content)
-    _one_line_error(run_flash(str(path), "--port", "socket://127.0.0.1:1"), word)
+    assert_one_line_error(run_flash(str(path), "--port", "socket://127.0.0.1:1"), word)
 
 
 def test_missing_port(tmp_path):
     path = tmp_path / "fw.bin"
     path.write_bytes(make_image(9))
-    _one_line_error(run_flash(str(path), "--port", str(tmp_path / "ttyUSB9")), "does not exist")
+    assert_one_line_error(run_flash(str(path), "--port", str(tmp_path / "ttyUSB9")), "does not exist")
 
 
 def test_silent_device(tmp_path):
@@ -149,7 +134,7 @@ def test_silent_device(tmp_path):
         path.write_bytes(make_image(9))
         url = "socket://127.0.0.1:%d" % srv.getsockname()[1]
         p = run_flash(str(path), "--port", url, "--before", "no-reset", "--connect-attempts", "1")
-        _one_line_error(p, "no ESP bootloader answered", "Hold BOOT")
+        assert_one_line_error(p, "no ESP bootloader answered", "Hold BOOT")
     finally:
         srv.close()
 

@@ -15,7 +15,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 if not hasattr(time, "ticks_ms"):
-    # firmware/log.py reads the clock at import; CPython lacks MicroPython's ticks.
+    # firmware/clock.py (imported by config through log) reads ticks_ms at import; CPython has no ticks.
     time.ticks_ms = lambda: int(time.monotonic() * 1000)  # type: ignore[attr-defined]
     time.ticks_diff = lambda a, b: a - b  # type: ignore[attr-defined]
 
@@ -25,6 +25,9 @@ from firmware import config as fwconfig  # noqa: E402
 PATH = fwconfig.PATH
 ENV_PASSWORD = "XIAOZHI_WIFI_PASSWORD"
 ENV_TOKEN = "XIAOZHI_WS_TOKEN"
+# Where changes_from_args puts the --ssid/--password network for merge(); not a config key, so a
+# config file cannot set it (check() rejects it as unknown).
+NETWORK = "_network"
 
 
 def boards():
@@ -57,25 +60,29 @@ def changes_from_args(args):
         if not isinstance(data, dict):
             raise DevError("config file %s must hold a JSON object" % args.config_file)
         values.update(data)
-    for key, attr in (("ws_url", "ws_url"), ("ota_url", "ota_url"), ("board", "board")):
-        if getattr(args, attr):
-            values[key] = getattr(args, attr)
-    token = args.token or os.environ.get(ENV_TOKEN)
-    if token:
+    for key in ("ws_url", "ota_url", "board"):
+        # `is not None`: an explicit --ws-url "" clears the key rather than being ignored.
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    token = args.token if args.token is not None else os.environ.get(ENV_TOKEN) or None
+    if token is not None:
         values["ws_token"] = token
-    password = args.password if args.password is not None else os.environ.get(ENV_PASSWORD)
-    if password is not None and not args.ssid:
+    if args.password is not None and not args.ssid:
         raise DevError("--password needs --ssid")
-    if args.ssid:
-        values["_ssid"] = (args.ssid, password or "")
     check(values)
+    if args.ssid:
+        # $XIAOZHI_WIFI_PASSWORD is read only here, so an exported one never gets in the way of other commands.
+        password = args.password if args.password is not None else os.environ.get(ENV_PASSWORD, "")
+        network = {"ssid": args.ssid, "password": password}
+        check({"wifi": [network]})
+        values[NETWORK] = network
     return values
 
 
 def check(values):
-    cfg = fwconfig.Config()
+    """Raise DevError naming the first key firmware/config.py would reject."""
     try:
-        cfg.update({k: v for k, v in values.items() if not k.startswith("_")})
+        fwconfig.Config().update(values)
     except fwconfig.ConfigError as e:
         raise DevError(str(e)) from None
 
@@ -85,12 +92,13 @@ def merge(current, values):
     new = dict(fwconfig.DEFAULTS)
     new.update({k: v for k, v in (current or {}).items() if k in fwconfig.DEFAULTS})
     for k, v in values.items():
-        if k != "_ssid":
+        if k != NETWORK:
             new[k] = v
-    if "_ssid" in values:
-        ssid, password = values["_ssid"]
-        nets = [n for n in new["wifi"] if n.get("ssid") != ssid]
-        new["wifi"] = [{"ssid": ssid, "password": password}] + nets[:4]
+    if NETWORK in values:
+        net = values[NETWORK]
+        check({"wifi": new["wifi"]})  # the device's list may be garbled: a clear error, not a crash below
+        others = [n for n in new["wifi"] if n["ssid"] != net["ssid"]]
+        new["wifi"] = [net] + others[:fwconfig.MAX_NETWORKS - 1]
     check(new)
     return new
 
