@@ -44,7 +44,8 @@ def compile_file(src, dst, arch, source_name):
     except FileNotFoundError:
         raise DevError("mpy-cross not found: run scripts/setup") from None
     if p.returncode != 0:
-        raise DevError("mpy-cross failed on %s: %s" % (source_name, (p.stderr or p.stdout).strip().splitlines()[-1]))
+        lines = (p.stderr or p.stdout).strip().splitlines() or ["exit status %d" % p.returncode]
+        raise DevError("mpy-cross failed on %s: %s" % (source_name, lines[-1]))
 
 
 def remote_path(rel, compiled):

@@ -17,21 +17,21 @@ HEADER_LEN = 24
 PARTITION_TABLE_ADDR = 0x8000
 PARTITION_MAGIC = b"\xaa\x50"
 
-# MicroPython's merged .bin goes where the chip's ROM looks for the bootloader.
-_OFFSETS = {"ESP32": 0x1000, "ESP32-S2": 0x1000, "ESP32-S3": 0x0, "ESP32-C3": 0x0, "ESP32-C6": 0x0}
-
 
 def chip_name(chip_id):
+    """esptool's name for an image chip id (the ESP8266 has none, so it never matches), or None."""
     for cls in CHIP_DEFS.values():
-        if getattr(cls, "IMAGE_CHIP_ID", None) == chip_id and cls.CHIP_NAME != "ESP8266":
+        if getattr(cls, "IMAGE_CHIP_ID", None) == chip_id:
             return cls.CHIP_NAME
     return None
 
 
 def offset_for(chip):
-    """Flash offset of a merged firmware image for a chip name as esptool spells it."""
-    if chip in _OFFSETS:
-        return _OFFSETS[chip]
+    """Flash offset of a merged firmware image for a chip name as esptool spells it.
+
+    MicroPython's merged .bin starts with the bootloader, so it goes where the chip's
+    ROM looks for one: 0x1000 on the ESP32 and S2, 0x0 on the S3 and C3 (esptool knows).
+    """
     for cls in CHIP_DEFS.values():
         if cls.CHIP_NAME == chip:
             return cls.BOOTLOADER_FLASH_OFFSET
@@ -58,8 +58,11 @@ def load(path):
     """Read and check an image file; raise DevError saying what is wrong with it."""
     if not os.path.isfile(path):
         raise DevError("firmware image %s not found" % path)
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DevError("cannot read firmware image %s: %s" % (path, e.strerror)) from None
     if data[:4] == b"\x7fELF":
         raise DevError("%s is an ELF file, not a flashable image: use the .bin" % path)
     if data[:4] == b"UF2\n":
