@@ -110,9 +110,9 @@ def deploy(port, root="/", arch="xtensawin", compile=True, frozen=False, config_
     """Build, connect, upload what changed, optionally write config, soft-reset. Returns the Plan."""
     if not os.path.isdir(os.path.join(src, "firmware")):
         raise DevError("%s has no firmware/ directory: not a xiaozhi-mpy checkout" % src)
-    files = build.build(arch=arch, compile=compile, root=src)
-    if frozen:
-        files = {k: v for k, v in files.items() if k in build.ENTRY}
+    # A frozen build carries firmware/ and lib/ in flash: only the entry points are uploaded, so only they are built.
+    only = [f for f in build.ENTRY if os.path.isfile(os.path.join(src, f))] if frozen else None
+    files = build.build(arch=arch, compile=compile, root=src, files=only)
     print("built %d files%s" % (len(files), " for %s" % arch if compile else " (source)"))
     dev = Device(port, root=root, soft_reset=soft_reset_first, timeout=timeout)
     try:

@@ -130,9 +130,6 @@ class Device:
     def remove(self, rel):
         self.exec("import os\nos.remove(%r)" % self.abs(rel))
 
-    def rmdir(self, rel):
-        self.exec("import os\ntry:\n os.rmdir(%r)\nexcept OSError:\n pass" % self.abs(rel))
-
     def soft_reset(self):
         """Leave the raw REPL and press Ctrl-D: the board reboots into boot.py and main.py."""
         try:
