@@ -13,11 +13,14 @@ EPILOG = """first time on a breadboard ESP32-S3:
 """
 
 
-def _port_args(p, resume=True):
+def _port_args(p, resume=False, files=False):
+    """--port for every command; --resume for those that enter MicroPython's REPL; --root and
+    --timeout for those that also work on its files (deploy, config)."""
     p.add_argument("--port", "-p", help="serial port (default: the only one found; asks when there are several)")
     if resume:
         p.add_argument("--resume", action="store_true",
                        help="do not soft-reset on connect (mpremote 'resume'; needed for the unix port)")
+    if files:
         p.add_argument("--root", default="/", help="device directory that holds boot.py (default /)")
         p.add_argument("--timeout", type=float, default=10, help="seconds to wait for the REPL (default 10)")
 
@@ -31,16 +34,10 @@ def cmd_flash(a):
     return 0
 
 
-def _config_values(a):
-    from tools.dev import devconfig
-
-    return devconfig.changes_from_args(a)
-
-
 def cmd_deploy(a):
-    from tools.dev import deploy, ports
+    from tools.dev import deploy, devconfig, ports
 
-    values = _config_values(a)
+    values = devconfig.changes_from_args(a)
     port = ports.choose(a.port)
     deploy.deploy(port, root=a.root, arch=a.arch, compile=not a.source, frozen=a.frozen, config_values=values,
                   dry_run=a.dry_run, reset=not a.no_reset, soft_reset_first=not a.resume, timeout=a.timeout,
@@ -54,7 +51,7 @@ def cmd_config(a):
     from tools.dev import deploy, devconfig, ports
     from tools.dev.device import Device
 
-    values = _config_values(a)
+    values = devconfig.changes_from_args(a)
     port = ports.choose(a.port)
     dev = Device(port, root=a.root, soft_reset=not a.resume, timeout=a.timeout)
     try:
@@ -64,8 +61,7 @@ def cmd_config(a):
                 print("warning: " + warning)
             if current is None and not warning:
                 print("no %s on the device; it runs on defaults" % devconfig.PATH)
-            merged = devconfig.merge(current, {}) if current is not None else dict(devconfig.fwconfig.DEFAULTS)
-            print(json.dumps(devconfig.redacted(merged), indent=2, sort_keys=True))
+            print(json.dumps(devconfig.redacted(devconfig.merge(current, {})), indent=2, sort_keys=True))
             return 0
         changed = deploy.write_config(dev, values, a.dry_run)
         if changed and a.reset and not a.dry_run:
@@ -119,7 +115,7 @@ def build_parser():
 
     f = sub.add_parser("flash", help="write a MicroPython firmware .bin to the board (esptool)")
     f.add_argument("image", help="MicroPython firmware .bin from micropython.org (merged image)")
-    _port_args(f, resume=False)
+    _port_args(f)
     f.add_argument("--baud", "-b", type=int, default=460800, help="flashing baud rate (default 460800)")
     f.add_argument("--erase", action="store_true", help="erase the whole flash first (first install)")
     f.add_argument("--no-verify", action="store_true", help="skip reading the flash back to verify")
@@ -134,7 +130,7 @@ def build_parser():
     from tools.dev.build import ARCHES, ROOT
 
     d = sub.add_parser("deploy", help="compile firmware/ and lib/ to .mpy and upload what changed (mpremote)")
-    _port_args(d)
+    _port_args(d, resume=True, files=True)
     d.add_argument("--arch", default="xtensawin", choices=ARCHES, metavar="ARCH",
                    help="mpy-cross -march for files with native/viper code (default xtensawin = ESP32-S3/ESP32)")
     d.add_argument("--source", action="store_true", help="upload .py sources instead of .mpy")
@@ -148,18 +144,18 @@ def build_parser():
     d.set_defaults(fn=cmd_deploy)
 
     c = sub.add_parser("config", help="show the device config, or set keys in it")
-    _port_args(c)
+    _port_args(c, resume=True, files=True)
     c.add_argument("--dry-run", "-n", action="store_true", help="show the change, write nothing")
     c.add_argument("--reset", action="store_true", help="soft-reset after writing so the config takes effect")
     devconfig.add_arguments(c)
     c.set_defaults(fn=cmd_config)
 
     r = sub.add_parser("repl", help="open the MicroPython REPL (mpremote)")
-    _port_args(r)
+    _port_args(r, resume=True)
     r.set_defaults(fn=cmd_repl)
 
     lg = sub.add_parser("logs", help="follow the device log on the serial port")
-    _port_args(lg, resume=False)
+    _port_args(lg)
     lg.add_argument("--baud", "-b", type=int, default=115200, help="baud rate (default 115200)")
     lg.add_argument("--reset", action="store_true", help="soft-reset first (Ctrl-C, Ctrl-D) to see the boot log")
     lg.add_argument("--events", action="store_true", help="show only '@EV' event lines")
