@@ -20,6 +20,15 @@ def test_device_file_compiles_for_xtensawin(rel, tmp_path):
     assert (tmp_path / "out.mpy").read_bytes()[:2] == b"M\x06"
 
 
+def test_device_file_list_is_the_real_firmware():
+    # The compile test above is parametrized by this list: an empty glob would skip it, not fail it.
+    want = {"boot.py", "main.py", "firmware/app.py", static.HAL, "firmware/boards/bread_compact_s3.py",
+            "lib/wsclient.py"}
+    assert want <= set(build.device_files())
+    with pytest.raises(DevError, match="no device files"):
+        static.compile_errors(root=str(ROOT + "/no-such-dir"))
+
+
 def test_device_files_are_globbed(tmp_path):
     (tmp_path / "firmware" / "deep").mkdir(parents=True)
     (tmp_path / "lib").mkdir()
@@ -43,7 +52,7 @@ def test_compile_check_names_the_broken_file(tmp_path):
 
 def test_hal_and_board_profiles_typecheck_against_esp32_stubs():
     targets = static.mypy_targets()
-    assert "firmware/boards/bread_compact_s3.py" in targets
+    assert static.HAL in targets and "firmware/boards/bread_compact_s3.py" in targets
     ok, out = static.run_mypy(targets)
     assert ok, out
 
@@ -75,6 +84,12 @@ def test_hal_is_required_once_the_app_exists(tmp_path):
 
 
 def test_ruff_is_clean():
+    # ...on the code that matters: a clean run over a mis-set exclude would prove nothing.
+    seen = static.ruff_files()
+    for rel in ("boot.py", "firmware/app.py", static.HAL, "lib/wsclient.py", "tools/dev/cli.py",
+                "host_tests/test_static.py", "manifest.py"):
+        assert rel in seen, rel
+    assert not any(f.startswith(".venv/") for f in seen)
     ok, out = static.run_ruff()
     assert ok, out
 

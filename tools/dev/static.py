@@ -22,10 +22,13 @@ HAL = "firmware/hal/esp32.py"
 
 
 def compile_errors(arch="xtensawin", root=ROOT, files=None):
-    """[(file, message)] for every device file mpy-cross rejects."""
+    """[(file, message)] for every device file mpy-cross rejects. No files at all is an error, not a pass."""
+    files = build.device_files(root) if files is None else files
+    if not files:
+        raise DevError("no device files to compile under %s" % root)
     errors = []
     with tempfile.TemporaryDirectory() as tmp:
-        for rel in files if files is not None else build.device_files(root):
+        for rel in files:
             try:
                 build.compile_file(os.path.join(root, rel), os.path.join(tmp, "out.mpy"), arch, rel)
             except DevError as e:
@@ -86,18 +89,28 @@ def run_mypy(files, root=ROOT):
     return p.returncode == 0, (p.stdout + p.stderr).strip()
 
 
-def run_ruff(root=ROOT, paths=()):
+def _ruff(args, root):
     ruff = os.path.join(os.path.dirname(sys.executable), "ruff")
-    cmd = [ruff if os.path.exists(ruff) else "ruff", "check", "--no-cache", "--output-format", "concise", *paths]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
+    cmd = [ruff if os.path.exists(ruff) else "ruff", "check", "--no-cache", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
+
+
+def run_ruff(root=ROOT, paths=()):
+    p = _ruff(["--output-format", "concise", *paths], root)
     return p.returncode == 0, (p.stdout + p.stderr).strip()
+
+
+def ruff_files(root=ROOT):
+    """Repo-relative paths ruff checks under pyproject.toml's settings (so a clean run is known to cover them)."""
+    p = _ruff(["--show-files"], root)
+    return sorted(os.path.relpath(ln, root).replace(os.sep, "/") for ln in p.stdout.splitlines() if ln.strip())
 
 
 def run_all(arch="xtensawin", only=None):
     ok = True
     if only in (None, "compile"):
         files = build.device_files()
-        errs = compile_errors(arch)
+        errs = compile_errors(arch, files=files)
         for _rel, msg in errs:
             print("compile: " + msg)
         print("compile: %d device files, %d failed (mpy-cross -march=%s)" % (len(files), len(errs), arch))
