@@ -245,10 +245,16 @@ def test_exported_password_alone_is_not_an_error(tmp_path, monkeypatch):
     assert_one_line_error(dev("config", "--port", str(tmp_path / "tty0"), env={"XIAOZHI_WIFI_PASSWORD": PASSWORD}),
                     "does not exist")
     monkeypatch.setenv("XIAOZHI_WIFI_PASSWORD", PASSWORD)
+    monkeypatch.delenv("XIAOZHI_WS_TOKEN", raising=False)
     parse = build_parser().parse_args
     assert devconfig.changes_from_args(parse(["config"])) == {}
     home = {"ssid": "home", "password": PASSWORD}
     assert devconfig.changes_from_args(parse(["config", "--ssid", "home"])) == {devconfig.NETWORK: home}
+
+
+def test_explicit_empty_flag_clears_the_key():
+    args = build_parser().parse_args(["config", "--ws-url", "", "--token", ""])
+    assert devconfig.changes_from_args(args) == {"ws_url": "", "ws_token": ""}
 
 
 def test_garbled_device_wifi_list_is_named_not_a_crash():
