@@ -72,7 +72,13 @@ async def echo(ws):
 # ---- websockets-backed behaviour ------------------------------------------
 
 
-def test_echo_text_binary_all_length_encodings():
+# park=0: the client as on an asyncio without the internals its _Park uses
+# (Event.wait() and Stream.readinto() instead); the wire must not change.
+PARK = pytest.mark.parametrize("park", ["1", "0"])
+
+
+@PARK
+def test_echo_text_binary_all_length_encodings(park):
     seen = {}
 
     async def handler(ws):
@@ -85,7 +91,8 @@ def test_echo_text_binary_all_length_encodings():
 
     async def go():
         async with serve(handler, "127.0.0.1", 0, max_size=2**20) as s:
-            return await mpy("ws_client.py", "echo", "ws://127.0.0.1:%d/xiaozhi/v1/?a=1&b=%%20" % port_of(s))
+            return await mpy("ws_client.py", "echo", "ws://127.0.0.1:%d/xiaozhi/v1/?a=1&b=%%20" % port_of(s),
+                             "park=" + park)
 
     res = asyncio.run(go())
     assert ev(res, "msg")[0]["text"] == "héllo 小智"
@@ -134,8 +141,9 @@ def test_server_fragments_pings_and_close():
     assert ev(res, "closed") == [{"ev": "closed", "code": 4000, "reason": "server bye"}]
 
 
+@PARK
 @pytest.mark.parametrize("reader", ["0", "1"])
-def test_client_close_handshake(reader):
+def test_client_close_handshake(reader, park):
     seen = {}
 
     async def handler(ws):
@@ -146,7 +154,8 @@ def test_client_close_handshake(reader):
 
     async def go():
         async with serve(handler, "127.0.0.1", 0) as s:
-            return await mpy("ws_client.py", "client_close", "ws://127.0.0.1:%d/" % port_of(s), "reader=" + reader)
+            return await mpy("ws_client.py", "client_close", "ws://127.0.0.1:%d/" % port_of(s),
+                             "reader=" + reader, "park=" + park)
 
     res = asyncio.run(go())
     assert seen["close"] == (4001, "client says bye")
@@ -156,6 +165,8 @@ def test_client_close_handshake(reader):
     if reader == "1":
         # the blocked reader learns about the close with the peer's echo
         assert ev(res, "reader") == [{"ev": "reader", "code": 4001, "reason": "client says bye"}]
+        # a second reader is refused in words, not by an asyncio assertion
+        assert ev(res, "second_reader") == [{"ev": "second_reader", "msg": "another task is already receiving"}]
 
 
 def test_oversize_message_closes_1009():
@@ -409,7 +420,8 @@ def test_protocol_violations_close_1002(bad, msg):
     assert fr == (1, 8, struct.pack(">H", 1002) + msg.encode())
 
 
-def test_recv_cancelled_mid_frame_resumes():
+@PARK
+def test_recv_cancelled_mid_frame_resumes(park):
     data = bytes(range(256)) * 20
     f = frame(2, data)
 
@@ -422,8 +434,9 @@ def test_recv_cancelled_mid_frame_resumes():
         await w.drain()
         return more, await read_frame(r)
 
-    res, (more, close) = run_raw(script, "cancel")
-    assert ev(res, "timeout") and more == (1, 1, b"more")
+    res, (more, close) = run_raw(script, "cancel", "park=" + park)
+    assert more == (1, 1, b"more")
+    assert ev(res, "timeout")[0]["rx_age_ms"] < 5000  # last_rx moved when the header came
     s = 0
     for b in data:
         s = (s * 31 + b) & 0xFFFFFF
@@ -439,6 +452,65 @@ def test_eof_mid_frame_is_connection_lost():
 
     res, _ = run_raw(script, "read")
     assert ev(res, "closed") == [{"ev": "closed", "code": None, "reason": "connection lost"}]
+
+
+def test_one_websocket_reconnects_and_hangs_up_each_time():
+    # The firmware keeps one WebSocket for the device's life. Each close must
+    # hang up its TCP connection itself (not leave the socket to the garbage
+    # collector) and the next connect must start clean. The server echoes
+    # CLOSE but leaves hanging up to the client.
+    async def go():
+        first_hung_up = asyncio.get_running_loop().create_future()
+        seen = []
+
+        async def handle(r, w):
+            n = len(seen)
+            got = []
+            seen.append(got)
+            try:
+                await upgrade(r, w)
+                got.append(await read_frame(r))
+                if n == 0:
+                    reply = b"first"
+                else:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(first_hung_up), 3)
+                        reply = b"first connection hung up"
+                    except asyncio.TimeoutError:
+                        reply = b"first connection still open"
+                w.write(frame(1, reply))
+                await w.drain()
+                got.append(await read_frame(r))  # the client's CLOSE
+                w.write(frame(8, got[-1][2]))
+                await w.drain()
+                got.append(await rest(r))  # nothing more, then the hang-up
+                if n == 0:
+                    first_hung_up.set_result(True)
+            finally:
+                w.close()
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with srv:
+            res = await mpy("ws_client.py", "reconnect", "ws://127.0.0.1:%d/" % port_of(srv))
+        return res, seen
+
+    res, seen = asyncio.run(go())
+    assert [m["text"] for m in ev(res, "msg")] == ["first", "first connection hung up"]
+    closed = ev(res, "closed")
+    assert [c["open"] for c in closed] == [False, False]
+    # each close ends with the echo, well inside close()'s 2000 ms bound;
+    # one CLOSE per connection, even from two close() calls at once
+    assert all(c["ms"] < 1000 for c in closed), closed
+    assert seen == [
+        [(1, 1, b"hello 0"), (1, 8, struct.pack(">H", 4000)), b""],
+        [(1, 1, b"hello 1"), (1, 8, struct.pack(">H", 4001)), b""],
+    ]
+
+
+def test_park_falls_back_where_asyncio_lacks_its_internals():
+    res = asyncio.run(mpy("ws_client.py", "park_check", "ws://unused/"))
+    assert res == [{"ev": "park", "in_use": True, "real": True, "no_core": False, "no_io_queue": False,
+                    "no_cur_task": False, "no_event_queue": False}]
 
 
 def test_audio_drops_oldest_under_congestion_control_still_arrives():

@@ -68,8 +68,11 @@ class _Park:
     direction. Arm it with _until_set() or _until_readable() and await it at
     once (the pattern of asyncio.sleep_ms's SingletonGenerator): the first
     step queues the task and yields, the step after the wake-up finishes.
-    Cancellation works as for the originals: the task's data names the queue
-    it sits on, so Task.cancel() can take it off."""
+    The reader and the writer share the one object safely because the first
+    step takes its argument out before anything else runs, so a parked or
+    resumed task never sees the other's. Cancellation works as for the
+    originals: the task's data names the queue it sits on, so Task.cancel()
+    can take it off and throw CancelledError at the await."""
 
     def __init__(self):
         self.ev = None
@@ -81,32 +84,49 @@ class _Park:
 
     def __next__(self):
         core = asyncio.core
-        if self.sock is not None:
-            core._io_queue.queue_read(self.sock)
+        sock = self.sock
+        if sock is not None:
             self.sock = None
+            core._io_queue.queue_read(sock)  # as Stream.readinto()
             return None
         ev = self.ev
         if ev is not None:
             self.ev = None
-            if not ev.state:
+            if not ev.state:  # as Event.wait()
                 ev.waiting.push(core.cur_task)
                 core.cur_task.data = ev.waiting
                 return None
+        # Woken (or the event was already set): the await is over.
         self.done.__traceback__ = None
         raise self.done
 
 
-_park = _Park()
+def _can_park(core, ev):
+    # The asyncio internals _Park drives, present in MicroPython's asyncio
+    # (uasyncio v3 onwards). Where one is missing, the client falls back to
+    # Event.wait() and Stream.readinto(): a generator per wait, no crash.
+    return (
+        hasattr(core, "cur_task")
+        and hasattr(getattr(core, "_io_queue", None), "queue_read")
+        and hasattr(ev, "waiting")
+        and hasattr(ev, "state")
+    )
+
+
+_park = _Park() if _can_park(getattr(asyncio, "core", None), asyncio.Event()) else None
 
 
 def _until_set(ev):
     # `await _until_set(ev)` is `await ev.wait()` for an asyncio.Event.
+    if _park is None:
+        return ev.wait()
     _park.ev = ev
     return _park
 
 
 def _until_readable(sock):
-    # `await _until_readable(sock)` waits like Stream.readinto() before it reads.
+    # `await _until_readable(sock)` waits like Stream.readinto() before it
+    # reads. Only with _park: without it the reader uses Stream.readinto().
     _park.sock = sock
     return _park
 
@@ -160,6 +180,10 @@ class WebSocket:
         self._wtask = None
         self._state = _CLOSED
         self._closed = (None, "not connected")
+        self._rxt = None  # the task in recv()/recv_loop(), while one is
+        # The reader _teardown() cancelled, until it has turned that into
+        # WSClosed; not cleared by a reconnect, which may come first.
+        self._killed = None
         self._reset()
 
     def _reset(self):
@@ -177,8 +201,6 @@ class WebSocket:
         self._ahead = self._acount = 0
         self._close_sent = False
         self._close_after = False  # writer shuts the transport after its CLOSE
-        self._rxt = None
-        self._killed = False
         self._wev.clear()
         self._done.clear()
 
@@ -265,8 +287,8 @@ class WebSocket:
     async def recv(self):
         """Next TEXT/BINARY message as (op, memoryview). The view points into
         the receive buffer and is valid until the next recv(). PING, PONG and
-        CLOSE are handled here; CLOSE and EOF raise WSClosed. Only one task
-        may call recv() or recv_loop() at a time."""
+        CLOSE are handled here; CLOSE and EOF raise WSClosed. One task
+        receives at a time: a second gets WSError while the first waits."""
         op = await self.recv_loop(None)
         return op, self._view()
 
@@ -279,9 +301,11 @@ class WebSocket:
         while messages keep one size (audio frames do), so a frame that is
         already buffered costs no allocation. With handler None it returns
         the first message's opcode instead (that is recv())."""
+        if self._rxt is not None:
+            raise WSError("another task is already receiving")
         s = self._s
         sock = s.s if s is not None else None  # the socket under the asyncio Stream
-        self._rxt = asyncio.current_task()
+        me = self._rxt = asyncio.current_task()
         try:
             while True:
                 if self._state == _CLOSED or self._close_after:
@@ -294,28 +318,27 @@ class WebSocket:
                         return op
                     handler(op, self._view())
                     continue
-                # One successful read: Stream.readinto() inlined (wait, then
-                # read the socket), because it and any helper coroutine cost a
-                # generator object per wait. A large payload remainder goes
+                # One successful read. A large payload remainder goes
                 # straight into the message buffer; anything else through the
                 # rx buffer, so one read usually brings a whole small frame.
+                direct = self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb)
+                if direct:
+                    buf = self._mmv[self._doff + self._got : self._doff + self._pl]
+                else:
+                    buf = self._rb
                 # Only the I/O is inside this try: the handler's own errors
                 # must not read as a lost connection.
                 try:
-                    await _until_readable(sock)
-                    if self._ph == 2 and self._dst is self._msg and self._pl - self._got >= len(self._rb):
-                        o = self._doff + self._got
-                        r = sock.readinto(self._mmv[o : self._doff + self._pl])
-                        if r:
-                            self._got += r
+                    if _park is None:
+                        r = await s.readinto(buf)
                     else:
-                        r = sock.readinto(self._rb)
-                        if r:
-                            self._rp = 0
-                            self._re = r
+                        # Stream.readinto() inlined (wait, then read the
+                        # socket): it is a generator object per wait.
+                        await _until_readable(sock)
+                        r = sock.readinto(buf)
                 except asyncio.CancelledError:
-                    if self._killed:
-                        self._killed = False
+                    if self._killed is me:  # cancelled by _teardown
+                        self._killed = None
                         raise WSClosed(*self._closed)
                     raise
                 except OSError as e:
@@ -326,8 +349,14 @@ class WebSocket:
                 if not r:
                     self._teardown(None, "connection lost")
                     raise WSClosed(*self._closed)
+                if direct:
+                    self._got += r
+                else:
+                    self._rp = 0
+                    self._re = r
         finally:
-            self._rxt = None
+            if self._rxt is me:
+                self._rxt = None
 
     def _view(self):
         # The current message as a view; audio messages repeat one size, so
@@ -465,19 +494,20 @@ class WebSocket:
         """Queue a TEXT message (str or UTF-8 bytes). Never dropped; raises
         WSClosed when the connection is not open, WSError if the control
         queue is full (the link has been stalled for a long time)."""
+        self._send_message(OP_TEXT, s.encode() if isinstance(s, str) else s)
+
+    def send_bytes(self, data):
+        """Queue a BINARY message on the control lane: never dropped, any
+        size, allocates; raises as send_text() does. For audio use
+        send_binary()."""
+        self._send_message(OP_BINARY, data)
+
+    def _send_message(self, op, b):
         if self._state != _OPEN:
             raise WSClosed(*self._closed)
         if len(self._ctl) >= _CTL_MAX:
             raise WSError("control queue full (%d frames)" % _CTL_MAX)
-        b = s.encode() if isinstance(s, str) else s
-        self._queue(OP_TEXT, b, len(b))
-
-    def send_bytes(self, data):
-        """Queue a BINARY message on the control lane: never dropped, any
-        size, allocates. For audio use send_binary()."""
-        if self._state != _OPEN:
-            raise WSClosed(*self._closed)
-        self._queue(OP_BINARY, data, len(data))
+        self._queue(op, b, len(b))
 
     def send_binary(self, buf, n=-1):
         """Copy buf[:n] into a preallocated audio slot as a masked BINARY
@@ -563,10 +593,8 @@ class WebSocket:
                     self._wev.clear()
                     await _until_set(self._wev)  # Event.wait() minus its generator
         except Exception as e:
-            self._wtask = None  # teardown must not cancel the running task
             self._teardown(None, "write failed: %s %s" % (type(e).__name__, e))
             return
-        self._wtask = None
         self._teardown(*self._closed)
 
     # ---- close ---------------------------------------------------------
@@ -576,18 +604,21 @@ class WebSocket:
         Safe to call in any state and more than once."""
         if self._state == _CLOSED:
             return
+        drain = False
         if self._state == _OPEN:
             self._state = _CLOSING
             self._acount = 0
             self._closed = (code, reason)
             p = F.close_payload(code, reason)
             self._queue(OP_CLOSE, p, len(p))
+            drain = self._rxt is None
         try:
-            if self._rxt is None and not self._close_after:
+            if drain:
                 # Nobody is reading: read (and discard) until the peer's CLOSE.
                 await asyncio.wait_for_ms(self._drain_to_close(), timeout_ms)
             else:
-                # The reader task or the writer (after the CLOSE echo) ends it.
+                # The reader task, the writer (after a CLOSE echo) or an
+                # earlier close() call ends it.
                 await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
         except (asyncio.TimeoutError, WSError):
             pass
@@ -602,11 +633,14 @@ class WebSocket:
         return self._state == _OPEN
 
     def _drop_socket(self):
+        # MicroPython's Stream.close() does nothing (its wait_closed() closes),
+        # so close the socket under the stream: otherwise the fd and the TCP
+        # connection live on until the garbage collector finds them.
         s = self._s
         self._s = None
         if s is not None:
             try:
-                s.close()
+                s.s.close()
             except OSError:
                 pass
 
@@ -619,8 +653,9 @@ class WebSocket:
         # Wake waiters before closing the socket: cancelling a task removes it
         # from asyncio's poller, so the fd is never polled after close.
         t = self._rxt
+        self._rxt = None
         if t is not None and t is not asyncio.current_task():
-            self._killed = True
+            self._killed = t
             t.cancel()
         t = self._wtask
         self._wtask = None

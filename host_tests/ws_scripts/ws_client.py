@@ -4,7 +4,9 @@
 import asyncio
 import json
 import sys
+import time
 
+import wsclient
 from wsclient import OP_BINARY, OP_TEXT, WebSocket, WSClosed, WSError
 
 
@@ -36,12 +38,17 @@ def opts():
     return o
 
 
-async def connect(url, o, **kw):
-    ws = WebSocket(
-        max_message=int(o.get("max", 70000)),
-        audio_slots=int(o.get("slots", 4)),
-        audio_slot_size=int(o.get("slot", 70000)),
-    )
+async def connect(url, o, ws=None):
+    """Connect a new WebSocket (or `ws` again) with the options. park=0 runs
+    the client as on an asyncio without the internals _Park needs."""
+    if o.get("park") == "0":
+        wsclient._park = None
+    if ws is None:
+        ws = WebSocket(
+            max_message=int(o.get("max", 70000)),
+            audio_slots=int(o.get("slots", 4)),
+            audio_slot_size=int(o.get("slot", 70000)),
+        )
     cadata = None
     if "ca" in o:
         with open(o["ca"], "rb") as f:
@@ -52,7 +59,6 @@ async def connect(url, o, **kw):
         cadata=cadata,
         verify=o.get("verify", "1") == "1",
         timeout_ms=int(o.get("timeout", 5000)),
-        **kw
     )
     return ws
 
@@ -135,6 +141,10 @@ async def sc_client_close(url, o):
 
         t = asyncio.create_task(reader())
         await asyncio.sleep_ms(10)
+        try:
+            await ws.recv()
+        except WSError as e:
+            out(ev="second_reader", msg=str(e))
         await ws.close(4001, "client says bye")
         await t
     else:
@@ -150,11 +160,13 @@ async def sc_client_close(url, o):
 async def sc_cancel(url, o):
     # recv() cancelled by a timeout in the middle of a frame loses no bytes.
     ws = await connect(url, o)
+    ws.last_rx = time.ticks_add(time.ticks_ms(), -60000)
     try:
         await asyncio.wait_for_ms(ws.recv(), 100)
         out(ev="unexpected")
     except asyncio.TimeoutError:
-        out(ev="timeout", last_rx_set=True)
+        # the frame header that did arrive counts as life for a watchdog
+        out(ev="timeout", rx_age_ms=time.ticks_diff(time.ticks_ms(), ws.last_rx))
     ws.send_text("more")
     op, mv = await ws.recv()
     out(ev="msg", **summary(op, mv))
@@ -190,6 +202,45 @@ async def sc_congest(url, o):
             break
     out(ev="done", sent=sent_before_marker, dropped=ws.dropped)
     await ws.close()
+
+
+async def sc_reconnect(url, o):
+    # One WebSocket for two connections, as the firmware keeps it across
+    # sessions; the second closes from two tasks at once.
+    ws = await connect(url, o)
+    for n in range(2):
+        if n:
+            await connect(url, o, ws)
+        ws.send_text("hello %d" % n)
+        op, mv = await ws.recv()
+        out(ev="msg", **summary(op, mv))
+        t = time.ticks_ms()
+        if n:
+            await asyncio.gather(ws.close(4000 + n), ws.close(4000 + n))
+        else:
+            await ws.close(4000 + n)
+        out(ev="closed", open=ws.open, ms=time.ticks_diff(time.ticks_ms(), t))
+
+
+async def sc_park_check(url, o):
+    # Which asyncio makes the client park its tasks itself (see _can_park).
+    class Bare:
+        pass
+
+    core, event = asyncio.core, asyncio.Event()
+    no_io, no_cur, no_waiting = Bare(), Bare(), Bare()
+    no_io.cur_task = None
+    no_cur._io_queue = core._io_queue
+    no_waiting.state = False
+    out(
+        ev="park",
+        in_use=wsclient._park is not None,
+        real=wsclient._can_park(core, event),
+        no_core=wsclient._can_park(None, event),
+        no_io_queue=wsclient._can_park(no_io, event),
+        no_cur_task=wsclient._can_park(no_cur, event),
+        no_event_queue=wsclient._can_park(core, no_waiting),
+    )
 
 
 async def main():
