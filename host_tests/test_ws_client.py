@@ -507,6 +507,35 @@ def test_one_websocket_reconnects_and_hangs_up_each_time():
     ]
 
 
+def test_reader_cut_off_by_close_timeout_gets_wsclosed_despite_quick_reconnect():
+    async def go():
+        conns = []
+
+        async def handle(r, w):
+            conns.append(w)
+            try:
+                await upgrade(r, w)
+                if len(conns) == 1:
+                    await read_frame(r)  # the CLOSE, never answered
+                    return await rest(r)
+                w.write(frame(1, (await read_frame(r))[2]))  # echo the text
+                await w.drain()
+                await read_frame(r)
+                w.write(frame(8, struct.pack(">H", 1000)))
+                await w.drain()
+                await rest(r)
+            finally:
+                w.close()
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with srv:
+            return await mpy("ws_client.py", "reconnect_after_timeout", "ws://127.0.0.1:%d/" % port_of(srv))
+
+    res = asyncio.run(go())
+    assert ev(res, "reader") == [{"ev": "reader", "cls": "WSClosed", "msg": "closed (4000): "}]
+    assert ev(res, "msg") == [{"ev": "msg", "op": 1, "len": 6, "text": "second"}]
+
+
 def test_park_falls_back_where_asyncio_lacks_its_internals():
     res = asyncio.run(mpy("ws_client.py", "park_check", "ws://unused/"))
     assert res == [{"ev": "park", "in_use": True, "real": True, "no_core": False, "no_io_queue": False,

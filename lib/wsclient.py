@@ -181,9 +181,10 @@ class WebSocket:
         self._state = _CLOSED
         self._closed = (None, "not connected")
         self._rxt = None  # the task in recv()/recv_loop(), while one is
-        # The reader _teardown() cancelled, until it has turned that into
-        # WSClosed; not cleared by a reconnect, which may come first.
-        self._killed = None
+        # (reader task, close reason) from _teardown() cancelling that
+        # reader, until it has raised the WSClosed; a reconnect, which may
+        # come first, leaves it alone.
+        self._cut = None
         self._reset()
 
     def _reset(self):
@@ -337,9 +338,10 @@ class WebSocket:
                         await _until_readable(sock)
                         r = sock.readinto(buf)
                 except asyncio.CancelledError:
-                    if self._killed is me:  # cancelled by _teardown
-                        self._killed = None
-                        raise WSClosed(*self._closed)
+                    cut = self._cut
+                    if cut is not None and cut[0] is me:  # by _teardown
+                        self._cut = None
+                        raise WSClosed(*cut[1])
                     raise
                 except OSError as e:
                     self._teardown(None, "connection lost: %s %s" % (type(e).__name__, e))
@@ -655,7 +657,7 @@ class WebSocket:
         t = self._rxt
         self._rxt = None
         if t is not None and t is not asyncio.current_task():
-            self._killed = t
+            self._cut = (t, self._closed)
             t.cancel()
         t = self._wtask
         self._wtask = None

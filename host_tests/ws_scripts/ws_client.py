@@ -222,6 +222,28 @@ async def sc_reconnect(url, o):
         out(ev="closed", open=ws.open, ms=time.ticks_diff(time.ticks_ms(), t))
 
 
+async def sc_reconnect_after_timeout(url, o):
+    # close() gives up on a silent peer while a reader task waits; the
+    # connect that follows at once must not change what that reader gets.
+    ws = await connect(url, o)
+
+    async def reader():
+        try:
+            await ws.recv()
+        except BaseException as e:
+            out(ev="reader", cls=type(e).__name__, msg=str(e))
+
+    t = asyncio.create_task(reader())
+    await asyncio.sleep_ms(10)
+    await ws.close(4000, "", 100)
+    await connect(url, o, ws)
+    await t
+    ws.send_text("second")
+    op, mv = await ws.recv()
+    out(ev="msg", **summary(op, mv))
+    await ws.close()
+
+
 async def sc_park_check(url, o):
     # Which asyncio makes the client park its tasks itself (see _can_park).
     class Bare:
