@@ -158,11 +158,17 @@ def parse_header(buf, avail):
 
 
 def close_payload(code, reason=""):
-    """CLOSE frame payload: 2-byte code plus UTF-8 reason cut to fit 125 bytes."""
+    """CLOSE frame payload: 2-byte code plus UTF-8 reason cut to fit 125 bytes,
+    at a character boundary (a peer must refuse a reason that is not UTF-8)."""
     if code is None:
         return b""
     r = reason.encode() if isinstance(reason, str) else bytes(reason)
-    return bytes(((code >> 8) & 0xFF, code & 0xFF)) + r[:123]
+    if len(r) > 123:
+        end = 123
+        while end and r[end] & 0xC0 == 0x80:  # r[end] continues a character
+            end -= 1
+        r = r[:end]
+    return bytes(((code >> 8) & 0xFF, code & 0xFF)) + r
 
 
 # ---- masking, copying and the mask-key RNG ------------------------------

@@ -156,3 +156,7 @@ def test_close_payload():
     assert F.close_payload(1000, "bye") == b"\x03\xe8bye"
     assert F.close_payload(None) == b""
     assert len(F.close_payload(1001, "x" * 300)) == 125
+    # a 3-byte character across the cut goes whole, so the reason stays UTF-8
+    p = F.close_payload(1001, "x" * 121 + "小智")
+    assert p == b"\x03\xe9" + b"x" * 121 and str(p[2:], "utf-8")
+    assert F.close_payload(1001, "x" * 120 + "小智") == b"\x03\xe9" + ("x" * 120 + "小").encode()
