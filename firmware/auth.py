@@ -19,21 +19,17 @@ from firmware import clock
 _MIN_SANE = 1704067200  # 2024-01-01
 
 
-def unix_time():
-    """Unix seconds (UTC); the RTC keeps UTC (firmware/clock.py)."""
-    return clock.unix_time()
-
-
 _last_ts = 0
 
 
 def token_ts():
-    """unix_time() for a token, but never the same second twice: the replay
-    cache accepts a token once, and a reconnect within the same second would
-    otherwise mint the identical token. Running up to a few seconds ahead is
-    harmless inside the verifier's +-300 s window."""
+    """Unix seconds (UTC, firmware/clock.py) for a token, but never the same
+    second twice: the replay cache accepts a token once, and a reconnect
+    within the same second would otherwise mint the identical token. Running
+    up to a few seconds ahead is harmless inside the verifier's +-300 s
+    window."""
     global _last_ts
-    ts = unix_time()
+    ts = clock.unix_time()
     if ts <= _last_ts:
         ts = _last_ts + 1
     _last_ts = ts
@@ -60,9 +56,3 @@ def mint_token(secret, client_id, device_id, ts):
     sig = hmac.new(secret, msg.encode(), "sha256").digest()
     return _b64url(sig) + "." + str(ts)
 
-
-def bearer(secret, client_id, device_id, ts=None):
-    """The Authorization header value; ts defaults to a fresh token_ts()."""
-    if ts is None:
-        ts = token_ts()
-    return "Bearer " + mint_token(secret, client_id, device_id, ts)

@@ -1,5 +1,5 @@
 # firmware/auth: the stock server's token test vector, fresh tokens per ts,
-# Unix-time conversion and clear errors.
+# the clock checks and clear errors.
 import hmac
 
 from firmware import auth, clock
@@ -53,15 +53,12 @@ def test_empty_secret_is_an_error():
     assert False
 
 
-def test_unix_time_and_bearer():
+def test_clock_ok_and_token_ts_follow_the_clock():
     import time
 
-    now = auth.unix_time()
-    assert auth.clock_ok(now)  # the host clock is set
+    assert auth.clock_ok(clock.unix_time())  # the host clock is set
     assert not auth.clock_ok(0)
-    b = auth.bearer(_KEY, _CID, _DID, 1795784743)
-    assert b == "Bearer C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
-    ts = int(auth.bearer(_KEY, _CID, _DID).split(".")[1])
+    ts = auth.token_ts()
     # token_ts() may run a few seconds ahead after earlier tests minted tokens
     assert 0 <= ts - (int(time.time()) + clock.EPOCH_SHIFT) <= 10
 
@@ -71,7 +68,7 @@ def test_token_ts_never_repeats_so_quick_reconnects_get_fresh_tokens():
     b = auth.token_ts()
     c = auth.token_ts()
     assert a < b < c
-    assert c - auth.unix_time() <= 3
-    t1 = auth.bearer(_KEY, _CID, _DID)
-    t2 = auth.bearer(_KEY, _CID, _DID)
+    assert c - clock.unix_time() <= 3
+    t1 = auth.mint_token(_KEY, _CID, _DID, auth.token_ts())
+    t2 = auth.mint_token(_KEY, _CID, _DID, auth.token_ts())
     assert t1 != t2
