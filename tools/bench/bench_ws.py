@@ -5,8 +5,9 @@ Prints, per 1920-byte frame (60 ms of 16 kHz s16 mono):
   - the synchronous send path, send_binary() (header, mask key, copy, mask) (µs);
   - parsing a buffered binary frame into the message buffer (µs);
   - bytes allocated per frame (gc.mem_alloc deltas, GC disabled while measuring)
-    for the whole send loop and the whole receive loop against a local
-    CPython websockets server on 127.0.0.1.
+    for the whole send loop, and the whole receive loop with recv_loop() (what
+    the firmware uses) and with recv(), against a local CPython websockets
+    server on 127.0.0.1.
 
 Run: .venv/bin/python tools/bench/bench_ws.py [--frames N]
 """
@@ -81,24 +82,49 @@ async def main():
     dt = time.ticks_diff(time.ticks_us(), t)
     d = gc.mem_alloc() - a
     gc.enable()
-    print("send loop alloc   %8.1f bytes/frame  (%.1f us/frame incl. socket write, dropped %d)"
+    print("send loop    alloc %8.1f bytes/frame  (%.1f us/frame incl. socket write, dropped %d)"
           % (d / N, dt / N, ws.dropped))
     await ws.close()
 
+    await recv_cost("recv_loop()", True)
+    await recv_cost("recv()", False)
+
+
+class Done(Exception):
+    pass
+
+
+done = Done()
+
+
+async def recv_cost(name, use_loop):
     ws = WebSocket(max_message=8192, audio_slots=8, audio_slot_size=2048)
     await ws.connect(URL + "source?n=%d" % (N + 50))
     for _ in range(50):
         await ws.recv()
+    count = [0]
+
+    def on_msg(op, mv):
+        count[0] += 1
+        if count[0] == N:
+            raise done
+
     gc.collect()
     gc.disable()
     a = gc.mem_alloc()
     t = time.ticks_us()
-    for _ in range(N):
-        op, mv = await ws.recv()
+    if use_loop:
+        try:
+            await ws.recv_loop(on_msg)
+        except Done:
+            pass
+    else:
+        for _ in range(N):
+            op, mv = await ws.recv()
     dt = time.ticks_diff(time.ticks_us(), t)
     d = gc.mem_alloc() - a
     gc.enable()
-    print("recv loop alloc   %8.1f bytes/frame  (%.1f us/frame incl. socket reads)" % (d / N, dt / N))
+    print("%-12s alloc %8.1f bytes/frame  (%.1f us/frame incl. socket reads)" % (name, d / N, dt / N))
     await ws.close()
 
 
