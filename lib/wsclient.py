@@ -200,7 +200,6 @@ class WebSocket:
         self._mlen = 0
         self._ctl = []
         self._ahead = self._acount = 0
-        self._close_sent = False
         self._close_after = False  # writer shuts the transport after its CLOSE
         self._wev.clear()
         self._done.clear()
@@ -468,8 +467,10 @@ class WebSocket:
             except UnicodeError:
                 reason = repr(bytes(self._cin[2:n]))
             self._closed = (code, reason)
-            if self._close_sent or self._state != _OPEN:
-                # Our CLOSE already went (or is going) out: handshake done.
+            if self._state != _OPEN:
+                # We started closing, so this answers our CLOSE: hang up.
+                # (Should the peer have closed at the same moment, a CLOSE
+                # of ours still queued is dropped; the peer is done anyway.)
                 self._teardown(code, reason)
             else:
                 self._state = _CLOSING
@@ -569,10 +570,8 @@ class WebSocket:
                     f = self._ctl.pop(0)
                     s.write(f)
                     await s.drain()
-                    if f[0] & 0x0F == OP_CLOSE:
-                        self._close_sent = True
-                        if self._close_after:
-                            break
+                    if self._close_after and f[0] & 0x0F == OP_CLOSE:
+                        break
                 elif self._acount and self._state == _OPEN:
                     i = self._ahead
                     self._ahead = i + 1 if i + 1 < self._nslots else 0
