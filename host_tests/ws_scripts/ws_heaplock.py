@@ -228,26 +228,24 @@ async def socket_cost(n):
             peer.write(frame)
         await asyncio.sleep_ms(5)
 
-    t = asyncio.create_task(rws.recv_loop(on_msg))
-    await feed(3)
-    a, c = gc.mem_alloc(), count[0]
-    await feed(n)
-    out["recv_loop"] = (gc.mem_alloc() - a) // max(1, count[0] - c)
-    t.cancel()
-    await asyncio.sleep_ms(0)
+    async def per_message(reader):
+        # Bytes allocated per message while `reader` receives n of them.
+        t = asyncio.create_task(reader)
+        await feed(3)
+        a, c = gc.mem_alloc(), count[0]
+        await feed(n)
+        cost = (gc.mem_alloc() - a) // max(1, count[0] - c)
+        t.cancel()
+        await asyncio.sleep_ms(0)
+        return cost
 
     async def per_recv(k):
         for _ in range(k):
             await rws.recv()
             count[0] += 1
 
-    t = asyncio.create_task(per_recv(10 ** 6))
-    await feed(3)
-    a, c = gc.mem_alloc(), count[0]
-    await feed(n)
-    out["recv"] = (gc.mem_alloc() - a) // max(1, count[0] - c)
-    t.cancel()
-    await asyncio.sleep_ms(0)
+    out["recv_loop"] = await per_message(rws.recv_loop(on_msg))
+    out["recv"] = await per_message(per_recv(10 ** 6))
     peer.close()
     srv.close()
     return out
