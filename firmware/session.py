@@ -21,7 +21,6 @@ class Session:
     def __init__(self, ws, previous_session_id=""):
         self.ws = ws
         self.session_id = previous_session_id
-        self.hello = None
 
     async def open(self, url, headers, hello_text, cadata=None, verify=True):
         """Connect and exchange hellos. Raises SessionError with a clear reason."""
@@ -40,11 +39,10 @@ class Session:
         except (WSError, ValueError) as e:
             await self.close()
             raise SessionError("hello failed: %s" % e)
-        self.hello = protocol.ServerHello(msg, self.session_id)
-        self.session_id = self.hello.session_id
-        log.event("rx", {"type": "hello", "session_id": self.session_id,
-                         "sample_rate": self.hello.sample_rate})
-        return self.hello
+        hello = protocol.ServerHello(msg, self.session_id)
+        self.session_id = hello.session_id
+        log.event("rx", {"type": "hello", "session_id": self.session_id, "sample_rate": hello.sample_rate})
+        return hello
 
     async def _await_hello(self):
         while True:

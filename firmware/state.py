@@ -50,9 +50,6 @@ class Machine:
     def name(self):
         return NAMES[self.state]
 
-    def can(self, new):
-        return new == self.state or new in _ALLOWED[self.state]
-
     def to(self, new):
         """Move to `new` if the table allows it; same-state moves are no-ops."""
         if new == self.state:
