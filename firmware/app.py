@@ -210,15 +210,17 @@ class Device:
             self.session = sess
             self.apply(self.ctl.opened())
             reason = await sess.read(self._on_json, self._on_audio)
-            log.info(_TAG, "channel closed: %s" % reason)
-            log.event("closed", {"reason": reason})
-            self._report_downlink()
         finally:
             await sess.close()  # idempotent; whatever ended the session, the socket goes
             self.session = None
             if self.wifi is not None:
                 self.wifi.set_power_save(True)
             self.apply(self.ctl.closed())
+        # Reported only now, once the device is idle: a press that follows the
+        # report must open a new channel, not barge into the dead one.
+        log.info(_TAG, "channel closed: %s" % reason)
+        log.event("closed", {"reason": reason})
+        self._report_downlink()
 
     def _cadata(self):
         path = self.cfg.get("ca_file")
