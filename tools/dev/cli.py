@@ -1,4 +1,4 @@
-"""python -m tools.dev flash|deploy|config|repl|logs|check|package ..."""
+"""python -m tools.dev flash|deploy|config|repl|logs|check|doctor|package ..."""
 import argparse
 import os
 import subprocess
@@ -107,6 +107,19 @@ def cmd_package(a):
     return package.main(check=a.check)
 
 
+def cmd_doctor(a):
+    from tools.dev import doctor
+
+    cfg = doctor.load_config(a.config) if a.config else {}
+    if a.ota_url is not None:
+        cfg["ota_url"] = a.ota_url
+    if a.ws_url is not None:
+        cfg["ws_url"] = a.ws_url
+    if a.ssid:
+        cfg["wifi"] = [{"ssid": a.ssid}]
+    return doctor.run(cfg, device_id=a.device_id, client_id=a.client_id, token=a.token)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m tools.dev", description="Flash, deploy and debug xiaozhi-mpy boards.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,6 +181,19 @@ def build_parser():
                    help="mpy-cross -march (default xtensawin)")
     k.add_argument("--only", choices=["compile", "mypy", "ruff"], help="run one check")
     k.set_defaults(fn=cmd_check)
+
+    dr = sub.add_parser("doctor", help="check each hop a device takes (config, OTA, gateway, upstream) from this PC",
+                        description="Probe the hops a device takes, in order: its config (Wi-Fi, URLs), the OTA URL, "
+                                    "the WebSocket URL (the gateway must answer in pcm) and the xiaozhi server behind "
+                                    "it. Prints one line a hop and names the first broken one (exit 1).")
+    dr.add_argument("--config", metavar="FILE", help="a device config.json to check (e.g. the one you deploy)")
+    dr.add_argument("--ota-url", metavar="URL", help="OTA URL to check (overrides the config's)")
+    dr.add_argument("--ws-url", metavar="URL", help="WebSocket URL to check (overrides the config's)")
+    dr.add_argument("--ssid", help="a Wi-Fi network name, when checking without a config file")
+    dr.add_argument("--token", help="bearer token, when the gateway or server wants one")
+    dr.add_argument("--device-id", default="02:00:00:d0:c7:01", help="Device-Id to probe with (default: a made-up MAC)")
+    dr.add_argument("--client-id", help="Client-Id to probe with (default: the config's, or a new UUID)")
+    dr.set_defaults(fn=cmd_doctor)
 
     pk = sub.add_parser("package", help="regenerate package.json (mip) from the device file list")
     pk.add_argument("--check", action="store_true", help="exit 1 if package.json is out of date")
