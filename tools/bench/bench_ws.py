@@ -24,6 +24,7 @@ MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 UPY = r"""
 import asyncio, gc, sys, time
+import wsclient
 import wsframe as F
 from wsclient import WebSocket, OP_BINARY
 
@@ -65,29 +66,41 @@ def parse():
 print("parse buffered    %8.2f us/frame (incl. 1924-byte refill of the rx buffer)" % per(parse, 2000))
 
 
-async def main():
+async def send_cost(tag):
     ws = WebSocket(max_message=8192, audio_slots=8, audio_slot_size=2048)
     await ws.connect(URL + "sink")
-    for _ in range(50):  # warm up
+
+    async def one():
         ws.send_binary(pcm, 1920)
+        # Two yields: the writer sends the frame, then finds the queue empty
+        # and waits for the next one, as it does between 60 ms frames.
         await asyncio.sleep_ms(0)
+        await asyncio.sleep_ms(0)
+
+    for _ in range(50):  # warm up
+        await one()
     await asyncio.sleep_ms(20)
     gc.collect()
     gc.disable()
     a = gc.mem_alloc()
     t = time.ticks_us()
     for _ in range(N):
-        ws.send_binary(pcm, 1920)
-        await asyncio.sleep_ms(0)  # let the writer task send it
+        await one()
     dt = time.ticks_diff(time.ticks_us(), t)
     d = gc.mem_alloc() - a
     gc.enable()
-    print("send loop    alloc %8.1f bytes/frame  (%.1f us/frame incl. socket write, dropped %d)"
-          % (d / N, dt / N, ws.dropped))
+    print("send loop    %s alloc %8.1f bytes/frame  (%.1f us/frame incl. socket write, dropped %d)"
+          % (tag, d / N, dt / N, ws.dropped))
     await ws.close()
 
-    await recv_cost("recv_loop()", True)
-    await recv_cost("recv()", False)
+
+async def main():
+    park = wsclient._park
+    for tag in ("park  ", "nopark"):
+        wsclient._park = park if tag == "park  " else None
+        await send_cost(tag)
+        await recv_cost(tag, "recv_loop()", True)
+        await recv_cost(tag, "recv()", False)
 
 
 class Done(Exception):
@@ -97,7 +110,7 @@ class Done(Exception):
 done = Done()
 
 
-async def recv_cost(name, use_loop):
+async def recv_cost(tag, name, use_loop):
     ws = WebSocket(max_message=8192, audio_slots=8, audio_slot_size=2048)
     await ws.connect(URL + "source?n=%d" % (N + 50))
     for _ in range(50):
@@ -124,7 +137,7 @@ async def recv_cost(name, use_loop):
     dt = time.ticks_diff(time.ticks_us(), t)
     d = gc.mem_alloc() - a
     gc.enable()
-    print("%-12s alloc %8.1f bytes/frame  (%.1f us/frame incl. socket reads)" % (name, d / N, dt / N))
+    print("%-12s %s alloc %8.1f bytes/frame  (%.1f us/frame incl. socket reads)" % (name, tag, d / N, dt / N))
     await ws.close()
 
 
