@@ -10,18 +10,17 @@ import http
 import json
 import os
 import struct
-import sys
 
 import pytest
 from websockets.asyncio.server import serve
 
 from host_tests.bootkit import free_port
+from tools.harness import upy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+MICROPYTHON = upy.micropython_binary()
 SCRIPTS = os.path.join(HERE, "ws_scripts")
-ENV = dict(os.environ, MICROPYPATH=".frozen:%s/lib:%s" % (ROOT, ROOT))
+ENV = upy.env()
 T = 20  # seconds; a bound, never a wait
 
 

@@ -23,7 +23,9 @@ import tempfile
 import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+sys.path.insert(0, ROOT)
+
+from tools.harness import upy  # noqa: E402
 
 UPY = r"""
 import asyncio, gc, sys, time
@@ -201,17 +203,18 @@ def main():
     args = ap.parse_args()
     if args.frames < 1:
         ap.error("--frames must be at least 1")
-    if not os.path.exists(MICROPYTHON):
-        sys.exit("error: %s not found (run scripts/setup)" % MICROPYTHON)
+    try:
+        micropython = upy.micropython_binary()
+    except upy.SimError as e:
+        sys.exit("error: %s" % e)
     box = start_server()
     url = "ws://127.0.0.1:%d/" % box["port"]
     with tempfile.TemporaryDirectory() as d:
         script = os.path.join(d, "bench_ws_upy.py")
         with open(script, "w") as f:
             f.write(UPY)
-        env = dict(os.environ, MICROPYPATH=".frozen:" + os.path.join(ROOT, "lib"))
-        p = subprocess.run([MICROPYTHON, "-X", "heapsize=8m", script, url, str(args.frames)],
-                           env=env, capture_output=True, text=True, timeout=300)
+        p = subprocess.run([micropython, "-X", "heapsize=8m", script, url, str(args.frames)],
+                           env=upy.env(), capture_output=True, text=True, timeout=300)
     box["loop"].call_soon_threadsafe(box["stop"].set_result, None)
     print("lib/wsclient.py on the MicroPython unix port, 1920-byte frames")
     sys.stdout.write(p.stdout)
