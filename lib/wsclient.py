@@ -24,11 +24,11 @@
 # - One writer task owns the socket's write side; MicroPython asyncio asserts
 #   if two tasks wait to write on one stream. PONG and CLOSE go through it.
 # - Tasks wait with the public asyncio API (Event.wait(), Stream.readinto()).
-#   Each wait costs asyncio a generator object; parking tasks in asyncio's
-#   own queues saved that (96 B per sent frame, 45 B per received one on the
-#   unix port, see docs/benchmarks.md), which at 16 frames a second is one
-#   sub-millisecond GC pause every few seconds: not worth depending on
-#   asyncio's private internals.
+#   Each wait costs a generator object; parking the tasks in asyncio's
+#   private queues saved it (96 B per wait on the unix port, half the loop's
+#   bytes per frame, no measurable time; docs/benchmarks.md). At 16 frames a
+#   second that is one sub-millisecond GC pause every few seconds: not worth
+#   depending on asyncio internals that any release may change.
 import asyncio
 import time
 
