@@ -10,8 +10,7 @@ try:
 except ImportError:  # pragma: no cover
     import ubinascii as binascii
 
-import hmac
-
+import hmac_hashlib
 from firmware import clock
 
 # A clock that was never set (no NTP, no OTA server_time) reads 2000/1970; a
@@ -53,6 +52,6 @@ def mint_token(secret, client_id, device_id, ts):
         raise ValueError("empty device secret")
     ts = int(ts)
     msg = "|".join((str(client_id), str(device_id), str(ts)))
-    sig = hmac.new(secret, msg.encode(), "sha256").digest()
+    sig = hmac_hashlib.new(secret, msg.encode(), "sha256").digest()
     return _b64url(sig) + "." + str(ts)
 

@@ -9,8 +9,7 @@ try:
 except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
-import http
-
+import httpclient
 from backoff import Backoff
 from firmware import APP_NAME, clock, log
 from firmware import VERSION as APP_VERSION
@@ -164,14 +163,14 @@ class Ota:
         body = request_body(self.cfg, info, self.net() if self.net else None)
         log.event("ota_check", {"url": self.url})
         try:
-            r = await http.request("POST", self.url, headers=headers, json=body, **self._http_opts())
-        except http.HTTPError as e:
+            r = await httpclient.request("POST", self.url, headers=headers, json=body, **self._http_opts())
+        except httpclient.HTTPError as e:
             raise OtaError(str(e))
         if r.status != 200:
             raise OtaError("HTTP %d %s" % (r.status, r.reason))
         try:
             reply = r.json()
-        except http.HTTPError as e:
+        except httpclient.HTTPError as e:
             raise OtaError(str(e))
         if not isinstance(reply, dict):
             raise OtaError("reply is not a JSON object")
@@ -184,9 +183,9 @@ class Ota:
             return 0  # the reference does not even send it
         _, headers = self._headers()
         try:
-            r = await http.request("POST", activate_url(self.url), headers=headers, json={},
+            r = await httpclient.request("POST", activate_url(self.url), headers=headers, json={},
                                    **self._http_opts())
-        except (http.HTTPError, OtaError) as e:
+        except (httpclient.HTTPError, OtaError) as e:
             log.warn(_TAG, "activate failed: %s" % e)
             return 0
         return r.status

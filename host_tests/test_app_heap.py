@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from host_tests.device import MIC
+from tools.harness.device import MIC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")

@@ -1,4 +1,4 @@
-"""lib/http over TLS under micropython: a server certificate signed by the CA
+"""lib/httpclient over TLS under micropython: a server certificate signed by the CA
 we pass as cadata is accepted; without that CA, or for another host name, the
 request fails with a clear HTTPError."""
 
@@ -12,19 +12,23 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from bootkit import MICROPYTHON, REPO
 
-x509 = pytest.importorskip("cryptography.x509")
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+except ImportError:  # a missing tool fails the run, never skips it
+    pytest.fail("the Python package cryptography is missing: run `make setup` (scripts/setup installs "
+                "requirements.txt)", pytrace=False)
 
 CLIENT = """
-import asyncio, sys, http
+import asyncio, sys, httpclient
 ca = open("ca.der", "rb").read() if sys.argv[2] == "ca" else None
 async def main():
     try:
-        r = await http.request("GET", sys.argv[1], cadata=ca, timeout_ms=5000)
+        r = await httpclient.request("GET", sys.argv[1], cadata=ca, timeout_ms=5000)
         print("STATUS", r.status, r.body.decode())
-    except http.HTTPError as e:
+    except httpclient.HTTPError as e:
         print("ERROR", e)
 asyncio.run(main())
 """

@@ -17,10 +17,9 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SECRET = "s3cret-pass-123"
 OTA = "http://127.0.0.1:9/xiaozhi/ota/"  # loopback, nothing listens: no traffic leaves the host
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="Debian chromium + chromium-driver are not installed",
-)
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):  # a missing tool fails, never skips
+    pytest.fail("chromium or chromedriver is missing: run `make setup` (scripts/setup installs the Debian "
+                "packages chromium and chromium-driver)", pytrace=False)
 
 
 @pytest.fixture

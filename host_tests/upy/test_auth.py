@@ -1,7 +1,6 @@
 # firmware/auth: the stock server's token test vector, fresh tokens per ts,
 # the clock checks and clear errors.
-import hmac
-
+import hmac_hashlib
 from firmware import auth, clock
 
 _KEY = "peer-test-secret"
@@ -31,7 +30,7 @@ def test_signature_matches_hmac_of_the_message():
     import binascii
 
     sig = auth.mint_token(_KEY, _CID, _DID, 1700000000).split(".")[0]
-    raw = hmac.new(_KEY.encode(), (_CID + "|" + _DID + "|1700000000").encode()).digest()
+    raw = hmac_hashlib.new(_KEY.encode(), (_CID + "|" + _DID + "|1700000000").encode()).digest()
     pad = "=" * (-len(sig) % 4)
     assert binascii.a2b_base64(sig.replace("-", "+").replace("_", "/") + pad) == raw
 

@@ -2,10 +2,13 @@
 # tools/bench/bench_device.py. MicroPython only; started in a device directory
 # with config.json and sim.json, driven on stdin like main.py.
 #
-# It measures, per turn:
+# It measures, per turn, all times with time.ticks_us and never with a
+# collection inside the timed window:
 #   - heap bytes allocated per frame by the whole loop (asyncio included),
 #     uplink while listening and downlink while speaking, with the GC off so
 #     gc.mem_alloc() deltas are exact;
+#   - button release (the sim button's event) -> the listen-stop frame handed
+#     to the socket;
 #   - first downlink frame received -> first speaker write;
 #   - connect -> server hello done;
 # and the length of a full GC pause at the end. Prints "BENCH {json}" lines.
@@ -13,6 +16,7 @@ import gc
 import json
 import time
 
+import wsframe
 from firmware import state as S
 from firmware.app import Device
 from firmware.session import Session
@@ -20,7 +24,46 @@ from firmware.session import Session
 dev = Device()
 marks = {}
 out = {"up_bytes": [], "up_frames": [], "down_bytes": [], "down_frames": [], "first_play_us": [],
-       "hello_us": []}
+       "hello_us": [], "release_to_wire_us": []}
+
+button = dev.hal.button
+_push = button.push
+
+
+def push(kind):
+    if kind == "release":
+        marks["release"] = time.ticks_us()
+    _push(kind)
+
+
+button.push = push
+
+
+def is_listen_stop(frame):
+    # A masked client TEXT frame whose JSON is a listen stop (decoded only
+    # for text frames after a release: audio frames cost one byte test).
+    fin, rsv, op, masked, n, hl = wsframe.parse_header(frame, len(frame))
+    if op != wsframe.OP_TEXT:
+        return False
+    body = bytearray(frame[hl : hl + n])
+    wsframe.mask_py(body, 0, n, frame, hl - 4)
+    msg = json.loads(body)
+    return msg.get("type") == "listen" and msg.get("state") == "stop"
+
+
+def watch_wire(ws):
+    # The client's one writer hands every frame to this stream's write():
+    # that is the moment a frame goes on the wire.
+    stream = ws._stream
+    _write = stream.write
+
+    def write(buf):
+        t = time.ticks_us()
+        if "release" in marks and buf[0] & 0x0F == wsframe.OP_TEXT and is_listen_stop(buf):
+            out["release_to_wire_us"].append(time.ticks_diff(t, marks.pop("release")))
+        return _write(buf)
+
+    stream.write = write
 
 _apply = dev.apply
 
@@ -47,11 +90,13 @@ _on_audio = dev._on_audio
 def on_audio(mv):
     if dev.ctl.accepts_audio():
         if "first_rx" not in marks:
-            marks["first_rx"] = time.ticks_us()
+            # Collect first, then start the clock: the collection is the
+            # probe's, not the firmware's, and must not count as latency.
             gc.collect()
             gc.disable()
             marks["down"] = gc.mem_alloc()
             marks["nd"] = 0
+            marks["first_rx"] = time.ticks_us()
         marks["nd"] += 1
     _on_audio(mv)
 
@@ -95,6 +140,7 @@ async def timed_open(self, *args, **kw):
     t = time.ticks_us()
     r = await _open(self, *args, **kw)
     out["hello_us"].append(time.ticks_diff(time.ticks_us(), t))
+    watch_wire(self.ws)
     return r
 
 

@@ -1,82 +1,114 @@
 # MCP server cost on the MicroPython unix port: time and heap allocated per
-# request, for the stock server's sequence with a 40-tool registry.
+# request through the firmware's own path, `await McpServer.handle(payload,
+# size)` as firmware/app.py calls it, on the firmware's default tools
+# (firmware/default_tools.py) with the sim HAL and a real Config, plus 38
+# extra tools so tools/list pages as on a busy device.
 #   .venv/bin/micropython -X heapsize=256k tools/bench/mcp_bench.py
-# (sys.path is set up below, so it runs from the repo root as-is.)
+# Run from the repo root; it works in a temp device directory it makes.
+import asyncio
 import gc
+import json
+import os
 import sys
 import time
 
-sys.path.insert(0, ".")
-sys.path.insert(0, "lib")
+ROOT = os.getcwd()
+sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT + "/lib")
 
-from firmware import log  # noqa: E402
-from firmware.mcp import McpServer  # noqa: E402
-from firmware.mcp_tools import Bool, Int, Registry, Str  # noqa: E402
+WORK = "/tmp/xz-mcp-bench-%d" % time.ticks_us()
+os.mkdir(WORK)
+with open(WORK + "/sim.json", "w") as f:
+    json.dump({"mic": ROOT + "/tools/assets/weather_en_16k.wav", "out": WORK + "/reply.wav"}, f)
+os.chdir(WORK)  # the sim HAL reads sim.json, the config lives here
+
+from firmware import VERSION, boards, config, default_tools, dsp, hal, log, mcp, mcp_tools  # noqa: E402
+from firmware.mcp_tools import Bool, Int, Str  # noqa: E402
 
 log.level = log.ERROR
 N = 200
 
 
-def registry():
-    r = Registry()
-    state = {"volume": 70}
-    r.add("self.get_device_status", "Get device status", lambda: {"audio_speaker": {"volume": state["volume"]}})
+class Player:
+    # What the app (the player in default_tools.Context) does on set_volume.
+    gain = 0
 
-    def set_volume(volume):
-        state["volume"] = volume
-        return True
+    def set_volume(self, volume):
+        self.gain = dsp.volume_gain(volume)
 
-    r.add("self.audio_speaker.set_volume", "Set volume", set_volume, (Int("volume", 0, 100),))
+
+def server():
+    # As Device._mcp_server() builds it.
+    board = boards.load("sim")
+    cfg = config.load(WORK + "/config.json")
+    registry = mcp_tools.Registry()
+    ctx = default_tools.Context(hal.load(board), cfg, Player(), lambda: None, VERSION)
+    default_tools.register_defaults(registry, ctx)
+    log.events = False  # the sim HAL turns on event lines for tools.sim; a board has them off
     for i in range(38):
-        r.add("self.extra.tool_%02d" % i, "Extra tool %d. " % i + "Does nothing. " * 30,
-              lambda **kw: True, (Int("level", 0, 10, default=3), Str("label", "x"), Bool("flag")))
-    return r
+        registry.add("self.extra.tool_%02d" % i, "Extra tool %d. " % i + "Does nothing. " * 30,
+                     lambda **kw: True, (Int("level", 0, 10, default=3), Str("label", "x"), Bool("flag")))
+    return mcp.McpServer(registry, board.NAME, VERSION)
 
 
-def measure(name, fn):
-    fn()  # warm up
+async def measure(name, fn):
+    await fn()  # warm up
     # Heap allocated by one request: with collections off, mem_alloc only grows.
     gc.collect()
     gc.disable()
     a0 = gc.mem_alloc()
-    fn()
+    await fn()
     alloc = gc.mem_alloc() - a0
     gc.enable()
     # Time per request, garbage collection included (it is part of the cost).
     gc.collect()
     t0 = time.ticks_us()
     for _ in range(N):
-        fn()
+        await fn()
     dt = time.ticks_diff(time.ticks_us(), t0)
     print("%-30s %8.1f us/req %8d B/req" % (name, dt / N, alloc))
 
 
-def main():
-    s = McpServer(registry(), "bench", "0.1.0")
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "capabilities": {"vision": {"url": "http://h:8003/mcp/vision/explain", "token": "t"}}}}
-    status = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "self.get_device_status"}}
-    vol = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-           "params": {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 40}}}
-    bad = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-           "params": {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 400}}}
+def request(rid, method, params=None):
+    # The payload as the app hands it over: parsed, with its frame's size.
+    msg = {"jsonrpc": "2.0", "id": rid, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg, len(json.dumps(msg))
 
-    def list_all():
-        req = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+async def main():
+    s = server()
+    init = request(1, "initialize", {"capabilities": {"vision": {"url": "http://h:8003/mcp/vision/explain",
+                                                                 "token": "t"}}})
+    status = request(1, "tools/call", {"name": "self.get_device_status"})
+    vol = request(2, "tools/call", {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 40}})
+    bad = request(3, "tools/call", {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 400}})
+
+    async def call(req):
+        return await s.handle(req[0], req[1])
+
+    async def list_all():
+        req = request(2, "tools/list")
         pages = 0
         while True:
-            res = s.handle_sync(req)["result"]
+            res = (await call(req))["result"]
             pages += 1
             if "nextCursor" not in res:
                 return pages
-            req = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": res["nextCursor"]}}
+            req = request(2, "tools/list", {"cursor": res["nextCursor"]})
 
-    print("%d tools, %d tools/list pages" % (len(s.registry), list_all()))
-    measure("initialize", lambda: s.handle_sync(init))
-    measure("tools/list (all 4 pages)", list_all)
-    measure("tools/call get_device_status", lambda: s.handle_sync(status))
-    measure("tools/call set_volume", lambda: s.handle_sync(vol))
-    measure("tools/call bad argument", lambda: s.handle_sync(bad))
+    print("%d tools, %d tools/list pages, through McpServer.handle()" % (len(s.registry), await list_all()))
+    await measure("initialize", lambda: call(init))
+    await measure("tools/list (all pages)", list_all)
+    await measure("tools/call get_device_status", lambda: call(status))
+    await measure("tools/call set_volume (saves)", lambda: call(vol))
+    await measure("tools/call bad argument", lambda: call(bad))
 
 
-main()
+try:
+    asyncio.run(main())
+finally:
+    for name in os.listdir(WORK):
+        os.remove(WORK + "/" + name)
+    os.rmdir(WORK)

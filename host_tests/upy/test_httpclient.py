@@ -1,8 +1,9 @@
-# lib/http: bodies (length, chunked, to-close), guards, redirects, timeouts,
+# lib/httpclient: bodies (length, chunked, to-close), guards, redirects, timeouts,
 # against a real asyncio server on 127.0.0.1 in the same process.
 import asyncio
-import http
-from http import HTTPError
+
+import httpclient
+from httpclient import HTTPError
 
 try:
     from random import getrandbits
@@ -83,36 +84,36 @@ async def _fails(coro, words):
 
 
 def test_parse_url():
-    assert http.parse_url("http://a.b/x?y=1") == ("http", "a.b", 80, "/x?y=1")
-    assert http.parse_url("https://a.b:8443") == ("https", "a.b", 8443, "/")
-    assert http.parse_url("http://h?q") == ("http", "h", 80, "/?q")
+    assert httpclient.parse_url("http://a.b/x?y=1") == ("http", "a.b", 80, "/x?y=1")
+    assert httpclient.parse_url("https://a.b:8443") == ("https", "a.b", 8443, "/")
+    assert httpclient.parse_url("http://h?q") == ("http", "h", 80, "/?q")
     for bad in ("ftp://x/", "http://", "http://h:99999/", "http://u:p@h/", "http://h:x/"):
         try:
-            http.parse_url(bad)
+            httpclient.parse_url(bad)
         except HTTPError:
             continue
         raise AssertionError("accepted " + bad)
 
 
 def test_join_url():
-    assert http.join_url("http://h:81/a/b", "/c") == "http://h:81/c"
-    assert http.join_url("http://h/a/b?q", "c") == "http://h/a/c"
-    assert http.join_url("https://h/a", "//o/p") == "https://o/p"
-    assert http.join_url("http://h/a", "https://x/y") == "https://x/y"
+    assert httpclient.join_url("http://h:81/a/b", "/c") == "http://h:81/c"
+    assert httpclient.join_url("http://h/a/b?q", "c") == "http://h/a/c"
+    assert httpclient.join_url("https://h/a", "//o/p") == "https://o/p"
+    assert httpclient.join_url("http://h/a", "https://x/y") == "https://x/y"
 
 
 async def test_bodies():
     srv, base = await _server()
     try:
-        r = await http.request("GET", base + "/len")
+        r = await httpclient.request("GET", base + "/len")
         assert (r.status, r.body, r.headers["x-a"]) == (200, b"hello", "1, 2")
-        r = await http.request("GET", base + "/chunked")
+        r = await httpclient.request("GET", base + "/chunked")
         assert r.body == b"Wikipedia in \r\n\r\nchunks.", r.body
-        r = await http.request("GET", base + "/close")
+        r = await httpclient.request("GET", base + "/close")
         assert r.body == b"to the end"
-        r = await http.request("GET", base + "/204")
+        r = await httpclient.request("GET", base + "/204")
         assert (r.status, r.body) == (204, b"")
-        r = await http.request("GET", base + "/nothing")
+        r = await httpclient.request("GET", base + "/nothing")
         assert r.status == 404
     finally:
         srv.close()
@@ -122,14 +123,14 @@ async def test_post_json_and_headers():
     srv, base = await _server()
     try:
         del SEEN[:]
-        r = await http.request("POST", base + "/json", headers=[("Device-Id", "aa:bb")], json={"k": "v"})
+        r = await httpclient.request("POST", base + "/json", headers=[("Device-Id", "aa:bb")], json={"k": "v"})
         assert r.status == 202 and r.json() == {"a": 1}
         method, path, headers, body = SEEN[-1]
         assert method == "POST" and path == "/json"
         assert headers["device-id"] == "aa:bb" and headers["content-type"] == "application/json"
         assert headers["host"] == base[7:]
         assert body == b'{"k": "v"}' or body == b'{"k":"v"}'
-        r = await http.request("GET", base + "/notjson")
+        r = await httpclient.request("GET", base + "/notjson")
         try:
             r.json()
         except HTTPError as e:
@@ -143,9 +144,9 @@ async def test_post_json_and_headers():
 async def test_body_guard():
     srv, base = await _server()
     try:
-        await _fails(http.request("GET", base + "/big", max_body=4096), "larger than")
-        await _fails(http.request("GET", base + "/bigchunk", max_body=1500), "larger than")
-        r = await http.request("GET", base + "/bigchunk", max_body=2048)
+        await _fails(httpclient.request("GET", base + "/big", max_body=4096), "larger than")
+        await _fails(httpclient.request("GET", base + "/bigchunk", max_body=1500), "larger than")
+        r = await httpclient.request("GET", base + "/bigchunk", max_body=2048)
         assert len(r.body) == 2048
     finally:
         srv.close()
@@ -155,11 +156,11 @@ async def test_redirects():
     srv, base = await _server()
     try:
         del SEEN[:]
-        r = await http.request("POST", base + "/redir", json={"x": 1})
+        r = await httpclient.request("POST", base + "/redir", json={"x": 1})
         assert r.status == 200 and r.body == b"hello" and r.url == base + "/len"
         assert SEEN[-1][0] == "GET" and SEEN[-1][3] == b""
-        await _fails(http.request("GET", base + "/loop", max_redirects=2), "more than 2 redirects")
-        await _fails(http.request("GET", base + "/redir", max_redirects=0), "more than 0 redirects")
+        await _fails(httpclient.request("GET", base + "/loop", max_redirects=2), "more than 2 redirects")
+        await _fails(httpclient.request("GET", base + "/redir", max_redirects=0), "more than 0 redirects")
     finally:
         srv.close()
 
@@ -167,16 +168,16 @@ async def test_redirects():
 async def test_errors_are_clear():
     srv, base = await _server()
     try:
-        await _fails(http.request("GET", base + "/hang", timeout_ms=300), "timed out")
+        await _fails(httpclient.request("GET", base + "/hang", timeout_ms=300), "timed out")
         # The deadline covers the redirects too, not each hop on its own.
-        await _fails(http.request("GET", base + "/slowloop", timeout_ms=500, max_redirects=3), "timed out")
-        await _fails(http.request("GET", base + "/garbage"), "not an HTTP reply")
-        await _fails(http.request("GET", base + "/short"), "failed")
+        await _fails(httpclient.request("GET", base + "/slowloop", timeout_ms=500, max_redirects=3), "timed out")
+        await _fails(httpclient.request("GET", base + "/garbage"), "not an HTTP reply")
+        await _fails(httpclient.request("GET", base + "/short"), "failed")
     finally:
         srv.close()
     # The server is gone: connection refused is an HTTPError too.
     await asyncio.sleep(0.05)
-    await _fails(http.request("GET", base + "/len", timeout_ms=2000), "connect")
+    await _fails(httpclient.request("GET", base + "/len", timeout_ms=2000), "connect")
 
 
 def test_pem_ca_files_become_der_certificates():

@@ -1,4 +1,4 @@
-"""Helpers for tests that run the real firmware under micropython against a
+"""Helpers for tests and benchmarks that run the real firmware under micropython against a
 server on 127.0.0.1: a device filesystem in a temp dir, the firmware process
 from tools.sim, and button gestures."""
 

@@ -3,7 +3,7 @@
 # read-to-close bodies, a few redirects, one deadline for the whole exchange,
 # TLS with a configurable CA, and a body-size guard so a misbehaving server
 # cannot exhaust the heap.
-#   r = await http.request("POST", url, json={"a": 1}, timeout_ms=30000)
+#   r = await httpclient.request("POST", url, json={"a": 1}, timeout_ms=30000)
 #   r.status, r.headers["content-type"], r.body, r.json()
 try:
     import asyncio
