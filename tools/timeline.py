@@ -66,7 +66,8 @@ def _span(events):
         e["k"] == "tx" and (e.get("d") or {}).get("type") in ("hello", "listen"))), None)
     if start is None:
         raise TimelineError("no turn in the events: nothing was pressed or sent")
-    return start - MARGIN_MS, events[-1]["t"] + MARGIN_MS
+    end = events[-1]["t"]
+    return start - MARGIN_MS, end + max(MARGIN_MS, (end - start) // 8)  # room for the last labels
 
 
 def _states(events, t0, t1):

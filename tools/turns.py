@@ -30,8 +30,8 @@ class Turn:
                  ("first audio", self.first_audio), ("last audio", self.last_audio))
         parts = []
         for name, t in steps:
-            if name == what:
-                continue
+            if name == what or (name == "listen stop" and t is None and what == "stt"):
+                continue  # the device sends no listen stop when the server's VAD ends the utterance
             parts.append("%s %s" % (name, "-" if t is None or base is None else "%+d ms" % (t - base)))
         scaled = "" if clock_speed == 1 else " (device clock, %g x real time)" % clock_speed
         return "turn %d latency from %s: %s%s" % (self.n, what, ", ".join(parts), scaled)
