@@ -419,7 +419,7 @@ def check_mic(a):
     """Seconds of the mic WAV (0 for a live stream); raises SimError naming the problem."""
     if a.mic == "-":
         try:
-            sim_pipes.read_wav_header(sys.stdin.buffer)
+            sim_pipes.read_wav_header(sys.stdin.buffer.raw)
         except sim_pipes.PipeError as e:
             raise SimError(str(e)) from None
         return 0.0
@@ -478,7 +478,7 @@ def main(argv=None):
             json.dump(cfg, f)
         opts = {"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed, "clock_speed": a.clock_speed,
                 "networks": [dict(SIM_NETWORK, rssi=-45)]}
-        live = sim_pipes.LiveAudio(workdir, sys.stdin.buffer if a.mic == "-" else None,
+        live = sim_pipes.LiveAudio(workdir, sys.stdin.buffer.raw if a.mic == "-" else None,
                                    sys.stdout.buffer if a.out == "-" else None)
         opts.update(live.opts)
         if a.portal:

@@ -193,7 +193,7 @@ def draw(events, png_path, wav_path=None, title=None):
     # Each turn's latency marks across all rows, one colour per mark, named in the legend.
     handles = {}
     for turn in turns:
-        for (attr, name), color in zip(MARKS, MARK_COLORS):
+        for (attr, name), color in zip(MARKS, MARK_COLORS, strict=True):
             t = getattr(turn, attr)
             if t is None:
                 continue

@@ -96,9 +96,10 @@ class WavWriter:
         self.data_len = 0
         self._hdr = bytearray(44)
         if stream:
+            # No flush() for a pipe: MicroPython's flush is an fsync, which pipes
+            # refuse (EINVAL); its file writes are unbuffered anyway.
             self._pack(_UNKNOWN, _UNKNOWN)
             self.f.write(self._hdr)
-            self.f.flush()
         else:
             self.sync()
 
@@ -114,8 +115,7 @@ class WavWriter:
 
     def sync(self):
         if self.stream:
-            self.f.flush()  # let the reader play what came so far
-            return
+            return  # written as it came; nothing to bring up to date
         self._pack(36 + self.data_len, self.data_len)
         self.f.seek(0)
         self.f.write(self._hdr)
