@@ -7,7 +7,8 @@
 #   GET  /saved/list            ["ssid", ...]
 #   GET  /saved/delete?index=N  /saved/set_default?index=N
 #   GET  /advanced/config       {"ota_url","ws_url","ws_token_set","protocol_version","audio_format",
-#                                "server_managed_urls"}   (the token itself is never sent)
+#                                "server_managed_urls","language"}   (the token itself is never sent;
+#                                language only picks the page's language)
 #   POST /advanced/config       same keys (+ "ws_token") -> {"success", "error"?}
 #        (also as POST /advanced/submit, the reference's name for it)
 #   POST /exit                  leave the portal
@@ -257,6 +258,7 @@ class Portal:
             "protocol_version": c.get("protocol_version"),
             "audio_format": c.get("audio_format"),
             "server_managed_urls": c.get("server_managed_urls"),
+            "language": c.get("language"),
         }
 
     def _advanced_set(self, req):
