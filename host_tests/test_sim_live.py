@@ -142,7 +142,7 @@ def test_push_to_talk_without_a_terminal_says_so():
     out, err = p.communicate(STREAM_HEADER, timeout=30)
     assert p.returncode == 2 and out == b""
     assert err.decode().strip().splitlines() == [
-        "sim: FAILED: push-to-talk needs a terminal and there is none; use --mode auto "
+        "sim: error: push-to-talk needs a terminal and there is none; use --mode auto "
         "(the server's VAD ends each utterance)"]
 
 
@@ -184,7 +184,7 @@ def test_timeline_cli_names_a_bad_event_file(tmp_path):
     bad.write_text('{"t": 1, "k": "state", "d": {"from": "idle", "to": "connecting"}}\nnot json\n')
     p = subprocess.run([sys.executable, "-m", "tools.timeline", str(bad)], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
-    assert p.returncode == 1 and p.stderr.strip() == "timeline: FAILED: %s line 2 is not JSON" % bad
+    assert p.returncode == 2 and p.stderr.strip() == "timeline: error: %s line 2 is not JSON" % bad
 
 
 def test_turn_marks_from_events():

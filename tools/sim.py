@@ -8,7 +8,8 @@ speaker, drive the button, and print a readable transcript of the turns.
 After each turn one line gives its latency from the button release, in ms.
 
 Exit status 0 only when every requested turn completed; otherwise one line
-on stderr says why.
+on stderr says why: "sim: error: ..." and exit 2 for a bad argument or mic
+file, "sim: FAILED: ..." and exit 1 for a run that failed.
 """
 
 import argparse
@@ -440,7 +441,7 @@ def main(argv=None):
     try:
         mic_seconds = check_mic(a)
     except SimError as e:
-        print("sim: FAILED: %s" % e, file=sys.stderr)
+        print("sim: error: %s" % e, file=sys.stderr)
         return 2
     term = None
     if a.ptt:
@@ -448,7 +449,7 @@ def main(argv=None):
 
         term = ptt.open_terminal()
         if term is None:
-            print("sim: FAILED: push-to-talk needs a terminal and there is none; use --mode auto "
+            print("sim: error: push-to-talk needs a terminal and there is none; use --mode auto "
                   "(the server's VAD ends each utterance)", file=sys.stderr)
             return 2
     server = None
@@ -472,7 +473,7 @@ def main(argv=None):
         try:
             devconfig.check(cfg)  # the firmware's own rules: a bad value is named, not silently reset
         except DevError as e:
-            print("sim: FAILED: bad config: %s" % e, file=sys.stderr)
+            print("sim: error: bad config: %s" % e, file=sys.stderr)
             return 2
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(cfg, f)

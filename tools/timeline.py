@@ -220,7 +220,13 @@ def main(argv=None):
     p.add_argument("-o", "--output", default="timeline.png", help="PNG to write (default timeline.png)")
     a = p.parse_args(argv)
     try:
-        draw(read_events(a.events), a.output, a.wav)
+        events = read_events(a.events)
+    except (OSError, TimelineError) as e:  # the input named on the command line is not usable
+        print("timeline: error: %s" % (e if isinstance(e, TimelineError) else "cannot read %s: %s"
+                                       % (a.events, e.strerror or e)), file=sys.stderr)
+        return 2
+    try:
+        draw(events, a.output, a.wav)
     except (OSError, TimelineError) as e:
         print("timeline: FAILED: %s" % e, file=sys.stderr)
         return 1
