@@ -146,19 +146,18 @@ def draw(events, png_path, wav_path=None, title=None):
     ax_m.set_ylim(-1.45, 1.45)
     ax_m.set_yticks([0.7, -0.7], ["device \u2192\nserver", "server \u2192\ndevice"])
 
-    # Audio on the wire: the mic's open span (uplink frames sent) and the reply's downlink.
-    mic_on = None
+    # Audio on the wire: uplink from listen start until the mic is turned off
+    # (the audio up count), downlink from tts start until the reply's count.
+    up_from = None
     down_from = None
     for e in events:
         d = e.get("d") if isinstance(e.get("d"), dict) else {}
-        if e["k"] == "mic":
-            if d.get("on"):
-                mic_on = e["t"]
-            elif mic_on is not None:
-                ax_a.barh(1, sec(e["t"]) - sec(mic_on), left=sec(mic_on), height=0.6, color="#86efac")
-                mic_on = None
-        elif e["k"] == "audio" and d.get("dir") == "up":
+        if e["k"] == "tx" and d.get("type") == "listen" and d.get("state") == "start":
+            up_from = e["t"]
+        elif e["k"] == "audio" and d.get("dir") == "up" and up_from is not None:
+            ax_a.barh(1, sec(e["t"]) - sec(up_from), left=sec(up_from), height=0.6, color="#86efac")
             ax_a.text(sec(e["t"]), 1, " %d frames sent" % d.get("frames", 0), fontsize=8, va="center")
+            up_from = None
         elif e["k"] == "rx" and d.get("type") == "tts" and d.get("state") == "start":
             down_from = e["t"]
         elif e["k"] == "audio" and d.get("dir") == "down" and down_from is not None:
