@@ -45,6 +45,23 @@ def ap_ssid(mac):
     return "Xiaozhi-%02X%02X" % (mac[-2], mac[-1])
 
 
+def _page():
+    """The page's bytes, loaded for this request and not kept: the device goes
+    on from the portal to voice sessions without a reboot, and those need the
+    10 KB more than a second visit to the page needs the speed."""
+    import sys
+
+    import firmware
+    from firmware.portal_page import PAGE
+
+    del sys.modules["firmware.portal_page"]
+    try:
+        del firmware.portal_page  # the package holds its submodules too
+    except AttributeError:
+        pass
+    return PAGE
+
+
 class _TooLarge(Exception):
     pass
 
@@ -160,9 +177,7 @@ class Portal:
         q = _query(path)
         if method == "GET":
             if p in ("/", "/index.html"):
-                from firmware.portal_page import PAGE
-
-                return 200, "text/html; charset=utf-8", PAGE, ""
+                return 200, "text/html; charset=utf-8", _page(), ""
             if p == "/scan":
                 return self._json(200, self._scan())
             if p == "/saved/list":

@@ -156,3 +156,15 @@ def test_captive_dns_answers_every_name(portal):
     assert r[-4:] == bytes([192, 168, 4, 1])
     ev = kinds(portal.dev, "portal")[0]["d"]
     assert ev["ssid"] == "Xiaozhi-ABCE"  # soft-AP MAC = STA MAC + 1, as on the chip
+
+
+def test_the_page_is_not_kept_in_memory_after_it_is_served():
+    # The device goes on from the portal to voice sessions in the same heap.
+    import sys
+
+    import firmware
+    from firmware import portal
+
+    page = portal._page()
+    assert page.startswith(b"<!DOCTYPE html>")
+    assert "firmware.portal_page" not in sys.modules and not hasattr(firmware, "portal_page")
