@@ -198,6 +198,9 @@ def draw(events, png_path, wav_path=None, title=None):
                 continue
             for ax in (ax_s, ax_m, ax_a, ax_w):
                 line = ax.axvline(sec(t), color=color, lw=1.1, ls="--")
+            base = turn.release if turn.release is not None else turn.stt
+            if len(turns) == 1 and base is not None and t != base:
+                name = "%s %+d ms" % (name, t - base)  # marks this close need their numbers
             handles.setdefault(name, line)
     if handles:
         fig.legend(list(handles.values()), list(handles), loc="upper right", ncol=len(handles), fontsize=8,
