@@ -75,6 +75,10 @@ def build_config(argv):
     return cfg, a.log_level
 
 
+class RunError(Exception):
+    """The gateway could not run (exit 1); bad arguments are ConfigError (exit 2)."""
+
+
 async def _run(cfg):
     from .proxy import Gateway
 
@@ -82,7 +86,7 @@ async def _run(cfg):
     try:
         await gw.start()
     except OSError as e:
-        raise ConfigError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
+        raise RunError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
     print(f"gateway ready on ws://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
           f"(OTA: http://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
     stop = asyncio.Event()
@@ -108,14 +112,17 @@ def main(argv=None):
     try:
         import opuslib_next  # noqa: F401
     except (ImportError, OSError) as e:  # libopus missing: say what to install instead of a traceback
-        print(f"gateway: error: cannot load libopus ({e}); run scripts/setup or install libopus0",
+        print(f"gateway: FAILED: cannot load libopus ({e}); run scripts/setup or install libopus0",
               file=sys.stderr)
-        return 2
+        return 1
     try:
         asyncio.run(_run(cfg))
     except ConfigError as e:
         print(f"gateway: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        print(f"gateway: FAILED: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # pragma: no cover
         pass
     return 0

@@ -92,6 +92,12 @@ def build_parser():
     return p
 
 
+def _usage_error(e):
+    """Bad arguments: one line, exit 2 (a failed run is 'mock_server: FAILED: ...', exit 1)."""
+    print(f"mock_server: error: {e}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
@@ -103,7 +109,7 @@ def main(argv=None):
         try:
             script = mcp_script.load(args.mcp_script)
         except mcp_script.ScriptError as e:
-            sys.exit(f"error: {e}")
+            return _usage_error(e)
     try:
         srv = MockServer(
             args.host, args.port, format=args.format, tts_rate=args.tts_rate,
@@ -118,13 +124,13 @@ def main(argv=None):
             close_mid_tts=args.close_mid_tts, drop_mid_tts=args.drop_mid_tts,
             garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions)
     except ValueError as e:
-        sys.exit(f"error: {e}")
+        return _usage_error(e)
 
     async def run():
         try:
             await srv.start()
         except OSError as e:
-            sys.exit(f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+            sys.exit(f"mock_server: FAILED: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
         print(f"mock xiaozhi server on {srv.url}", flush=True)
         try:
             await asyncio.Future()
@@ -136,8 +142,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     except OSError as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"mock_server: FAILED: {e}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
