@@ -25,9 +25,9 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from tools.common.wav import read_wav
 from tools.gateway.config import Config
 from tools.gateway.proxy import Gateway
-from tools.wav import read_wav
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEECH_WAV = os.path.join(HERE, "fixtures", "gateway", "speech_en_16k.wav")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from host_tests.device import MIC_SECONDS, finish_reply, push_to_talk, start_device, states
-from tools import wav
+from tools.common import wav
 from tools.mock_server.server import MockServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

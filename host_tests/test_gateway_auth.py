@@ -8,7 +8,8 @@ import sys
 
 from gateway_fakes import CID, DEV, FakeClock, async_test, closed_with, gateway_for, open_device, open_session
 
-from tools.gateway.auth import ReplayCache, TokenVerifier, bearer_token, sign
+from tools.common.tokens import bearer_token, sign
+from tools.gateway.auth import ReplayCache, TokenVerifier
 from tools.gateway.config import Auth
 
 SECRET = "peer-test-secret"

@@ -12,11 +12,11 @@ import sys
 
 from gateway_fakes import SPEECH_WAV, samples
 
+from tools.common.wav import read_wav
 from tools.gateway.config import Auth, Config
 from tools.gateway.proxy import Gateway
 from tools.mock_server.audio import TONES
 from tools.mock_server.server import MockServer
-from tools.wav import read_wav
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIM_DEVICE = "02:00:00:5a:4d:01"  # the sim HAL's default MAC

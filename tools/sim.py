@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 
-from tools import wav
+from tools.common import wav
 from tools.dev import devconfig
 from tools.dev.errors import DevError
 

@@ -26,7 +26,7 @@ import urllib.parse
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
-from tools.mock_server import framing
+from tools.common import framing
 
 from . import ota_proxy
 from .audit import Audit
