@@ -96,19 +96,19 @@ async def _run(cfg):
         await gw.start()
     except OSError as e:
         raise ConfigError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before "ready", so a stop right after it is clean
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover
+            pass
     ws, http = ("wss", "https") if cfg.tls.cert else ("ws", "http")
     print(f"gateway ready on {ws}://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
           f"(OTA: {http}://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
     if is_loopback(cfg.listen_host):
         print(f"gateway: note: {cfg.listen_host} is loopback, so devices on the network cannot reach it; "
               "use --listen 0.0.0.0:PORT to serve them", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover
-            pass
     await stop.wait()
     await gw.stop()
 

@@ -111,6 +111,11 @@ def server_tls(tls):
 
 
 def _closed_info(ws):
+    sent = ws.protocol.close_sent
+    if ws.protocol.close_rcvd is None and sent is not None:
+        # The peer never answered the close we sent (e.g. websockets' keepalive
+        # found it dead): our own code and reason say what happened, 1006 would not.
+        return int(sent.code), f"{sent.reason} (no close reply)"
     code = int(ws.close_code) if ws.close_code is not None else 1006  # CloseCode enum -> plain int
     return code, ws.close_reason or ""
 
