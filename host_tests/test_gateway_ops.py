@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from gateway_fakes import (
+    FakeClock,
     T,
     async_test,
     dead_port,
@@ -94,6 +95,18 @@ async def test_healthz_reports_upstream_reachability():
 
 
 @async_test
+async def test_healthz_probes_upstreams_at_most_once_a_second():
+    mono = FakeClock(100.0)
+    async with gateway_for(None, mono=mono) as (up, gw):
+        assert (await http(gw.port, "GET", "/healthz"))[0] == 200
+        await up.stop()  # the upstream goes away ...
+        assert (await http(gw.port, "GET", "/healthz"))[0] == 200  # ... a hammering client gets the cached answer
+        mono.t += 1.0
+        assert (await http(gw.port, "GET", "/healthz"))[0] == 503
+        await up.start()  # serving() stops it again on the way out
+
+
+@async_test
 async def test_one_structured_log_line_per_session_end(caplog):
     caplog.set_level(logging.INFO, logger="gateway.session")
     async with gateway_for(None) as (up, gw):
@@ -137,3 +150,18 @@ def test_cli_no_loopback_note_on_all_interfaces():
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=T)
     assert "loopback" not in out
+
+
+def test_exposition_escapes_label_values_and_counts_buckets():
+    from tools.gateway.metrics import Counter, Histogram, Registry
+
+    reg = Registry()
+    c = reg.add(Counter("t_total", "A test counter.", ("reason",)))
+    h = reg.add(Histogram("t_us", "A test histogram.", (10, 100)))
+    c.inc(reason='say "hi"\nagain\\')
+    for v in (5, 50, 500):
+        h.observe(v)
+    lines = reg.render().splitlines()
+    assert 't_total{reason="say \\"hi\\"\\nagain\\\\"} 1' in lines
+    assert [x for x in lines if x.startswith("t_us")] == [
+        't_us_bucket{le="10"} 1', 't_us_bucket{le="100"} 2', 't_us_bucket{le="+Inf"} 3', "t_us_sum 555", "t_us_count 3"]

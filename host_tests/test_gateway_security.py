@@ -104,6 +104,7 @@ async def test_unicode_digit_in_token_timestamp_is_refused_not_a_crash(caplog):
 
 @async_test
 async def test_flooding_client_sees_the_close_at_once_not_after_close_timeout():
+    hits = metrics.RATE_LIMIT_HITS.value(limit="messages per second per device")
     async with gateway_for(None, limits=Limits(messages_per_second_per_device=20)) as (up, gw):
         ws, _ = await open_session(gw)
         for _ in range(2000):  # far past the limit, faster than the gateway reads
@@ -115,6 +116,7 @@ async def test_flooding_client_sees_the_close_at_once_not_after_close_timeout():
         except TimeoutError:
             raise AssertionError(f"no close {time.monotonic() - t0:.1f} s after the flood") from None
         assert (ws.close_code, ws.close_reason) == (4429, "rate limit: messages per second per device (20)")
+    assert metrics.RATE_LIMIT_HITS.value(limit="messages per second per device") - hits == 1
 
 
 @async_test

@@ -7,6 +7,7 @@ a load balancer takes a gateway without servers out of rotation.
 
 import asyncio
 import json
+import time
 import urllib.parse
 
 PROBE_TIMEOUT_S = 2.0
@@ -25,9 +26,25 @@ async def _probe(url, timeout):
     return {"url": url, "reachable": True}
 
 
-async def healthz(urls, timeout=PROBE_TIMEOUT_S):
-    """(HTTP status, JSON body bytes)."""
-    upstreams = await asyncio.gather(*(_probe(u, timeout) for u in urls))
-    ok = any(u["reachable"] for u in upstreams)
-    body = {"status": "ok" if ok else "no upstream reachable", "upstreams": upstreams}
-    return (200 if ok else 503), json.dumps(body, separators=(",", ":")).encode()
+class HealthCheck:
+    """The answer is reused for CACHE_S, so a client hammering /healthz cannot make
+    the gateway hammer its upstreams with connects."""
+
+    CACHE_S = 1.0
+
+    def __init__(self, urls, clock=time.monotonic, timeout=PROBE_TIMEOUT_S):
+        self.urls = list(urls)
+        self.clock = clock
+        self.timeout = timeout
+        self._last = None  # (clock() when probed, (status, body))
+        self._lock = asyncio.Lock()
+
+    async def check(self):
+        """(HTTP status, JSON body bytes)."""
+        async with self._lock:  # concurrent requests wait for one probe instead of starting their own
+            if self._last is None or self.clock() - self._last[0] >= self.CACHE_S:
+                upstreams = await asyncio.gather(*(_probe(u, self.timeout) for u in self.urls))
+                ok = any(u["reachable"] for u in upstreams)
+                body = {"status": "ok" if ok else "no upstream reachable", "upstreams": upstreams}
+                self._last = (self.clock(), ((200 if ok else 503), json.dumps(body, separators=(",", ":")).encode()))
+            return self._last[1]

@@ -39,7 +39,7 @@ from . import logsafe, metrics, ota_proxy
 from .audit import Audit
 from .auth import TokenVerifier
 from .config import ConfigError
-from .health import healthz
+from .health import HealthCheck
 from .policy import BlockedWords, RateLimits
 from .transcode import Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
@@ -276,6 +276,7 @@ class Session:
                 over = limits.message(self.ip, self.device_id)
                 if over:
                     reason = "rate limit: " + over
+                    metrics.RATE_LIMIT_HITS.inc(limit=metrics.reason_label(over))
                     await _close_flooder(self.dev, CLOSE_RATE, _clip(reason))
                     return "policy", CLOSE_RATE, reason
                 if isinstance(data, str):
@@ -515,6 +516,7 @@ class Gateway:
         self.pool = UpstreamPool(cfg.upstreams, cfg.upstream_connect_timeout_s, cfg.upstream_retry_s, mono)
         self.tokens = {}  # device id -> upstream token learned from the upstream OTA reply
         self.ota = ota_proxy.OtaProxy(cfg, self.tokens, self.audit, clock)
+        self.health = HealthCheck(cfg.upstreams, mono)
         self._server = None
 
     @property
@@ -549,7 +551,7 @@ class Gateway:
                 return ota_proxy.json_response(405, {"success": False, "message": "use GET"})
             if req.path == "/metrics":
                 return ota_proxy.response(200, metrics.REGISTRY.render(), "text/plain; version=0.0.4; charset=utf-8")
-            status, body = await healthz(self.cfg.upstreams)
+            status, body = await self.health.check()
             return ota_proxy.response(status, body)
         return await self.ota.handle(req, peer_ip)
 
