@@ -64,3 +64,28 @@ async def test_device_that_stops_answering_pings_is_dropped():
         assert code == 1000 and reason.startswith("device session ended (device 1011 keepalive ping timeout"), reason
         assert gw.audit.find("session_end")
         ws.transport.abort()
+
+
+def test_firmware_logs_why_the_gateway_ended_its_session_on_a_dead_upstream(tmp_path):
+    from test_gateway_e2e import _firmware
+
+    def drive(url, silence_upstream):
+        fw = _firmware(url, tmp_path)
+        try:
+            fw.send("press")
+            fw.wait_for("listening never started", "tx", 20, type="listen", state="start")
+            silence_upstream()
+            return fw.wait_for("no close after the upstream went silent", "closed", 20)["d"]["reason"]
+        finally:
+            fw.send("release")
+            fw.stop()
+
+    async def main():
+        async with gateway_for(None, keepalive=Keepalive(**FAST)) as (up, gw):
+            url = "ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port
+            loop = asyncio.get_running_loop()
+            # stop_answering touches the upstream's transports: it runs on this loop, not the driver thread.
+            reason = await asyncio.to_thread(drive, url, lambda: loop.call_soon_threadsafe(up.stop_answering))
+            assert reason == "server closed (code 1011, upstream not answering (no keepalive reply within 0.5 s))"
+
+    asyncio.run(main())

@@ -83,10 +83,11 @@ async def tls_stack(pki):
         await mock.aclose()
 
 
-def test_firmware_turn_over_wss_with_the_test_ca(pki, tmp_path):
+@pytest.mark.parametrize("ca", ["ca.der", "ca.pem"])  # the device converts PEM to the DER mbedTLS takes
+def test_firmware_turn_over_wss_with_the_test_ca(pki, tmp_path, ca):
     async def main():
         async with tls_stack(pki) as (mock, gw, url):
-            code, so, se = await sim(url, tmp_path / "reply.wav", "--ca", pki["ca.der"])
+            code, so, se = await sim(url, tmp_path / "reply.wav", "--ca", pki[ca])
             assert code == 0, so + se
             assert mock.sessions[0].turns[0].frames >= 30
             assert gw.audit.find("session_end")[0]["frames_down"] > 0
