@@ -21,7 +21,7 @@ def _label_text(names, values):
 def _num(v):
     if v == math.inf:
         return "+Inf"
-    return repr(float(v)) if isinstance(v, float) and not v.is_integer() else str(int(v))
+    return repr(round(v, 3)) if isinstance(v, float) and not v.is_integer() else str(int(v))
 
 
 class _Metric:
