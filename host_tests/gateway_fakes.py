@@ -217,6 +217,7 @@ class FakeUpstream:
         self.close_after_hello = False
         self.json_ping = False
         self.json_pings = 0  # {"type":"ping"} messages received
+        self.silent = False
         self.pinged = asyncio.Event()
         self.connections = []  # one dict per connection
         self.connected = asyncio.Event()
@@ -237,6 +238,9 @@ class FakeUpstream:
         return self
 
     async def stop(self):
+        if self.silent:  # a silent connection would wait out its close_timeout: drop it
+            for rec in self.connections:
+                rec["ws"].transport.abort()
         self._server.close()
         await self._server.wait_closed()
 
@@ -290,6 +294,7 @@ class FakeUpstream:
             self.closed.set()
 
     def stop_answering(self):
+        self.silent = True
         for rec in self.connections:
             rec["ws"].transport.pause_reading()
 
