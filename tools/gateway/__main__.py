@@ -26,9 +26,12 @@ examples:
       --upstream ws://192.168.1.20:8000/xiaozhi/v1/ \\
       --upstream-ota http://192.168.1.20:8003/xiaozhi/ota/
   python -m tools.gateway --config gateway.json      # secrets, policies, several upstreams
+  python -m tools.gateway --listen 0.0.0.0:8765 --tls-cert gw.crt --tls-key gw.key \\
+      --upstream ws://192.168.1.20:8000/xiaozhi/v1/  # wss:// and https:// on one port
 
 Point the device's OTA URL at http://<gateway>:8765/xiaozhi/ota/ (the reply sends it to
 the gateway's WebSocket) or its ws_url at ws://<gateway>:8765/xiaozhi/v1/.
+GET /healthz (upstream reachability) and GET /metrics (Prometheus) share the port.
 See tools/gateway/config.py for every config-file key.
 """
 
