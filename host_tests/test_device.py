@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tools import wav
+from tools.common import wav
 from tools.harness.device import MIC_SECONDS, finish_reply, push_to_talk, start_device, states
 from tools.mock_server.server import MockServer
 

@@ -27,8 +27,8 @@ from gateway_fakes import (
 )
 from websockets.asyncio.client import connect
 
+from tools.common import framing
 from tools.gateway.transcode import Downlink, TranscodeError, Uplink
-from tools.mock_server import framing
 
 DETECT = '{"session_id":"","type":"listen","state":"detect","text":"hi"}'
 

@@ -175,7 +175,7 @@ def test_session_setup_paging_every_default_tool_and_bad_requests():
 def _block_energy(path):
     """Mean energy of the non-silent 60 ms blocks of a s16le WAV (silence is left out,
     so gaps between replies do not matter)."""
-    from tools import wav
+    from tools.common import wav
 
     rate, _, pcm = wav.read_wav(path)
     a = array.array("h")

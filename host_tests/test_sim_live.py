@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tools import wav
+from tools.common import wav
 from tools.ptt import FIRST_REPEAT_S, REPEAT_GAP_S, KeyPtt
 from tools.turns import split
 

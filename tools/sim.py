@@ -24,7 +24,8 @@ import tempfile
 import threading
 import time
 
-from tools import sim_pipes, wav
+from tools import sim_pipes
+from tools.common import wav
 from tools.dev import devconfig
 from tools.dev.errors import DevError
 

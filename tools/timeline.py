@@ -48,7 +48,7 @@ def _speaker_pcm(wav_path):
     """(rate, samples as int16 numpy array) of the speaker WAV, or None."""
     import numpy as np
 
-    from tools import wav
+    from tools.common import wav
 
     if not wav_path:
         return None

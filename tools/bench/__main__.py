@@ -21,6 +21,7 @@ BENCHES = {
     "ws": [sys.executable, os.path.join(HERE, "bench_ws.py")],
     "mcp": [MICROPYTHON, "-X", "heapsize=256k", os.path.join(HERE, "mcp_bench.py")],
     "gateway": [sys.executable, os.path.join(HERE, "bench_gateway.py")],
+    "gateway-ops": [sys.executable, os.path.join(HERE, "bench_gateway_ops.py")],
 }
 WHAT = {
     "device": "the firmware on the unix port: per-frame CPU and heap, turn latencies, smallest heap",

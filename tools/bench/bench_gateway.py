@@ -36,8 +36,8 @@ import websockets  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.asyncio.server import serve  # noqa: E402
 
+from tools.common.wav import read_wav  # noqa: E402
 from tools.gateway.transcode import Downlink, Uplink  # noqa: E402
-from tools.wav import read_wav  # noqa: E402
 
 SPEECH = os.path.join(ROOT, "host_tests", "fixtures", "gateway", "speech_en_16k.wav")
 FRAME_S = 0.060

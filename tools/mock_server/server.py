@@ -30,7 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from . import audio, auth, framing
+from tools.common import framing
+
+from . import audio, auth
 from . import mcp_script as _script
 from .record import Recorder, Session, Turn
 
