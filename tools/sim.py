@@ -362,7 +362,7 @@ def start_esp32_model_world(a, stack, workdir):
     ntp = SntpServer().start_in_thread()
     stack.callback(ntp.stop)
     cfg = {"board": "bread_compact_s3", "ntp_host": "127.0.0.1"}
-    opts = {"ntp_port": ntp.port}
+    opts = {"ntp_port": ntp.port, "control": True}
     url = None
     if not a.server:
         ca, cert, key = testca.make(workdir)

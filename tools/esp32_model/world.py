@@ -8,7 +8,7 @@
 #   "networks": [{"ssid", "password", "rssi", "channel"}]   APs in range
 #   "ntp_port": UDP port on 127.0.0.1 standing in for NTP's port 123
 #   "dma_free": bytes of internal RAM the I2S drivers may take (default 160 KB)
-#   "heap_psram": whether the board has PSRAM (default true)
+#   "control": read control lines from stdin (tools.sim; tests drive the World)
 # Control lines: press | release | click | quit (end of input also quits).
 import sys
 
@@ -77,7 +77,7 @@ class World:
     def start_control(self):
         """Read control lines once the firmware's loop runs (asked for by the
         first Pin.irq(): the HAL is built inside asyncio.run)."""
-        if self._control is None:
+        if self._control is None and self.opts.get("control"):
             import asyncio
 
             self._control = asyncio.create_task(self._read_control())
