@@ -56,6 +56,9 @@ async def bring_up(cfg):
     if await set_clock(cfg):
         return True
     if not cfg.get("ntp_host"):
+        if tls_needs_clock(cfg):
+            log.warn(_TAG, "ntp_host is empty: until something sets the clock, https/wss certificate "
+                           "checks fail (the clock starts at 2000-01-01)")
         return False
     if not tls_needs_clock(cfg):
         log.warn(_TAG, "clock not set; the OTA reply's server_time will set it")

@@ -322,7 +322,7 @@ def parse_args(argv):
 SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
 
 
-def device_config(a, server_url, ota_url=None):
+def device_config(a, server_url, ota_url=None, hal_keys=None):
     cfg = {
         "board": "sim",
         "ws_url": "" if ota_url else server_url,
@@ -340,6 +340,7 @@ def device_config(a, server_url, ota_url=None):
         cfg["ca_file"] = os.path.abspath(a.ca)
     if a.insecure:
         cfg["tls_verify"] = False
+    cfg.update(hal_keys or {})  # --hal esp32-model: board, NTP server, test CA
     for item in a.set:
         key, _, value = item.partition("=")
         try:
@@ -410,8 +411,7 @@ def main(argv=None):
         if a.ota == "mock":
             ota_url = stack.enter_context(start_mock_ota(url, a.activation)).url
             print("mock OTA endpoint on %s" % ota_url)
-        cfg = device_config(a, url, ota_url)
-        cfg.update(model_cfg)
+        cfg = device_config(a, url, ota_url, model_cfg)
         try:
             devconfig.check(cfg)  # the firmware's own rules: a bad value is named, not silently reset
         except DevError as e:

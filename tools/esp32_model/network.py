@@ -13,7 +13,7 @@
 # - the soft AP follows the station's channel (one radio);
 # - on 1.25/1.26 S3, connect() straight after a disconnect() that stopped a
 #   live link or an attempt can raise "Wifi Internal Error" (micropython#17661).
-# Not from the source, kept strict on purpose: configuring the AP before
+# Not from the source, kept strict on purpose: setting the AP's config before
 # active(True) raises, so the firmware keeps the quickref's order.
 from tools.esp32_model import mtime
 from tools.esp32_model import world as _world
@@ -213,7 +213,7 @@ class WLAN:
         r.run()
         if args and kw:
             raise TypeError("either pos or kw args are allowed")
-        if not self.sta and not r.ap_on:
+        if kw and not self.sta and not r.ap_on:
             raise OSError("Wifi Invalid Mode")  # strict: see the header
         for k, v in kw.items():
             if k == "reconnects" and self.sta:
