@@ -137,6 +137,7 @@ class Speaker:
                        mode=I2S.TX, bits=16, format=I2S.MONO, rate=self.rate, ibuf=ibuf)
         asyncio_mode(self.i2s)
         self._end = time.ticks_ms()
+        self._dma_ms = self._ms(_DMA_FRAMES * _SPK_DMA_FRAME) + 1
         self._views = {}
 
     def start(self):
@@ -166,15 +167,16 @@ class Speaker:
         self._queued(got)
         if got < n:
             return self._write_rest(mv, got)
-        # Back when the DMA has room for another frame of this size.
-        wait = time.ticks_diff(self._end, time.ticks_ms()) - (self.buf_ms - self._ms(n))
+        # Back when the DMA has room for another frame of this size, plus one
+        # DMA buffer: room frees a whole buffer at a time.
+        wait = time.ticks_diff(self._end, time.ticks_ms()) - (self.buf_ms - self._ms(n) - self._dma_ms)
         return asyncio.sleep_ms(wait if wait > 0 else 0)
 
     async def _write_rest(self, mv, got):
         # Our account ran ahead of the I2S clock: finish as DMA buffers free up.
         n = len(mv)
         while got < n:
-            await asyncio.sleep_ms(self._ms(_DMA_FRAMES * _SPK_DMA_FRAME) + 1)
+            await asyncio.sleep_ms(self._dma_ms)
             v = self._views.get(got)
             if v is None:
                 v = self._views[got] = memoryview(mv)[got:]

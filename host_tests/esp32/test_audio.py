@@ -71,3 +71,41 @@ async def test_mic_reads_a_frame_in_at_most_two_calls():
     for _ in range(5):
         await h.mic.readinto(buf)
     assert i2s.calls - calls <= 10, "%d I2S reads for 5 frames" % (i2s.calls - calls)
+
+
+async def test_speaker_frames_allocate_nothing():
+    # Steady state: each 60 ms frame goes into the DMA whole and the wait is
+    # asyncio's reusable sleep, so playing allocates nothing.
+    import micropython
+
+    h = hal()
+    frame = memoryview(bytearray(SPK_FRAME))
+    for _ in range(4):  # fill the DMA first
+        await h.speaker.write(frame)
+    micropython.heap_lock()
+    try:
+        for _ in range(8):
+            await h.speaker.write(frame)
+    finally:
+        micropython.heap_unlock()
+
+
+async def test_heap_lock_control_partial_stream_write_allocates():
+    # The control run for the test above: asyncio's StreamWriter keeps the
+    # part a non-blocking write did not take in a new buffer; under
+    # heap_lock() that must raise, or the lock proves nothing.
+    import micropython
+
+    h = hal()
+    w = asyncio.StreamWriter(h.speaker.i2s)
+    frame = bytearray(SPK_FRAME)
+    while h.speaker.i2s.write(frame) == len(frame):
+        pass  # fill the DMA to the brim
+    micropython.heap_lock()
+    try:
+        w.write(frame)
+    except MemoryError:
+        return
+    finally:
+        micropython.heap_unlock()
+    raise AssertionError("a partial StreamWriter.write allocated nothing under heap_lock")

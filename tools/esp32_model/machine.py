@@ -80,8 +80,8 @@ class I2S(io.IOBase):
     - DMA in buffers of 256 frames (DMA_BUF_LEN_IN_I2S_FRAMES), ibuf // (256 *
       DMA frame bytes) of them; RX always clocks 32-bit stereo (8-byte frames),
       TX MONO uses bits/8 bytes a frame (get_dma_bits/get_dma_format);
-    - RX data appears one finished DMA buffer at a time, and a full RX DMA
-      drops its oldest buffer;
+    - TX room and RX data come one whole DMA buffer at a time, and a full RX
+      DMA drops its oldest buffer;
     - RX MONO takes the left slot; the INMP441 sends zeros for its first 2**18
       SCK cycles (64 SCK a frame) after the clock starts (InvenSense INMP441
       datasheet, "startup time");
@@ -140,8 +140,11 @@ class I2S(io.IOBase):
         return max(0, self._done_us - mtime._uptime_ms() * 1000) // 1000
 
     def _room(self):
+        # i2s_write() fills free DMA buffers, and a buffer frees only once it
+        # has played whole: room comes in steps of one DMA buffer.
         queued = self.unplayed_ms() * self.rate * self.dma_frame // 1000
-        return max(0, self.dma_bytes - queued)
+        step = I2S.DMA_FRAMES * self.dma_frame
+        return max(0, self.dma_bytes - queued) // step * step
 
     def write(self, buf):
         self.calls += 1
