@@ -17,7 +17,7 @@ RETRY_LATER_MS = 60000  # after boot, while the clock is still unset
 _TAG = "ntp"
 
 
-def tls_needs_clock(cfg):
+def checked_tls(cfg):
     """Whether a checked TLS connection is coming (https OTA or wss server)."""
     if not cfg.get("tls_verify"):
         return False
@@ -56,11 +56,11 @@ async def bring_up(cfg):
     if await set_clock(cfg):
         return True
     if not cfg.get("ntp_host"):
-        if tls_needs_clock(cfg):
+        if checked_tls(cfg):
             log.warn(_TAG, "ntp_host is empty: until something sets the clock, https/wss certificate "
                            "checks fail (the clock starts at 2000-01-01)")
         return False
-    if not tls_needs_clock(cfg):
+    if not checked_tls(cfg):
         log.warn(_TAG, "clock not set; the OTA reply's server_time will set it")
         return False
     log.error(_TAG, "clock not set (NTP server %s unreachable): https/wss certificate checks fail "

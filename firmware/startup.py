@@ -70,6 +70,9 @@ async def bring_up(cfg, hal, machine):
     wifi = await join_network(cfg, hal, machine)
     if wifi:
         await ntp.bring_up(cfg)  # before the first checked TLS connection (OTA, server)
+    if ntp.checked_tls(cfg) and not cfg.get("ca_file"):
+        log.error(_TAG, "tls_verify is on but ca_file is empty, so https/wss connections will be refused: "
+                        "put your server's CA certificate (PEM) on the device and set ca_file")
     machine.to(state.ACTIVATING)
     if cfg.get("ota_url"):
         o = ota.Ota(cfg, hal, net=wifi.info if wifi else None)

@@ -306,8 +306,9 @@ def parse_args(argv):
                         "over wss:// with certificate checks")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
     a = p.parse_args(argv)
-    if a.hal == "esp32-model" and (a.portal or a.insecure):
-        p.error("--hal esp32-model runs with certificate checks and a saved network (no --portal/--insecure)")
+    if a.hal == "esp32-model" and (a.portal or a.insecure or a.speed != 1 or a.clock_speed != 1):
+        p.error("--hal esp32-model runs in real time with certificate checks and a saved network "
+                "(no --portal, --insecure, --speed or --clock-speed)")
     if a.turns < 1:
         p.error("--turns must be at least 1")
     if a.speed <= 0 or a.clock_speed <= 0:

@@ -1,4 +1,4 @@
-# machine for the ESP32 model: Pin, I2S, RTC, reset, unique_id, freq.
+# machine for the ESP32 model: Pin, I2S, RTC, reset.
 import io
 
 import micropython
@@ -48,12 +48,6 @@ class Pin:
             return 1 if self.pull == Pin.PULL_UP else 0
         self._out = int(bool(v))
         return None
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
 
     def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, hard=False):
         if hard:
@@ -231,20 +225,5 @@ class RTC:
         self.datetime(dt)
 
 
-PWRON_RESET = 1
-
-
-def reset_cause():
-    return PWRON_RESET
-
-
 def reset():
     _world_now().power_off(3)  # the simulator's "rebooted" exit code
-
-
-def unique_id():
-    return bytes(_world_now().mac)
-
-
-def freq(hz=None):
-    return 240000000 if hz is None else None

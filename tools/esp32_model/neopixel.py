@@ -7,17 +7,8 @@ class NeoPixel:
         self.buf = [(0, 0, 0)] * n
         self.shown = list(self.buf)
 
-    def __len__(self):
-        return self.n
-
     def __setitem__(self, i, v):
         self.buf[i] = tuple(v)
-
-    def __getitem__(self, i):
-        return self.buf[i]
-
-    def fill(self, v):
-        self.buf = [tuple(v)] * self.n
 
     def write(self):
         self.shown = list(self.buf)

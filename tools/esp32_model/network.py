@@ -105,18 +105,12 @@ def _mac():
     return bytes(_world.world.mac)
 
 
-def hostname(name=None):
-    return "esp32s3" if name is None else None
-
-
 class WLAN:
     IF_STA = 0
     IF_AP = 1
     PM_NONE = 0
     PM_PERFORMANCE = 1
     PM_POWERSAVE = 2
-    SEC_OPEN = 0
-    SEC_WPA2 = 3
 
     def __init__(self, interface=IF_STA):
         if interface not in (WLAN.IF_STA, WLAN.IF_AP):
