@@ -47,20 +47,50 @@ def asyncio_mode(i2s):
     p.unregister(i2s)
 
 
+class _Frame:
+    """What Mic.readinto() hands back: one awaitable reused for every frame.
+    It is an iterator, as asyncio's own sleep object is: each step either
+    sleeps (through asyncio.sleep_ms, which queues the task) or finishes the
+    frame. So a frame costs no coroutine object and, read whole, no slice."""
+
+    def __init__(self, mic):
+        self.mic = mic
+        self._done = StopIteration()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        wait = self.mic._step()
+        if wait >= 0:
+            # On MicroPython sleep_ms() gives asyncio's reusable sleep object (the
+            # stubs call it a coroutine); one step of it queues this task.
+            return asyncio.sleep_ms(wait).__next__()  # type: ignore[attr-defined]
+        self._done.__traceback__ = None  # reused: keep no traceback growing on it
+        raise self._done
+
+
 class Mic:
     """INMP441-style mic: 32-bit left slots converted to s16 with a shift.
     The I2S runs from boot to power-off: an INMP441 sends zeros for 2**18 SCK
     cycles (~256 ms) after its clock starts, which opening it per listen would
-    cost the first syllable; and DMA memory taken once cannot run out later."""
+    cost the first syllable; and DMA memory taken once cannot run out later.
+    A frame is read in one call once it is all in the DMA (`_due`), instead of
+    one call per 16 ms DMA buffer as a StreamReader would wake for."""
 
     def __init__(self, board):
         self.board = board
         self.shift = board.MIC_SHIFT
         self.i2s = None
         self.raw = bytearray(0)  # one frame of 32-bit samples, sized on the first read
-        self._views = {}  # offset -> view of raw from there: no slice per partial read
+        self._views = {}  # offset -> view of raw from there, for the rare short read
         self._scratch = bytearray(_DMA_FRAMES * 4)
-        # The rest of a partial read arrives one DMA buffer at a time.
+        self._frame = _Frame(self)
+        self._buf = None  # the caller's buffer for the frame being read
+        self._got = 0  # bytes of raw read so far
+        self._due = None  # ticks when the frame being read is all in the DMA
+        self._short = False  # the frame took more than one read
+        # Data arrives one DMA buffer at a time.
         self._dma_ms = _DMA_FRAMES * 1000 // board.MIC_RATE + 1
         self._bytes_per_ms = board.MIC_RATE * 4 // 1000
         self._failed = False
@@ -85,6 +115,7 @@ class Mic:
         return self.i2s
 
     def start(self):
+        self._due = None
         i2s = self.i2s or self._open()
         if i2s is None:
             return
@@ -96,30 +127,49 @@ class Mic:
     def stop(self):
         pass  # the clock keeps running (see the class comment)
 
+    def readinto(self, buf):
+        need = (len(buf) >> 1) * 4
+        if len(self.raw) != need:
+            self.raw = bytearray(need)
+            self._views = {}
+        self._buf = buf
+        self._got = 0
+        self._short = False
+        return self._frame
+
     def _view(self, off):
         v = self._views.get(off)
         if v is None:
             v = self._views[off] = memoryview(self.raw)[off:]
         return v
 
-    async def readinto(self, buf):
-        samples = len(buf) >> 1
-        need = samples * 4
-        if len(self.raw) != need:
-            self.raw = bytearray(need)
-            self._views = {}
-        if self.i2s is None:
-            await asyncio.sleep_ms(need // self._bytes_per_ms)
-            dsp.i2s32_to_s16(self.raw, buf, samples, self.shift)  # raw stays zero
-            return len(buf)
+    def _step(self):
+        """One step of the frame under way: -> ms to sleep before the next
+        step, or -1 once the caller's buffer holds the frame."""
+        need = len(self.raw)
+        frame_ms = need // self._bytes_per_ms
+        now = time.ticks_ms()
         i2s = self.i2s
-        got = i2s.readinto(self.raw)
-        while got < need:
-            # Sleep until the whole rest is there instead of waking per 16 ms DMA buffer.
-            await asyncio.sleep_ms((need - got) // self._bytes_per_ms + self._dma_ms)
-            got += i2s.readinto(self._view(got))
-        dsp.i2s32_to_s16(self.raw, buf, samples, self.shift)
-        return len(buf)
+        if i2s is None:  # no DMA memory: a frame of silence (raw stays zero), in time
+            if self._got == 0:
+                self._got = need
+                return frame_ms
+        elif self._got < need:
+            if self._due is None:  # the first frame of a listen; a DMA buffer of margin each side
+                self._due = time.ticks_add(now, frame_ms + 2 * self._dma_ms)
+            wait = time.ticks_diff(self._due, now)
+            if self._got == 0 and wait > 0:
+                return wait
+            self._got += i2s.readinto(self.raw if self._got == 0 else self._view(self._got))
+            if self._got < need:
+                self._short = True  # our clock ran ahead of the I2S clock
+                return self._dma_ms
+            if self._short or time.ticks_diff(now, self._due) > _MIC_BUF_MS:
+                self._due = time.ticks_add(now, frame_ms + self._dma_ms)  # resync after a short read or a stall
+            else:
+                self._due = time.ticks_add(self._due, frame_ms)
+        dsp.i2s32_to_s16(self.raw, self._buf, need >> 2, self.shift)
+        return -1
 
 
 class Speaker:
