@@ -155,6 +155,7 @@ class I2S(io.IOBase):
             return 0
         now_us = mtime._uptime_ms() * 1000
         self._done_us = max(self._done_us, now_us) + n * 1000000 // (self.rate * self.dma_frame)
+        _world_now().heard_reply(self._done_us // 1000)
         if self.sink is not None:
             self.sink.write(memoryview(buf)[:n] if n < len(buf) else buf)
         return n
@@ -180,7 +181,9 @@ class I2S(io.IOBase):
                 wait_ms = (want - ready) * 1000 // self.rate + I2S.DMA_FRAMES * 1000 // self.rate + 1
                 self.stalled_ms += wait_ms
                 mtime.sleep_ms(wait_ms)
-        air = _world_now().air
+        w = _world_now()
+        w.answer()
+        air = w.air
         step = self.app_frame // (2 if self.format == I2S.STEREO else 1)
         j = 0
         for k in range(self._taken, self._taken + want):

@@ -8,7 +8,9 @@
 #   "networks": [{"ssid", "password", "rssi", "channel"}]   APs in range
 #   "ntp_port": UDP port on 127.0.0.1 standing in for NTP's port 123
 #   "dma_free": bytes of internal RAM the I2S drivers may take (default 160 KB)
-#   "control": read control lines from stdin (tools.sim; tests drive the World)
+#   "control": read control lines from stdin, and speak "mic" again 300 ms after
+#              each reply, as a person in auto mode would (tools.sim; tests
+#              drive the World themselves)
 # Control lines: press | release | click | quit (end of input also quits).
 import sys
 
@@ -50,6 +52,7 @@ class World:
         self.pins = {}  # number -> machine.Pin, for the button
         self.i2s = {}  # id -> machine.I2S in use
         self.speaker_wav = None
+        self.reply_end_ms = None  # when the speaker's last audio ends, until answered
         self._control = None
         self.mic_pcm = None
         self.mac = bytes(int(x, 16) for x in opts.get("mac", "02:00:00:5a:4d:01").split(":"))
@@ -65,6 +68,18 @@ class World:
 
             self.speaker_wav = WavWriter(self.opts["out"], rate)
         return self.speaker_wav
+
+    def heard_reply(self, end_ms):
+        """The speaker took audio that plays until end_ms of uptime."""
+        self.reply_end_ms = end_ms
+
+    def answer(self):
+        """Called as the mic samples: speak again once a reply has ended."""
+        end = self.reply_end_ms
+        if end is not None and self.opts.get("control") and self.mic_pcm is not None \
+                and mtime._uptime_ms() > end + 300:
+            self.reply_end_ms = None
+            self.air.say(self.mic_pcm)
 
     def button(self, level):
         """Drive GPIO 0 (the BOOT button: 0 = pressed) as a finger would."""
