@@ -47,6 +47,8 @@ DEFAULTS = {
     "jitter_frames": 3,
     "tls_verify": True,
     "ca_file": "",
+    # NTP server that sets the clock after Wi-Fi (certificate dates need it); "" = off.
+    "ntp_host": "pool.ntp.org",
     "log_level": "info",
 }
 

@@ -101,8 +101,8 @@ class Portal:
         ap = getattr(self.hal, "ap", None)
         self.wifi.wlan.active(True)  # AP+STA: the station scans and test-joins
         if ap is not None:
+            ap.active(True)  # before config(): the esp32 quickref's order
             ap.config(essid=self.ssid, security=0)  # open AP, like the reference
-            ap.active(True)
         srv = await asyncio.start_server(self._conn, self.host, self.port)
         dns = None
         if self.dns_port:

@@ -6,6 +6,7 @@ speaker, drive the button, and print a readable transcript of the turns.
     arecord -f S16_LE -r 16000 -c 1 -t wav | python -m tools.sim --mic - --out - | aplay
 
 After each turn one line gives its latency from the button release, in ms.
+    python -m tools.sim --hal esp32-model    # the ESP32 HAL on a model of the chip, over wss://
 
 Exit status 0 only when every requested turn completed; otherwise one line
 on stderr says why: "sim: error: ..." and exit 2 for a bad argument or mic
@@ -329,8 +330,15 @@ def parse_args(argv):
     p.add_argument("--clock-speed", type=float, default=1.0,
                    help="run the firmware's timers (OTA retries, activation polls, Wi-Fi backoff) this much faster")
     p.add_argument("--workdir", help="keep the device filesystem (config.json) here instead of a temp dir")
+    p.add_argument("--hal", choices=("sim", "esp32-model"), default="sim",
+                   help="sim: WAV files and a scripted radio; esp32-model: the real ESP32 HAL and board "
+                        "profile on a model of the chip (tools/esp32_model), from a power-on clock, "
+                        "over wss:// with certificate checks")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
     a = p.parse_args(argv)
+    if a.hal == "esp32-model" and (a.portal or a.insecure or a.speed != 1 or a.clock_speed != 1):
+        p.error("--hal esp32-model runs in real time with certificate checks and a saved network "
+                "(no --portal, --insecure, --speed or --clock-speed)")
     if a.turns < 1:
         p.error("--turns must be at least 1")
     if a.speed <= 0 or a.clock_speed <= 0:
@@ -353,7 +361,7 @@ def parse_args(argv):
 SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
 
 
-def device_config(a, server_url, ota_url=None):
+def device_config(a, server_url, ota_url=None, hal_keys=None):
     cfg = {
         "board": "sim",
         "ws_url": "" if ota_url else server_url,
@@ -371,6 +379,7 @@ def device_config(a, server_url, ota_url=None):
         cfg["ca_file"] = os.path.abspath(a.ca)
     if a.insecure:
         cfg["tls_verify"] = False
+    cfg.update(hal_keys or {})  # --hal esp32-model: board, NTP server, test CA
     for item in a.set:
         key, _, value = item.partition("=")
         try:
@@ -378,6 +387,34 @@ def device_config(a, server_url, ota_url=None):
         except ValueError:
             cfg[key] = value
     return cfg
+
+
+ESP32_MODEL_MAIN = os.path.join(ROOT, "tools", "esp32_model", "run.py")
+
+
+def start_esp32_model_world(a, stack, workdir):
+    """--hal esp32-model: an SNTP server (the model's RTC starts at 2000-01-01)
+    and, unless --server is given, the mock server on wss:// with a test CA.
+    -> (server URL or None, config keys, sim.json keys)."""
+    from tools import testca
+    from tools.sntp_server import SntpServer
+
+    ntp = SntpServer().start_in_thread()
+    stack.callback(ntp.stop)
+    cfg = {"board": "bread_compact_s3", "ntp_host": "127.0.0.1"}
+    opts = {"ntp_port": ntp.port, "control": True}
+    url = None
+    if not a.server:
+        ca, cert, key = testca.make(workdir)
+        from tools.mock_server.server import MockServer
+
+        srv = MockServer(host="127.0.0.1", port=0, tls_cert=cert, tls_key=key)
+        srv.start_in_thread()
+        stack.callback(srv.stop)
+        url = srv.url
+        cfg["ca_file"] = ca
+    return url, cfg, opts
+
 
 
 def turn_report(clock_speed):
@@ -462,6 +499,12 @@ def main(argv=None):
     stack = contextlib.ExitStack()
     try:
         url = a.server
+        model_cfg = model_opts = {}
+        if a.hal == "esp32-model":
+            url, model_cfg, model_opts = start_esp32_model_world(a, stack, workdir)
+            url = url or a.server
+            if not a.server:
+                say("mock server on %s (test CA %s)" % (url, model_cfg["ca_file"]))
         if not url:
             server = start_mock_server()
             url = server.url
@@ -470,7 +513,7 @@ def main(argv=None):
         if a.ota == "mock":
             ota_url = stack.enter_context(start_mock_ota(url, a.activation)).url
             say("mock OTA endpoint on %s" % ota_url)
-        cfg = device_config(a, url, ota_url)
+        cfg = device_config(a, url, ota_url, model_cfg)
         try:
             devconfig.check(cfg)  # the firmware's own rules: a bad value is named, not silently reset
         except DevError as e:
@@ -485,9 +528,11 @@ def main(argv=None):
         opts.update(live.opts)
         if a.portal:
             opts.update(portal=True, portal_port=a.portal_port, dns_port=0)
+        opts.update(model_opts)
         with open(os.path.join(workdir, "sim.json"), "w") as f:
             json.dump(opts, f)
-        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events)
+        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events,
+                      script=ESP32_MODEL_MAIN if a.hal == "esp32-model" else None)
         live.start(fw)
         fw.on_event = turn_report(a.clock_speed)
         if a.clock_speed != 1:

@@ -88,6 +88,9 @@ def build_parser():
                    help="send a 200 KB binary frame and a 200 KB text frame in the first reply")
     g.add_argument("--fault-sessions", type=_nonneg_int, default=1, metavar="N",
                    help="apply faults to the first N connections (default 1; 0 = all)")
+    g = p.add_argument_group("TLS")
+    g.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate (chain)")
+    g.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (default: in --tls-cert)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -99,7 +102,10 @@ def _usage_error(e):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
                         format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
     if not args.verbose:
@@ -122,7 +128,8 @@ def main(argv=None):
             ping_interval=args.ping_interval or None, ping_timeout=args.ping_interval or None,
             no_hello=args.no_hello, stall=args.stall, slow_ms=args.slow_ms,
             close_mid_tts=args.close_mid_tts, drop_mid_tts=args.drop_mid_tts,
-            garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions)
+            garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions,
+            tls_cert=args.tls_cert, tls_key=args.tls_key)
     except ValueError as e:
         return _usage_error(e)
 

@@ -612,7 +612,7 @@ class MockServer:
                  max_utterance_ms=15000, wake_words=DEFAULT_WAKE_WORDS,
                  ping_interval=20.0, ping_timeout=20.0, max_size=1 << 20, vision_url=None,
                  no_hello=False, stall=False, slow_ms=0, close_mid_tts=0, drop_mid_tts=0,
-                 garbage=False, oversized=False, fault_sessions=1):
+                 garbage=False, oversized=False, fault_sessions=1, tls_cert=None, tls_key=None):
         if format not in ("pcm", "opus"):
             raise ValueError(f"format must be pcm or opus, not {format!r}")
         if format == "opus" and tts_rate not in OPUS_RATES:
@@ -657,6 +657,16 @@ class MockServer:
         self.garbage = garbage
         self.oversized = oversized
         self.fault_sessions = fault_sessions
+        # wss:// when given a certificate (PEM) and its key, e.g. from tools/testca.py.
+        self.tls = None
+        if tls_cert:
+            import ssl
+
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                self.tls.load_cert_chain(tls_cert, tls_key)
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f"TLS certificate {tls_cert} / key {tls_key} unusable: {e}") from None
 
         self.sessions = []
         self._conns = {}  # session index -> _Conn
@@ -685,7 +695,7 @@ class MockServer:
 
     @property
     def url(self):
-        return f"ws://{self.host}:{self.port}/xiaozhi/v1/"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/xiaozhi/v1/"
 
     # ---- change notification (thread-safe waits for tests) ------------------------------
     def _notify(self):
@@ -775,7 +785,7 @@ class MockServer:
         self._server = await serve(
             self._handler, self.host, self.port, process_request=self._process_request,
             ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            max_size=self.max_size, compression=None)
+            max_size=self.max_size, compression=None, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("mock xiaozhi server on %s (format %s, tts %d Hz)", self.url, self.format,
                  self.tts_rate)
