@@ -15,6 +15,7 @@ import asyncio
 import time
 
 LEAD_FRAMES = 3  # the device's default jitter prefill (config jitter_frames)
+_MIN_HOLD_S = 1e-4  # shorter holds are float rounding of whole frame times, not worth a sleep
 
 
 class Pacer:
@@ -33,9 +34,8 @@ class Pacer:
         now = self._clock()
         if self._played_at is None or self._played_at < now:
             self._played_at = now  # idle or late: the device's queue is empty
-        ahead = self._played_at - now
-        if ahead > self.lead_s:
-            hold = ahead - self.lead_s
+        hold = self._played_at - now - self.lead_s
+        if hold > _MIN_HOLD_S:
             self.waited_s += hold
             await self._sleep(hold)
         self._played_at += self.frame_s
