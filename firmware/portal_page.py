@@ -35,7 +35,7 @@ li button{width:auto;margin:0;padding:6px 10px}
 <label for="ws_url">WebSocket URL (optional, wins over the OTA reply)</label><input id="ws_url" placeholder="ws://192.168.1.10:8000/xiaozhi/v1/">
 <label for="ws_token">Token</label><input id="ws_token" type="password" autocomplete="off">
 <label for="protocol_version">Protocol version</label><select id="protocol_version"><option>1</option><option>2</option><option>3</option></select>
-<label for="audio_format">Audio format</label><select id="audio_format"><option>pcm</option></select>
+<label for="audio_format">Audio format</label><select id="audio_format"><option>pcm</option><option>adpcm</option></select>
 <label><input id="server_managed_urls" type="checkbox" style="width:auto"> Let the OTA server choose the URL</label>
 <button id="adv_save" type="submit">Save server settings</button></form>
 <div id="amsg" class="msg"></div></section>
