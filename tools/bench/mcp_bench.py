@@ -10,7 +10,7 @@ sys.path.insert(0, ".")
 sys.path.insert(0, "lib")
 
 from firmware import log  # noqa: E402
-from firmware.mcp import McpServer  # noqa: E402
+from firmware.mcp import McpServer, dumps  # noqa: E402
 from firmware.mcp_tools import Bool, Int, Registry, Str  # noqa: E402
 
 log.level = log.ERROR
@@ -71,9 +71,15 @@ def main():
                 return pages
             req = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": res["nextCursor"]}}
 
-    print("%d tools, %d tools/list pages" % (len(s.registry), list_all()))
+    pages = list_all()
+    print("%d tools, %d tools/list pages" % (len(s.registry), pages))
+    # One page as the protocol layer sends it: the reply, its JSON text, its bytes.
+    for limit in (8000, 2048):
+        paged = McpServer(registry(), "bench", "0.1.0", page_bytes=limit)
+        req = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        measure("tools/list one %d-byte page sent" % limit, lambda: dumps(paged.handle_sync(req)).encode())
     measure("initialize", lambda: s.handle_sync(init))
-    measure("tools/list (all 4 pages)", list_all)
+    measure("tools/list (all %d pages)" % pages, list_all)
     measure("tools/call get_device_status", lambda: s.handle_sync(status))
     measure("tools/call set_volume", lambda: s.handle_sync(vol))
     measure("tools/call bad argument", lambda: s.handle_sync(bad))
