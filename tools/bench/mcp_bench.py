@@ -74,10 +74,10 @@ def main():
     pages = list_all()
     print("%d tools, %d tools/list pages" % (len(s.registry), pages))
     # One page as the protocol layer sends it: the reply, its JSON text, its bytes.
+    first = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
     for limit in (8000, 2048):
         paged = McpServer(registry(), "bench", "0.1.0", page_bytes=limit)
-        req = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-        measure("tools/list one %d-byte page sent" % limit, lambda: dumps(paged.handle_sync(req)).encode())
+        measure("tools/list one %d-byte page sent" % limit, lambda p=paged: dumps(p.handle_sync(first)).encode())
     measure("initialize", lambda: s.handle_sync(init))
     measure("tools/list (all %d pages)" % pages, list_all)
     measure("tools/call get_device_status", lambda: s.handle_sync(status))

@@ -31,8 +31,8 @@ from tools.mock_server import framing
 from . import ota_proxy
 from .audit import Audit
 from .auth import TokenVerifier
-from .policy import BlockedWords, RateLimits
 from .pacer import Pacer
+from .policy import BlockedWords, RateLimits
 from .transcode import DEVICE_FORMATS, Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
 
