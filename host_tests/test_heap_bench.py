@@ -44,7 +44,7 @@ def test_a_heap_too_small_fails_the_turn(stack):
 
 
 def test_bad_arguments_exit_2():
-    for args in (["--formats", "mp3"], ["--lo", "1m", "--hi", "64k"], ["--step", "abc"]):
+    for args in (["--formats", "mp3"], ["--lo", "1m", "--hi", "64k"], ["--step", "abc"], ["--lo", "8k"]):
         p = subprocess.run([sys.executable, "-m", "tools.bench.heap", *args], capture_output=True, text=True,
                            cwd=sim.ROOT, timeout=60)
         assert p.returncode == 2, p.stderr

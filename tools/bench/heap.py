@@ -42,6 +42,13 @@ def size(text):
         n = int(t.rstrip("km")) * mult
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 160k or 1m") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return n
+
+
+def heap_size(text):
+    n = size(text)
     if n < 16 * 1024:
         raise argparse.ArgumentTypeError(f"{text!r}: heaps below 16k cannot start MicroPython")
     return n
@@ -128,8 +135,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.bench.heap", description=__doc__.split("\n\n")[0])
     p.add_argument("--formats", default="pcm,adpcm", help="audio formats to measure (default pcm,adpcm)")
     p.add_argument("--loads", default="src,mpy", help="src: compile sources at start-up; mpy: the deploy build")
-    p.add_argument("--lo", type=size, default=size("64k"), help="smallest heap tried (default 64k)")
-    p.add_argument("--hi", type=size, default=size("640k"), help="largest heap tried (default 640k)")
+    p.add_argument("--lo", type=heap_size, default=size("64k"), help="smallest heap tried (default 64k)")
+    p.add_argument("--hi", type=heap_size, default=size("640k"), help="largest heap tried (default 640k)")
     p.add_argument("--step", type=size, default=size("16k"), help="resolution of the answer (default 16k)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON line too")
     a = p.parse_args(argv)
