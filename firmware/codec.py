@@ -12,7 +12,6 @@
 # frame_bytes is one frame of s16le (what encode_into reads, decode_into
 # writes at most); max_packet is the largest packet on the wire, which is what
 # uplink slots and a jitter buffer of compressed packets are sized by.
-from firmware import adpcm
 from firmware.dsp import copy_bytes
 
 FORMATS = ("pcm", "adpcm")
@@ -70,6 +69,10 @@ class AdpcmCodec:
     fmt = "adpcm"
 
     def __init__(self, sample_rate, frame_ms):
+        # Imported here: a pcm device never loads the ADPCM tables and loops (4 KB of heap).
+        from firmware import adpcm
+
+        self._adpcm = adpcm
         self.sample_rate = sample_rate
         self.frame_ms = frame_ms
         self.frame_samples = sample_rate * frame_ms // 1000
@@ -79,12 +82,12 @@ class AdpcmCodec:
 
     def reset(self):
         """A new uplink stream starts from predictor 0, step index 0."""
-        for i in range(adpcm.HEADER):
+        for i in range(len(self._state)):
             self._state[i] = 0
 
     def encode_into(self, pcm, out):
         """Encode the first frame_samples samples of pcm into out."""
-        return adpcm.encode(pcm, self.frame_samples, out, self._state)
+        return self._adpcm.encode(pcm, self.frame_samples, out, self._state)
 
     def decode_into(self, pkt, pcm, off=0, n=None):
         """Decode one packet (pkt[off:off+n], default the rest) into pcm;
@@ -94,7 +97,7 @@ class AdpcmCodec:
             n = len(pkt) - off
         if n > self.max_packet:
             raise ValueError("adpcm packet: %d bytes > %d-byte frame" % (n, self.max_packet))
-        return adpcm.decode(pkt, off, n, pcm)
+        return self._adpcm.decode(pkt, off, n, pcm)
 
 
 _CODECS = {"pcm": PcmCodec, "adpcm": AdpcmCodec}
