@@ -12,7 +12,7 @@
 #   WebSocket receive buffer, and the .mpy files `tools.dev deploy` installs
 #   (never --source: compiling on the chip needs tens of KB more).
 # tools/bench/heap.py measures the smallest heap for a turn on the unix port
-# and its chip estimate (buffers + objects / 2); README "Memory" has the figures.
+# and its chip estimate (buffers + objects / 2); docs/benchmarks.md "Memory" has the figures.
 NAME = "bread-compact-esp32"
 HAL = "esp32"
 CHIP = "esp32"
