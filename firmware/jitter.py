@@ -42,14 +42,17 @@ class JitterBuffer:
         # (firmware/app.py still sizes by it).
         return self.max_packet
 
-    def push(self, mv, n=None):
-        """Queue a copy of one packet (the first n bytes of mv, default all);
-        False (and dropped += 1) when full. Empty frames are ignored.
-        Passing n instead of slicing mv saves a view allocation per frame."""
+    def push(self, mv, n=None, off=0):
+        """Queue a copy of one packet (n bytes of mv from off; default: all
+        of it); False (and dropped += 1) when full. Empty packets are ignored.
+        Passing off/n instead of slicing mv saves a view allocation per frame:
+        the reader hands over the received frame and its payload's place."""
+        if not 0 <= off <= len(mv):
+            raise ValueError("jitter: off %d not in 0..%d" % (off, len(mv)))
         if n is None:
-            n = len(mv)
-        elif not 0 <= n <= len(mv):
-            raise ValueError("jitter: n %d not in 0..%d" % (n, len(mv)))
+            n = len(mv) - off
+        elif not 0 <= n <= len(mv) - off:
+            raise ValueError("jitter: n %d not in 0..%d" % (n, len(mv) - off))
         if n == 0:
             return True
         if n > self.max_packet:
@@ -60,7 +63,7 @@ class JitterBuffer:
         slot = self._head + self.level
         if slot >= self.frames:
             slot -= self.frames
-        copy_bytes(self._buf, slot * self.max_packet, mv, 0, n)
+        copy_bytes(self._buf, slot * self.max_packet, mv, off, n)
         self._len[slot] = n
         self.level += 1
         return True

@@ -125,6 +125,8 @@ def steady():
     jb.pop_into(play)
     jb.push(frame24, 1000)
     jb.pop_into(play)
+    jb.push(frame24, 484, 16)  # a compressed packet after a v2 header, as the reader hands it over
+    jb.pop_into(play)
 
 
 jb.push(frame24)

@@ -147,3 +147,12 @@ def test_holds_compressed_packets_and_playback_decodes_them():
     first = bytes(out)
     n = jb.pop_into(pkt)
     assert n == 104 and c.decode_into(pkt, out, 0, n) == 400 and bytes(out[:400]) == first[:400]
+
+
+def test_push_from_inside_a_received_frame():
+    jb = JitterBuffer(4, 8, 0)
+    frame = b"HDR!" + _f(7, 6)
+    assert jb.push(frame, 6, 4) and jb.push(frame, None, 4) and jb.push(frame, 2, 8)
+    assert [_pop(jb), _pop(jb), _pop(jb)] == [_f(7, 6), _f(7, 6), _f(7, 2)]
+    raises(lambda: jb.push(frame, 7, 4), "n 7 not in 0..6")
+    raises(lambda: jb.push(frame, None, 11), "off 11 not in 0..10")
