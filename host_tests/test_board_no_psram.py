@@ -6,7 +6,7 @@ offset is test_dev_flash.py's esp32 case.)"""
 import json
 
 from dev_cli import run_dev as dev
-from test_dev_deploy import boards, on_board  # noqa: F401 - the fake-board fixture
+from test_dev_deploy import SOCAT, boards, on_board  # noqa: F401 - the fake-board fixture
 
 from firmware import boards as fwboards
 from firmware.boards import bread_compact_esp32 as esp32_board
@@ -38,6 +38,7 @@ def test_profile_is_a_known_board():
 
 
 def test_deploy_selects_the_board_and_adpcm(boards, tmp_path):  # noqa: F811
+    assert SOCAT, "socat is not installed: run scripts/setup (Debian package socat)"
     root = tmp_path / "board"
     b = boards(root)
     p = dev("deploy", *on_board(b), "--arch", "x64", "--board", "bread_compact_esp32", "--no-reset",
