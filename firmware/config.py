@@ -54,7 +54,7 @@ DEFAULTS = {
 
 _CHOICES = {
     "protocol_version": (1, 2, 3),
-    "audio_format": ("pcm",),
+    "audio_format": ("pcm", "adpcm"),
     "listen_mode": ("auto", "realtime"),
     "button_mode": ("ptt", "click"),
     "log_level": ("debug", "info", "warn", "error"),

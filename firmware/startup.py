@@ -88,4 +88,7 @@ async def bring_up(cfg, hal, machine):
         wifi.set_power_save(True)  # idle: save power until a session starts
     machine.to(state.IDLE)
     out["wifi"] = wifi
+    from firmware import resident
+
+    resident.drop()  # this module included: nothing but boot needs it again
     return out

@@ -59,13 +59,15 @@ def micropython_binary():
 class Firmware:
     """The firmware as a micropython subprocess: control lines in, events out."""
 
-    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None):
+    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None, code_root=ROOT):
+        """code_root: where boot.py/main.py, firmware/ and lib/ are: the sources, or a
+        deploy build from build_mpy()."""
         cmd = [micropython_binary()]
         if heap:
             cmd += ["-X", "heapsize=" + heap]
-        cmd.append(script or os.path.join(ROOT, "main.py"))
+        cmd.append(script or os.path.join(code_root, "main.py"))
         # .frozen keeps the built-in asyncio importable; MICROPYPATH replaces the default path.
-        full_env = dict(os.environ, MICROPYPATH=".frozen:" + ROOT + ":" + os.path.join(ROOT, "lib"))
+        full_env = dict(os.environ, MICROPYPATH=".frozen:" + code_root + ":" + os.path.join(code_root, "lib"))
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -221,6 +223,39 @@ class Transcript:
             print("[%7.3f] %s" % (t, text), file=self.out, flush=True)
 
 
+# -- --mpy: run what `tools.dev deploy` puts on a board -----------------------
+# Heap figures only mean something for a board when the firmware is loaded
+# from mpy-cross output, as deployed (bytecode in .mpy needs no compiler
+# and no source text in the heap), not compiled from source at start-up.
+_HOST_ARCH = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}
+
+
+def host_mpy_arch():
+    import platform
+
+    arch = _HOST_ARCH.get(platform.machine().lower())
+    if arch is None:
+        raise SimError("--mpy: no mpy-cross -march for this host (%s)" % platform.machine())
+    return arch
+
+
+def build_mpy(dest):
+    """Write the deploy file set (tools.dev.build, native code for this host)
+    under dest, laid out as on the board; returns dest."""
+    from tools.dev import build
+
+    try:
+        files = build.build(arch=host_mpy_arch())
+    except DevError as e:
+        raise SimError("--mpy: %s" % e) from None
+    for rel, data in files.items():
+        path = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    return dest
+
+
 def _describe(d):
     d = dict(d)
     kind = d.pop("type", "?")
@@ -314,6 +349,8 @@ def parse_args(argv):
     p.add_argument("--turns", type=int, default=1, help="turns to complete (default 1)")
     p.add_argument("--protocol-version", type=int, choices=(1, 2, 3), default=1, help="binary framing version")
     p.add_argument("--heap", metavar="SIZE", help="MicroPython heap size, e.g. 256k (passed as -X heapsize=)")
+    p.add_argument("--mpy", action="store_true",
+                   help="run the mpy-cross output `tools.dev deploy` installs, not the sources")
     p.add_argument("--events", metavar="FILE", help="write the event timeline as JSON lines")
     p.add_argument("--speed", type=float, default=1.0, help="run the mic and speaker clocks this much faster")
     p.add_argument("--volume", type=int, help="speaker volume 0-100 (config key volume)")
@@ -531,7 +568,9 @@ def main(argv=None):
         opts.update(model_opts)
         with open(os.path.join(workdir, "sim.json"), "w") as f:
             json.dump(opts, f)
-        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events,
+        code_root = build_mpy(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaozhi-mpy-"))) \
+            if a.mpy else ROOT
+        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events, code_root=code_root,
                       script=ESP32_MODEL_MAIN if a.hal == "esp32-model" else None)
         live.start(fw)
         fw.on_event = turn_report(a.clock_speed)

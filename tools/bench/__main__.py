@@ -1,7 +1,7 @@
 """Run the benchmarks and print their reports (`make bench`).
 
     python -m tools.bench            # all
-    python -m tools.bench device ws  # some
+    python -m tools.bench device ws  # some: device, audio, ws, mcp, gateway, gateway-ops, heap
 
 Each benchmark prints its own numbers; docs/benchmarks.md explains them. Exit 1 when any of them failed.
 """
@@ -22,6 +22,7 @@ BENCHES = {
     "mcp": [MICROPYTHON, "-X", "heapsize=256k", os.path.join(HERE, "mcp_bench.py")],
     "gateway": [sys.executable, os.path.join(HERE, "bench_gateway.py")],
     "gateway-ops": [sys.executable, os.path.join(HERE, "bench_gateway_ops.py")],
+    "heap": [sys.executable, "-m", "tools.bench.heap"],
 }
 WHAT = {
     "device": "the firmware on the unix port: per-frame CPU and heap, turn latencies, smallest heap",
@@ -29,6 +30,8 @@ WHAT = {
     "ws": "the WebSocket client: masking, send and receive per 1920-byte frame",
     "mcp": "the MCP server: time and heap per request, 40-tool registry, 256 KB heap",
     "gateway": "the gateway: Opus CPU per stream, sessions per core, added latency per frame",
+    "gateway-ops": "the gateway's TLS connect cost against plain ws, and its per-frame metrics cost",
+    "heap": "the smallest MicroPython heap that completes a turn, per audio format, sources and .mpy",
 }
 
 

@@ -40,8 +40,9 @@ from .audit import Audit
 from .auth import TokenVerifier
 from .config import ConfigError
 from .health import HealthCheck
+from .pacer import Pacer
 from .policy import BlockedWords, RateLimits
-from .transcode import Downlink, TranscodeError, Uplink
+from .transcode import DEVICE_FORMATS, Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
 
 log = logging.getLogger("gateway")
@@ -217,6 +218,7 @@ class Session:
         self.rate = None
         self.uplink = Uplink("opus")  # until the hello says otherwise: pass through
         self.downlink = Downlink("opus")
+        self.pacer = None  # transcoded formats: whole 60 ms frames, sent at real time
         self.suppress = False  # a blocked turn: drop its reply until tts stop
         self.calls = {}  # MCP request id -> tool name, to pair results in the audit
         self.bad_frames = 0
@@ -233,9 +235,10 @@ class Session:
         self.uplink = Uplink(fmt, rate, cfg.bitrate, cfg.complexity, cfg.application)
         self.downlink = Downlink(fmt, rate)
         self.fmt, self.rate = fmt, rate
+        self.pacer = Pacer() if fmt in DEVICE_FORMATS else None
         out = dict(msg)
         out["version"] = 1  # the upstream always gets bare Opus frames
-        if fmt == "pcm":
+        if fmt in DEVICE_FORMATS:
             out["audio_params"] = dict(UPSTREAM_AUDIO)
         return _dumps(out)
 
@@ -311,6 +314,8 @@ class Session:
         v = self.version
         for f in frames:
             metrics.FRAMES.inc(direction="down")
+            if self.pacer is not None:
+                await self.pacer.wait()
             await self.dev.send(f if v == 1 else framing.pack(v, f))
 
     async def upstream_text(self, text):
@@ -329,8 +334,8 @@ class Session:
         if t == "hello":
             if isinstance(msg.get("session_id"), str):
                 self.session_id = msg["session_id"]
-            if self.fmt == "pcm":
-                msg["audio_params"] = {"format": "pcm", "sample_rate": self.rate, "channels": 1,
+            if self.fmt in DEVICE_FORMATS:
+                msg["audio_params"] = {"format": self.fmt, "sample_rate": self.rate, "channels": 1,
                                        "frame_duration": 60}
                 text = _dumps(msg)
             self.gw.audit.write("session_start", device=self.device_id, upstream=self.upstream.url,
