@@ -12,9 +12,9 @@ import warnings
 import pytest
 
 from firmware import codec
+from tools.common.wav import read_wav
 from tools.gateway.transcode import AdpcmEncoder, adpcm_decode
 from tools.mock_server.audio import rms_dbfs
-from tools.common.wav import read_wav
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

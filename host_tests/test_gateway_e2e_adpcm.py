@@ -11,8 +11,8 @@ import math
 from gateway_fakes import SPEECH_WAV
 from test_gateway_e2e import _stack, first_sentence, goertzel, sim
 
-from tools.mock_server.audio import TONES, rms_dbfs
 from tools.common.wav import read_wav
+from tools.mock_server.audio import TONES, rms_dbfs
 
 
 class ByteCounter:
