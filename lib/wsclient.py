@@ -6,6 +6,7 @@
 #   await ws.recv_loop(handler)   # or: handler(op, mv) per message, no allocation each
 #   ws.send_text(s)               # queued, never dropped
 #   ws.send_binary(buf, n)        # preallocated slot; oldest dropped when full
+#   ws.ping()                     # keepalive; the PONG moves ws.last_rx
 #   await ws.close()
 #
 # Why our own: the built-in `websocket` module never masks (servers reject
@@ -511,6 +512,11 @@ class WebSocket:
         if len(self._ctl) >= _CTL_MAX:
             raise WSError("control queue full (%d frames)" % _CTL_MAX)
         self._queue(op, b, len(b))
+
+    def ping(self, payload=b""):
+        """Queue a PING (a keepalive); the peer's PONG, like any frame,
+        moves last_rx. Raises as send_text() does."""
+        self._send_message(OP_PING, payload)
 
     def send_binary(self, buf, n=-1):
         """Copy buf[:n] into a preallocated audio slot as a masked BINARY
