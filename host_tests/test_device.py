@@ -409,14 +409,17 @@ LIVENESS = {"keepalive_s": 1, "link_timeout_s": 3}
 def test_idle_session_with_a_server_that_never_pings_stays_open(server, device):
     """Our PINGs get PONGs: a quiet but live server is not a dead link. (The
     same with the default 10/25 s for 5 minutes: tools/bench/keepalive_soak.py.)"""
-    fw = device(**LIVENESS)
+    fw = device(json_ping=True, **LIVENESS)
     push_to_talk(fw)
     finish_reply(fw)
     time.sleep(4 * LIVENESS["link_timeout_s"])  # idle, four times longer than the timeout
     assert not [e for e in fw.seen if e["k"] in ("closed", "error")], fw.seen[-5:]
     push_to_talk(fw)
     finish_reply(fw)
-    assert len(server.sessions) == 1 and not server.sessions[0].closed
+    s = server.sessions[0]
+    assert len(server.sessions) == 1 and not s.closed
+    # json_ping adds the stock JSON ping beside each WebSocket PING (the mock, like stock, ignores it).
+    assert len(s.texts("rx", "ping")) >= 4 and s.texts("rx", "ping")[0] == {"type": "ping"}
 
 
 @pytest.mark.parametrize("server", [{"ping_interval": None, "ping_timeout": None, "hang_after_listen_stop": True}],
@@ -430,9 +433,25 @@ def test_a_hung_peer_is_found_and_the_next_press_opens_a_fresh_session(server, d
     # Not before the bound: the last frame from the server came before the listen stop.
     assert closed["t"] - stop["t"] >= 3000, (stop, closed)
     assert states(fw)[-1] == "idle"
+    assert not server.sessions[0].texts("rx", "ping")  # json_ping is off by default
     push_to_talk(fw)
     finish_reply(fw)
     assert len(server.sessions) == 2 and server.sessions[1].turns[0].audio_frames > 0
+
+
+def test_wifi_loss_closes_the_session_through_the_device(tmp_path, server):
+    net = [{"ssid": "sim-ap", "password": "simsimsim"}]
+    fw = start_device(tmp_path, server.url, wifi=net, sim_extra={"networks": net})
+    try:
+        fw.send("press")
+        fw.wait_for("listening never started", "tx", type="listen", state="start")
+        fw.send("wifi down")
+        closed = fw.wait_for("session not closed", "closed")
+        assert closed["d"] == {"by": "device", "reason": "Wi-Fi lost"}, closed
+        assert states(fw)[-1] == "idle"
+        fw.send("release")
+    finally:
+        fw.stop()
 
 
 @pytest.mark.parametrize("server", [{"format": "opus"}], indirect=True)
