@@ -20,10 +20,11 @@ FRAME_MS = const(60)
 # real time, so the queue needs room for a few bursts on top of the prefill.
 # 24 frames of 60 ms (the reference queues 40).
 JITTER_FRAMES = const(24)
-# A constant-size format whose packets keep coming in shorter than a frame is
-# not what the hello said: the stock server sends Opus (packets of 100-400 B)
-# whatever the client asked for. One short packet ends every sentence, so a
-# run of them is the sign.
+# The device's formats (pcm, adpcm) have one packet size per frame, so packets
+# that keep coming in shorter than a frame are not what the hello said: the
+# stock server echoes our format, then sends Opus (packets of 100-400 B). One
+# short packet ends every sentence, so a run of them is the sign. (A codec
+# with variable-size packets, such as a native Opus one, needs another test.)
 _SHORT_RUN = const(3)
 
 
@@ -112,7 +113,7 @@ class AudioPath:
         c = self.codec_down
         if n < c.max_packet:
             self._short += 1
-            if self._short >= _SHORT_RUN and c.fmt != "opus":
+            if self._short >= _SHORT_RUN:
                 self.refused = cannot_decode("opus")
                 return False
         else:
@@ -132,16 +133,17 @@ class AudioPath:
         """Pop, decode, resample and apply the volume to the next packet;
         returns the view to write to the speaker, or None when there is
         nothing to play now. No allocation once each output size has a view."""
-        n = self.jitter.pop_into(self.pkt_play)
-        if n == 0:
-            return None
-        try:
-            m = self.codec_down.decode_into(self.pkt_play, self.pcm_play, 0, n)
-        except ValueError as e:
-            log.warn(_TAG, "dropped downlink packet: %s" % e)
-            return None
-        self.frames_played += 1
-        return self._render(m >> 1)
+        while True:
+            n = self.jitter.pop_into(self.pkt_play)
+            if n == 0:
+                return None
+            try:
+                m = self.codec_down.decode_into(self.pkt_play, self.pcm_play, 0, n)
+            except ValueError as e:  # e.g. an odd-length pcm packet: skip to the next one
+                log.warn(_TAG, "dropped downlink packet: %s" % e)
+                continue
+            self.frames_played += 1
+            return self._render(m >> 1)
 
     def _render(self, samples):
         if self.resampler is None:
