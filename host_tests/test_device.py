@@ -63,7 +63,7 @@ def test_push_to_talk_turn_on_the_wire(tmp_path, server, device, version, header
     fw = device(protocol_version=version)
     push_to_talk(fw)
     finish_reply(fw)
-    assert states(fw)[-3:] == ["idle", "speaking", "idle"]
+    assert states(fw)[-4:] == ["idle", "speaking", "draining", "idle"]
 
     s = server.sessions[0]
     # Handshake headers as the reference sends them (spec §1.2).
