@@ -235,7 +235,7 @@ class Device:
         spk, audio, ctl = self.hal.speaker, self.audio, self.ctl
         playing = False
         while True:
-            out = audio.next_render() if audio.jitter is not None else None
+            out = audio.next_render()
             if out is not None:
                 if not playing:
                     spk.start()

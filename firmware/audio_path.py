@@ -45,8 +45,10 @@ class AudioPath:
         self.speaker_rate = speaker_rate
         self.prefill = prefill
         self.gain = dsp.volume_gain(volume)
-        # Downlink buffers are sized at the first session's hello and regrown
-        # only if a later server sends larger frames.
+        # Downlink buffers are made now, for the usual hello (the uplink format
+        # at 24 kHz), while the heap is still in one piece: the jitter ring is
+        # the largest block the device allocates. A hello with larger frames
+        # regrows them; smaller ones reuse them.
         self.codec_down = None
         self.jitter = None
         self._slot = 0  # jitter slot size (codec_down.max_packet it was made for)
@@ -54,6 +56,7 @@ class AudioPath:
         self.pcm_play = None  # ... decoded
         self.pcm_spk = None  # ... resampled to the speaker rate
         self.resampler = None
+        self._size_downlink(codec.create(fmt, protocol.DEFAULT_DOWNLINK_RATE, FRAME_MS))
         self._views = {}  # byte count -> memoryview, so render results don't allocate views
         self._short = 0  # consecutive short packets (see _SHORT_RUN)
         self.refused = None  # set by push_downlink: why the downlink cannot be played
@@ -85,15 +88,7 @@ class AudioPath:
         if fmt not in codec.FORMATS:
             raise ValueError(cannot_decode(fmt))
         c = self.codec_down = codec.create(fmt, hello.sample_rate, hello.frame_ms)
-        pcm_bytes = 2 * c.frame_samples
-        if self.jitter is None or self._slot < c.max_packet:
-            self.jitter = self.pkt_play = None
-            gc.collect()  # the old ring goes before the new one is made
-            self.jitter = JitterBuffer(JITTER_FRAMES, c.max_packet, self.prefill)
-            self._slot = c.max_packet
-            self.pkt_play = bytearray(c.max_packet)
-        if self.pcm_play is None or len(self.pcm_play) < pcm_bytes:
-            self.pcm_play = bytearray(pcm_bytes)
+        self._size_downlink(c)
         self.resampler = None
         if hello.sample_rate != self.speaker_rate:
             self.resampler = dsp.Resampler(hello.sample_rate, self.speaker_rate, c.frame_samples)
@@ -105,6 +100,17 @@ class AudioPath:
         self.refused = None
         log.info(_TAG, "downlink %s %d Hz %d ms -> speaker %d Hz"
                  % (fmt, hello.sample_rate, hello.frame_ms, self.speaker_rate))
+
+    def _size_downlink(self, c):
+        if self._slot < c.max_packet:
+            self.jitter = self.pkt_play = None
+            gc.collect()  # the old ring goes before the new one is made
+            self.jitter = JitterBuffer(JITTER_FRAMES, c.max_packet, self.prefill)
+            self._slot = c.max_packet
+            self.pkt_play = bytearray(c.max_packet)
+        pcm_bytes = 2 * c.frame_samples
+        if self.pcm_play is None or len(self.pcm_play) < pcm_bytes:
+            self.pcm_play = bytearray(pcm_bytes)
 
     def push_downlink(self, mv, n):
         """Queue one received packet (mv[0:n]) for playback. False when it
@@ -159,21 +165,19 @@ class AudioPath:
         return view
 
     def queued(self):
-        return self.jitter is not None and self.jitter.level > 0
+        return self.jitter.level > 0
 
     def flush(self):
         """Drop what is queued (a new reply, an abort, a closed channel)."""
-        if self.jitter is not None:
-            self.jitter.flush()
-            self.jitter.underruns = 0
+        self.jitter.flush()
+        self.jitter.underruns = 0
         self.frames_played = 0  # a cut-short reply's frames don't count toward the next
         if self.resampler is not None:
             self.resampler.reset()
 
     def drain(self):
         """The reply is complete: play the tail even below the prefill mark."""
-        if self.jitter is not None:
-            self.jitter.drain()
+        self.jitter.drain()
 
     # -- figures (per turn: each call starts counting afresh) --------------
     def uplink_figures(self):
@@ -182,18 +186,14 @@ class AudioPath:
         return d
 
     def downlink_figures(self):
-        j = self.jitter
-        d = {"dir": "down", "frames": self.frames_down, "dropped": j.dropped if j else 0,
+        d = {"dir": "down", "frames": self.frames_down, "dropped": self.jitter.dropped,
              "ignored": self.frames_ignored}
-        if j is not None:
-            j.dropped = 0
+        self.jitter.dropped = 0
         self.frames_down = self.frames_ignored = 0
         return d
 
     def playback_figures(self):
-        j = self.jitter
-        d = {"dir": "play", "frames": self.frames_played, "underruns": j.underruns if j else 0}
-        if j is not None:
-            j.underruns = 0
+        d = {"dir": "play", "frames": self.frames_played, "underruns": self.jitter.underruns}
+        self.jitter.underruns = 0
         self.frames_played = 0
         return d

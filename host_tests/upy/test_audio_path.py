@@ -27,16 +27,19 @@ def test_uplink_buffers_come_from_the_uplink_codec():
     assert a.pkt_up[4:8] == a.pcm_up[0:4] and a.frames_up == 1
 
 
-def test_downlink_buffers_follow_the_negotiated_rate():
+def test_downlink_buffers_follow_the_codec_and_the_negotiated_rate():
     a = _path(speaker=24000)
-    a.start_downlink(_hello(rate=16000))
-    assert len(a.pkt_play) == 1920 and len(a.pcm_play) == 1920  # 60 ms at 16 kHz
-    assert a.resampler is not None and len(a.pcm_spk) >= 2 * 1440
+    # Made at start-up for the usual hello (24 kHz, 60 ms), while the heap is in one piece.
+    usual = codec.create("pcm", 24000, 60)
     jitter = a.jitter
-    a.start_downlink(_hello(rate=16000))
-    assert a.jitter is jitter  # same size: the ring is kept, not reallocated
+    assert len(a.pkt_play) == usual.max_packet and len(a.pcm_play) == 2 * usual.frame_samples
+    a.start_downlink(_hello(rate=16000))  # smaller frames: the same buffers
+    assert a.jitter is jitter and a.resampler is not None and len(a.pcm_spk) >= 2 * 1440
     a.start_downlink(_hello(rate=24000))
-    assert a.jitter is not jitter and len(a.pkt_play) == 2880 and a.resampler is None
+    assert a.jitter is jitter and a.resampler is None
+    a.start_downlink(_hello(rate=48000))  # larger: regrown to the codec's packet
+    big = codec.create("pcm", 48000, 60)
+    assert a.jitter is not jitter and len(a.pkt_play) == big.max_packet and len(a.pcm_play) == 2 * big.frame_samples
 
 
 def test_packets_stay_compressed_until_playback():
