@@ -76,6 +76,8 @@ def build_parser():
     g = p.add_argument_group("faults (first connection only unless --fault-sessions)")
     g.add_argument("--no-hello", action="store_true", help="never answer the hello")
     g.add_argument("--stall", action="store_true", help="stop responding after the hello")
+    g.add_argument("--hang-after-listen-stop", action="store_true",
+                   help="after a listen stop read nothing, send nothing, keep the TCP open (a hung peer)")
     g.add_argument("--slow-ms", type=_nonneg_int, default=0, help="delay every response by N ms")
     g.add_argument("--close-mid-tts", type=_nonneg_int, default=0, metavar="N",
                    help="close (1000) after N audio frames of the first reply")
@@ -127,6 +129,7 @@ def main(argv=None):
             vad_threshold_db=args.vad_threshold, vad_silence_ms=args.vad_silence_ms,
             ping_interval=args.ping_interval or None, ping_timeout=args.ping_interval or None,
             no_hello=args.no_hello, stall=args.stall, slow_ms=args.slow_ms,
+            hang_after_listen_stop=args.hang_after_listen_stop,
             close_mid_tts=args.close_mid_tts, drop_mid_tts=args.drop_mid_tts,
             garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions,
             tls_cert=args.tls_cert, tls_key=args.tls_key)
