@@ -12,6 +12,8 @@ from .config import (
     check_http_url,
     check_opus_bitrate,
     check_opus_complexity,
+    check_redis_url,
+    check_workers,
     check_ws_url,
     load_file,
     parse_listen,
@@ -51,6 +53,15 @@ def build_config(argv):
                    help="uplink Opus bitrate (default 24000; 0 = libopus chooses)")
     p.add_argument("--opus-complexity", type=int, metavar="0-10", help="uplink Opus complexity (default 5)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    # Scaling: see "Deploying the gateway" in README.md.
+    p.add_argument("--workers", type=int, metavar="N", help="gateway processes on the one port "
+                   "(default: one per CPU core; 1 = a single process, no supervisor)")
+    p.add_argument("--redis", metavar="URL", help="share the replay cache and connect limits across workers "
+                   "and instances, e.g. redis://127.0.0.1:6379/0")
+    p.add_argument("--redis-fail-open", action="store_true", help="Redis unreachable: accept signed tokens "
+                   "without the shared replay check (default: refuse them)")
+    p.add_argument("--upstream-pool", type=int, metavar="K", help="keep K warm upstream connections "
+                   "(only for upstreams that do not need Device-Id at handshake; not the stock server)")
     a = p.parse_args(argv)
 
     cfg = Config()
@@ -70,21 +81,36 @@ def build_config(argv):
         cfg.opus.bitrate = check_opus_bitrate("--opus-bitrate", a.opus_bitrate)
     if a.opus_complexity is not None:
         cfg.opus.complexity = check_opus_complexity("--opus-complexity", a.opus_complexity)
+    if a.workers is not None:
+        cfg.workers = check_workers("--workers", a.workers)
+    if a.redis is not None:
+        cfg.redis.url = check_redis_url("--redis", a.redis) if a.redis else ""
+    if a.redis_fail_open:
+        cfg.redis.fail_open = True
+    if a.upstream_pool is not None:
+        if a.upstream_pool < 0:
+            raise ConfigError(f"--upstream-pool must be >= 0, got {a.upstream_pool}")
+        cfg.upstream_pool = a.upstream_pool
     if not cfg.upstreams:
         raise ConfigError("no upstream: give --upstream WS_URL or 'upstreams' in the config file")
     return cfg, a.log_level
 
 
-async def _run(cfg):
+def _announce(cfg, port, workers=1):
+    print(f"gateway ready on ws://{cfg.listen_host}:{port}/xiaozhi/v1/ "
+          f"(OTA: http://{cfg.listen_host}:{port}/xiaozhi/ota/)"
+          + (f" with {workers} workers" if workers > 1 else ""), flush=True)
+
+
+async def _run(cfg, reuse_port=False, on_ready=None):
     from .proxy import Gateway
 
     gw = Gateway(cfg)
     try:
-        await gw.start()
+        await gw.start(reuse_port=reuse_port)
     except OSError as e:
         raise ConfigError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
-    print(f"gateway ready on ws://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
-          f"(OTA: http://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
+    (on_ready or (lambda port: _announce(cfg, port)))(gw.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,7 +137,12 @@ def main(argv=None):
         print(f"gateway: error: cannot load libopus ({e}); run scripts/setup or install libopus0",
               file=sys.stderr)
         return 2
+    from . import workers
+
+    n = cfg.workers or workers.cpu_count()
     try:
+        if n > 1:
+            return workers.run(cfg, n, level, lambda port: _announce(cfg, port, n))
         asyncio.run(_run(cfg))
     except ConfigError as e:
         print(f"gateway: error: {e}", file=sys.stderr)

@@ -19,7 +19,10 @@ The file is optional; CLI flags override it. Example file:
   "opus": {"bitrate": 24000, "complexity": 5, "application": "voip"},
   "ota": {"timezone_offset": 480},
   "upstream_connect_timeout_s": 5,
-  "upstream_retry_s": 15
+  "upstream_retry_s": 15,
+  "redis": {"url": "redis://127.0.0.1:6379/0", "fail_open": false},
+  "workers": 2,
+  "upstream_pool": 0
 }
 """
 
@@ -55,6 +58,12 @@ class Auth:
 
 
 @dataclasses.dataclass
+class Redis:
+    url: str = ""  # empty: replay cache and connect limits live in each process
+    fail_open: bool = False  # Redis unreachable: accept signed tokens unchecked for replay
+
+
+@dataclasses.dataclass
 class Config:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8765
@@ -71,12 +80,17 @@ class Config:
     ota_timezone_offset: int = 0
     upstream_connect_timeout_s: float = 5.0
     upstream_retry_s: float = 15.0
+    # Scaling (deploy/README): shared state, processes, warm upstream connections.
+    redis: Redis = dataclasses.field(default_factory=Redis)
+    workers: int = 0  # 0: one per CPU core
+    upstream_pool: int = 0  # warm upstream connections kept open; 0: connect per device
 
     def redacted(self):
         """A dict for logs: secrets replaced by their count/presence."""
         d = dataclasses.asdict(self)
         d["auth"]["devices"] = f"<{len(self.auth.devices)} device secrets>"
         d["upstream_token"] = "<set>" if self.upstream_token else ""
+        d["redis"]["url"] = redacted_redis_url(self.redis.url)
         return d
 
 
@@ -123,6 +137,31 @@ def check_ws_url(key, v):
 
 def check_http_url(key, v):
     return _check_url(key, v, ("http", "https"), "an http:// or https://")
+
+
+def check_redis_url(key, v):
+    _str(key, v)
+    u = urllib.parse.urlsplit(v)
+    if u.scheme not in ("redis", "rediss", "unix") or not (u.hostname or u.path):
+        raise ConfigError(f"config key '{key}' must be a redis://, rediss:// or unix:// URL, "
+                          f"got {redacted_redis_url(v)!r}")
+    try:
+        _ = u.port
+    except ValueError:
+        raise ConfigError(f"config key '{key}' has a bad port: {redacted_redis_url(v)!r}") from None
+    return v
+
+
+def redacted_redis_url(v):
+    """The URL with its password replaced, for logs and error messages."""
+    u = urllib.parse.urlsplit(v)
+    if not u.password:
+        return v
+    return v.replace(":" + u.password + "@", ":***@", 1)
+
+
+def check_workers(key, v):
+    return _int(key, v, 0, 256)
 
 
 def check_opus_bitrate(key, v):
@@ -229,6 +268,12 @@ def apply_dict(cfg, data):
             cfg.upstream_connect_timeout_s = _num(key, v, 0.1)
         elif key == "upstream_retry_s":
             cfg.upstream_retry_s = _num(key, v, 0)
+        elif key == "redis":
+            _section(cfg.redis, key, v, {"url": lambda k, x: check_redis_url(k, x) if x else "", "fail_open": _bool})
+        elif key == "workers":
+            cfg.workers = check_workers(key, v)
+        elif key == "upstream_pool":
+            cfg.upstream_pool = _int(key, v, 0, 1000)
         else:
             raise ConfigError(f"unknown config key '{key}'")
     if cfg.auth.enabled and not cfg.auth.devices:

@@ -30,10 +30,12 @@ from tools.mock_server import framing
 
 from . import ota_proxy
 from .audit import Audit
-from .auth import TokenVerifier
+from .auth import TokenVerifier, bearer_token
 from .policy import BlockedWords, RateLimits
+from .store import SharedState
 from .transcode import Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
+from .warm import WarmPool
 
 log = logging.getLogger("gateway")
 
@@ -397,12 +399,16 @@ class Gateway:
         self.tokens = {}  # device id -> upstream token learned from the upstream OTA reply
         self.ota = ota_proxy.OtaProxy(cfg, self.tokens, self.audit, clock)
         self._server = None
+        # Scaling (store.py, warm.py): state shared across processes, warm upstream connections.
+        self.shared = SharedState(cfg.redis.url, self.limits, cfg.redis.fail_open) if cfg.redis.url else None
+        self.warm = WarmPool(self.pool, cfg.upstream_pool, cfg.upstream_token) if cfg.upstream_pool else None
 
     @property
     def port(self):
         return self._server.sockets[0].getsockname()[1]
 
-    async def start(self):
+    async def start(self, reuse_port=False):
+        """reuse_port: several worker processes listen on one port (workers.py)."""
         conn_cls = type("BoundGatewayConnection", (GatewayConnection,), {"gateway": self})
         self._server = await serve(
             self._handle, self.cfg.listen_host, self.cfg.listen_port,
@@ -411,7 +417,12 @@ class Gateway:
             max_size=_MAX_DEVICE_MESSAGE,
             compression=None,
             server_header=None,
+            reuse_port=reuse_port,
         )
+        if self.shared:
+            await self.shared.check()
+        if self.warm:
+            self.warm.start()
         log.info("gateway listening on %s:%d, upstreams %s, upstream OTA %s, auth %s",
                  self.cfg.listen_host, self.port, ", ".join(self.cfg.upstreams),
                  self.cfg.upstream_ota or "(none: answering from config)",
@@ -422,6 +433,10 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.warm:
+            await self.warm.close()
+        if self.shared:
+            await self.shared.close()
         self.audit.close()
 
     def _upstream_headers(self, device_id, client_id, authorization):
@@ -457,17 +472,21 @@ class Gateway:
             return await refuse(CLOSE_BAD_REQUEST, "missing Device-Id header")
         if pv not in ("1", "2", "3"):
             return await refuse(CLOSE_BAD_REQUEST, f"unsupported Protocol-Version {pv[:8]!r}")
-        over = self.limits.admit(ip, device_id)
+        over = await self.shared.admit(ip, device_id) if self.shared else self.limits.admit(ip, device_id)
         if over:
             return await refuse(CLOSE_RATE, "rate limit: " + over)
         if self.verifier is not None:
             ok, why = self.verifier.verify(authorization, client_id, device_id)
+            if ok and self.shared:  # accepted here; now once across every process
+                ok, why = await self.shared.first_use(bearer_token(authorization), 2 * self.cfg.auth.window_s + 1)
             self.audit.write("auth", device=device_id, ip=ip, ok=ok, reason=why)
             if not ok:
                 return await refuse(CLOSE_AUTH, "auth failed: " + why)
         s = Session(self, dev, ip, device_id, client_id, int(pv))
         try:
-            s.up, s.upstream = await self.pool.connect(self._upstream_headers(device_id, client_id, authorization))
+            warm = self.warm.take() if self.warm else None
+            s.up, s.upstream = warm or await self.pool.connect(
+                self._upstream_headers(device_id, client_id, authorization))
         except NoUpstream as e:
             self.audit.write("upstream_fail", device=device_id, reason=str(e))
             return await refuse(CLOSE_NO_UPSTREAM, "no upstream reachable")
