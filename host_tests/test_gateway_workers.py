@@ -1,0 +1,150 @@
+"""--workers: N gateway processes on one port under a supervisor that restarts
+a dead worker and stops them all on SIGTERM; with --redis a token replayed
+across workers is still refused once accepted."""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+from gateway_fakes import CID, DEV, FakeUpstream, closed_with, hello, serving
+from services import RedisServer
+from websockets.asyncio.client import connect
+
+from tools.gateway.auth import sign
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T = 20
+SECRET = "workers-test-secret"
+
+
+class Cli:
+    """`python -m tools.gateway` as a subprocess, its stderr collected as it comes."""
+
+    def __init__(self, *args):
+        self.p = subprocess.Popen([sys.executable, "-m", "tools.gateway", "--listen", "127.0.0.1:0", *args],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.err = []
+        threading.Thread(target=lambda: self.err.extend(iter(self.p.stderr.readline, "")), daemon=True).start()
+        self.ready = self.p.stdout.readline()
+        m = re.search(r"ws://127\.0\.0\.1:(\d+)/", self.ready)
+        assert m, (self.ready, self.stderr())
+        self.port = int(m.group(1))
+
+    def stderr(self):
+        return "".join(self.err)
+
+    def wait_for(self, pattern, after=0):
+        """The first match of pattern in the log from character `after` on."""
+        deadline = time.monotonic() + T
+        while time.monotonic() < deadline:
+            m = re.compile(pattern).search(self.stderr(), after)
+            if m:
+                return m
+            time.sleep(0.05)
+        pytest.fail(f"no {pattern!r} in the gateway log:\n{self.stderr()}")
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(T)
+        return self.p.returncode
+
+
+def _ota(port):
+    req = urllib.request.Request("http://127.0.0.1:%d/xiaozhi/ota/" % port, data=b"{}", method="POST",
+                                 headers={"Device-Id": DEV, "Client-Id": CID})
+    with urllib.request.urlopen(req, timeout=T) as r:
+        return json.loads(r.read())
+
+
+def _gone(pid):
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def test_workers_share_a_port_dead_worker_is_restarted_sigterm_stops_all():
+    gw = Cli("--workers", "2", "--upstream", "ws://127.0.0.1:9/xiaozhi/v1/")
+    try:
+        assert gw.ready.rstrip().endswith("with 2 workers"), gw.ready
+        assert "2 workers without redis: each keeps its own replay cache" in gw.stderr()
+        pids = {int(i): int(p) for i, p in re.findall(r"worker (\d) started \(pid (\d+)\)", gw.stderr())}
+        assert sorted(pids) == [0, 1], gw.stderr()
+        os.kill(pids[0], signal.SIGKILL)
+        died = gw.wait_for(r"worker 0 \(pid %d\) died \(exit code -9\)" % pids[0])
+        new = int(gw.wait_for(r"worker 0 started \(pid (\d+)\)", died.end()).group(1))
+        gw.wait_for(r"worker 0 \(pid %d\) is listening again" % new)
+        assert new != pids[0] and not _gone(new) and not _gone(pids[1])
+        for _ in range(6):  # both workers answer on the one port
+            assert _ota(gw.port)["websocket"]["url"] == "ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port
+    finally:
+        code = gw.stop()
+    assert code == 0, gw.stderr()
+    assert _gone(new) and _gone(pids[1])
+    assert "Traceback" not in gw.stderr()
+
+
+def test_workers_port_in_use_is_one_clear_error():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        p = subprocess.run([sys.executable, "-m", "tools.gateway", "--workers", "2", "--listen",
+                            "127.0.0.1:%d" % port, "--upstream", "ws://127.0.0.1:9/"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=T)
+    finally:
+        s.close()
+    assert p.returncode == 2 and "gateway: error: cannot listen on 127.0.0.1:%d" % port in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_bad_workers_and_redis_flags_are_usage_errors():
+    for args, want in ((("--workers", "-1"), "'--workers' must be an integer 0..256"),
+                       (("--redis", "http://x"), "'--redis' must be a redis://"),
+                       (("--upstream-pool", "-2"), "--upstream-pool must be >= 0")):
+        p = subprocess.run([sys.executable, "-m", "tools.gateway", "--upstream", "ws://127.0.0.1:9/", *args],
+                           cwd=ROOT, capture_output=True, text=True, timeout=T)
+        assert p.returncode == 2 and want in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
+
+
+def test_token_replayed_across_workers_is_refused_with_redis(tmp_path):
+    redis = RedisServer(tmp_path).start()
+    try:
+        asyncio.run(asyncio.wait_for(_replay_across_workers(tmp_path, redis.url), 60))
+    finally:
+        redis.stop()
+
+
+async def _replay_across_workers(tmp_path, redis_url):
+    up = FakeUpstream()
+    async with serving(up):
+        cfg = tmp_path / "gw.json"
+        cfg.write_text(json.dumps({"auth": {"enabled": True, "devices": {DEV: SECRET}}, "redis": {"url": redis_url},
+                                   "limits": {"connections_per_minute_per_device": 0}}))
+        gw = await asyncio.to_thread(Cli, "--workers", "2", "--config", str(cfg), "--upstream", up.url)
+        try:
+            token = "Bearer " + sign(SECRET, CID, DEV, int(time.time()))
+            results = []
+            for _ in range(16):  # new connections: the kernel spreads them over both workers
+                ws = await connect("ws://127.0.0.1:%d/xiaozhi/v1/" % gw.port, open_timeout=T, compression=None,
+                                   additional_headers={"Device-Id": DEV, "Client-Id": CID, "Authorization": token})
+                await ws.send(hello())
+                try:
+                    results.append(json.loads(await asyncio.wait_for(ws.recv(), T))["type"])
+                    await ws.close()
+                except Exception:
+                    results.append(await closed_with(ws))
+        finally:
+            assert await asyncio.to_thread(gw.stop) == 0, gw.stderr()
+    assert results[0] == "hello" and results[1:] == [(4401, "auth failed: token replayed")] * 15, results
+    # Both workers saw the token (all 16 landing on one worker: odds 2 ** -15).
+    served = {w for w in ("w0", "w1") if re.search(w + r" gateway: (refused|%s \()" % DEV, gw.stderr())}
+    assert served == {"w0", "w1"}, gw.stderr()
+    assert "without redis" not in gw.stderr()
