@@ -4,14 +4,19 @@ test PKI. A missing binary fails the test naming the setup step."""
 
 import datetime
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
-T = 10  # seconds: bound on every wait
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T = 20  # seconds: bound on every wait
 
 
 def need(binary, package):
@@ -43,6 +48,43 @@ def wait_port(port, proc, log_path=None):
         except OSError:
             time.sleep(0.05)
     pytest.fail(f"nothing listens on 127.0.0.1:{port} after {T} s")
+
+
+class GatewayCli:
+    """`python -m tools.gateway` as a subprocess, its stderr collected as it comes."""
+
+    def __init__(self, *args):
+        self.p = subprocess.Popen([sys.executable, "-m", "tools.gateway", "--listen", "127.0.0.1:0", *args],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.err = []
+        threading.Thread(target=lambda: self.err.extend(iter(self.p.stderr.readline, "")), daemon=True).start()
+        self.ready = self.p.stdout.readline()
+        m = re.search(r"ws://127\.0\.0\.1:(\d+)/", self.ready)
+        assert m, (self.ready, self.stderr())
+        self.port = int(m.group(1))
+
+    def stderr(self):
+        return "".join(self.err)
+
+    def wait_for(self, pattern, after=0):
+        """The first match of pattern in the log from character `after` on."""
+        deadline = time.monotonic() + T
+        while time.monotonic() < deadline:
+            m = re.compile(pattern).search(self.stderr(), after)
+            if m:
+                return m
+            time.sleep(0.05)
+        pytest.fail(f"no {pattern!r} in the gateway log:\n{self.stderr()}")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        self.p.wait(T)
+        return self.p.returncode
+
+    def kill(self):
+        self.p.kill()
+        self.p.wait(T)
 
 
 class RedisServer:
@@ -112,3 +154,60 @@ def make_pki(d):
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
     return paths
+
+
+NGINX_MAIN = """\
+daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    include {site};
+}}
+"""
+
+
+class Nginx:
+    """Real nginx, unprivileged (-p tmpdir, pid and logs there) running a site
+    config file (e.g. deploy/nginx/xiaozhi-gateway.conf with test ports and cert)."""
+
+    def __init__(self, workdir, site_text, port):
+        self.binary = need("nginx", "nginx")
+        self.dir = str(workdir)
+        self.port = port
+        site = os.path.join(self.dir, "site.conf")
+        with open(site, "w") as f:
+            f.write(site_text)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_MAIN.format(d=self.dir, site=site))
+        self.proc = None
+
+    def log(self):
+        path = os.path.join(self.dir, "error.log")
+        return open(path).read() if os.path.exists(path) else ""
+
+    def start(self):
+        test = subprocess.run([self.binary, "-t", "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                               "-c", self.conf], capture_output=True, text=True, timeout=T)
+        assert test.returncode == 0, test.stderr
+        self.proc = subprocess.Popen([self.binary, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                                      "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, os.path.join(self.dir, "error.log"))
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish requests, remove the pid file
+            try:
+                self.proc.wait(T)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(T)

@@ -10,12 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
-import pytest
 from gateway_fakes import CID, DEV, FakeUpstream, closed_with, hello, serving
+from services import GatewayCli as Cli
 from services import RedisServer
 from websockets.asyncio.client import connect
 
@@ -24,38 +23,6 @@ from tools.gateway.auth import sign
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T = 20
 SECRET = "workers-test-secret"
-
-
-class Cli:
-    """`python -m tools.gateway` as a subprocess, its stderr collected as it comes."""
-
-    def __init__(self, *args):
-        self.p = subprocess.Popen([sys.executable, "-m", "tools.gateway", "--listen", "127.0.0.1:0", *args],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.err = []
-        threading.Thread(target=lambda: self.err.extend(iter(self.p.stderr.readline, "")), daemon=True).start()
-        self.ready = self.p.stdout.readline()
-        m = re.search(r"ws://127\.0\.0\.1:(\d+)/", self.ready)
-        assert m, (self.ready, self.stderr())
-        self.port = int(m.group(1))
-
-    def stderr(self):
-        return "".join(self.err)
-
-    def wait_for(self, pattern, after=0):
-        """The first match of pattern in the log from character `after` on."""
-        deadline = time.monotonic() + T
-        while time.monotonic() < deadline:
-            m = re.compile(pattern).search(self.stderr(), after)
-            if m:
-                return m
-            time.sleep(0.05)
-        pytest.fail(f"no {pattern!r} in the gateway log:\n{self.stderr()}")
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        self.p.wait(T)
-        return self.p.returncode
 
 
 def _ota(port):
