@@ -77,6 +77,5 @@ class WarmPool:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        for ws, _ in self._ready:
-            await ws.close(1001, "gateway stopping")
+        await asyncio.gather(*(ws.close(1001, "gateway stopping") for ws, _ in self._ready))
         self._ready.clear()
