@@ -55,8 +55,16 @@ def test_wheel_installs_a_working_xiaozhi_gateway_command(tmp_path):
     assert p.returncode == 0 and "Traceback" not in err, err
 
 
-def test_service_files_run_the_installed_command():
+def test_service_files_run_the_installed_command(tmp_path):
     unit = open(os.path.join(ROOT, "deploy", "systemd", "xiaozhi-gateway.service")).read()
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze not found: run `make setup` (scripts/setup installs the Debian package systemd)"
+    # systemd's own check of every directive; the command path is one that exists on this host.
+    (tmp_path / "xiaozhi-gateway.service").write_text(
+        unit.replace("/opt/xiaozhi-gateway/bin/xiaozhi-gateway", sys.executable))
+    v = subprocess.run([analyze, "verify", str(tmp_path / "xiaozhi-gateway.service")], capture_output=True,
+                       text=True, timeout=60)
+    assert v.returncode == 0 and not v.stderr.strip(), v.stderr
     assert ("ExecStart=/opt/xiaozhi-gateway/bin/xiaozhi-gateway --config ${CREDENTIALS_DIRECTORY}/gateway.json"
             in unit) and "LoadCredential=gateway.json:/etc/xiaozhi-gateway/gateway.json" in unit
     for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes", "PrivateTmp=yes"):
