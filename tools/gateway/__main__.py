@@ -110,7 +110,6 @@ async def _run(cfg, reuse_port=False, on_ready=None):
         await gw.start(reuse_port=reuse_port)
     except OSError as e:
         raise ConfigError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
-    (on_ready or (lambda port: _announce(cfg, port)))(gw.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,6 +117,8 @@ async def _run(cfg, reuse_port=False, on_ready=None):
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover
             pass
+    # Only now: whoever waits for "ready" may send SIGTERM straight away.
+    (on_ready or (lambda port: _announce(cfg, port)))(gw.port)
     await stop.wait()
     await gw.stop()
 
