@@ -5,6 +5,7 @@ Redis going away gives the configured policy, logged, with no crash."""
 import logging
 
 import pytest
+import redis
 from gateway_fakes import CID, DEV, FakeUpstream, async_test, closed_with, open_device, open_session, serving
 from services import RedisServer
 
@@ -55,6 +56,12 @@ async def test_token_replayed_against_a_second_instance_is_refused(redis_server)
             assert await _accepted(a, h)
             assert await closed_with(await open_device(b, headers=h)) == (4401, "auth failed: token replayed")
             assert await closed_with(await open_device(a, headers=h)) == (4401, "auth failed: token replayed")
+            # One key per accepted token, expiring, and no bearer token stored in Redis.
+            r = redis.Redis.from_url(redis_server.url)
+            keys = r.keys("xzgw:replay:*")
+            assert len(keys) == 1 and h["Authorization"].split()[1].encode() not in keys[0]
+            assert 0 < r.ttl(keys[0]) <= 601
+            r.close()
         # Control: without Redis each instance has its own replay cache and the replay gets through.
         a, b = _gateway(up, auth=_auth()), _gateway(up, auth=_auth())
         async with serving(a, b):

@@ -7,7 +7,7 @@ several workers or instances a token could be replayed once per process and
 a device could connect `limit` times per process. With one, every worker of
 every instance sees the same state:
 
-  <prefix>replay:<token>       SET NX with an expiry: a token is accepted once, anywhere
+  <prefix>replay:<sha256 of the token>   SET NX with an expiry: a token is accepted once, anywhere
   <prefix>conn:ip:<ip>         sorted sets of connect times (Redis's clock, so
   <prefix>conn:dev:<device>    instances with skewed clocks agree), trimmed to 60 s
 
@@ -21,6 +21,7 @@ When Redis is unreachable (one log line when it goes, one when it is back):
   - connect windows fall back to this process's own RateLimits.
 """
 
+import hashlib
 import logging
 import os
 
@@ -94,7 +95,9 @@ class SharedState:
     async def first_use(self, token, ttl_s):
         """(ok, reason): ok if no process has accepted this token before."""
         try:
-            fresh = await self._redis.set(self.prefix + "replay:" + token, b"1", nx=True, ex=int(ttl_s))
+            # Hashed: whoever reads Redis gets no bearer tokens.
+            key = self.prefix + "replay:" + hashlib.sha256(token.encode()).hexdigest()
+            fresh = await self._redis.set(key, b"1", nx=True, ex=int(ttl_s))
         except _ERRORS as e:
             self._failed("the replay check", e)
             return (True, "ok") if self.fail_open else (False, "replay cache unavailable")
