@@ -7,5 +7,7 @@ Opus-only xiaozhi servers.
 Modules: config (file + CLI settings), auth (signed device tokens), policy
 (rate limits, blocked words), audit (JSON-lines audit log), transcode
 (PCM <-> Opus), upstreams (failover and health), ota_proxy (HTTP side),
-proxy (the listener and per-device sessions). Run: python -m tools.gateway --help
+proxy (the listener and per-device sessions); scaling: store (replay cache and
+connect limits shared in Redis), workers (N processes on one port, supervised),
+warm (pre-opened upstream connections). Run: python -m tools.gateway --help
 """
