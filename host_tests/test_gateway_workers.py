@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from gateway_fakes import CID, DEV, FakeUpstream, closed_with, hello, serving
 from services import GatewayCli as Cli
 from services import RedisServer
@@ -115,3 +116,20 @@ async def _replay_across_workers(tmp_path, redis_url):
     served = {w for w in ("w0", "w1") if re.search(w + r" gateway: (refused|%s \()" % DEV, gw.stderr())}
     assert served == {"w0", "w1"}, gw.stderr()
     assert "without redis" not in gw.stderr()
+
+
+def test_scaling_config_keys_are_checked_and_the_redis_password_never_echoed():
+    from tools.gateway.config import Config, ConfigError, apply_dict
+
+    cfg = apply_dict(Config(), {"redis": {"url": "redis://:pw-123456@10.0.0.5:6379/1", "fail_open": True},
+                                "workers": 4, "upstream_pool": 3})
+    assert (cfg.redis.url, cfg.redis.fail_open, cfg.workers, cfg.upstream_pool) == (
+        "redis://:pw-123456@10.0.0.5:6379/1", True, 4, 3)
+    assert "pw-123456" not in str(cfg.redacted())
+    for bad, key in (({"redis": {"url": "http://x"}}, "'redis.url'"), ({"redis": {"bogus": 1}}, "'redis.bogus'"),
+                     ({"redis": {"fail_open": "yes"}}, "'redis.fail_open'"), ({"workers": -1}, "'workers'"),
+                     ({"upstream_pool": "x"}, "'upstream_pool'"),
+                     ({"redis": {"url": "redis://:pw-123456@h:bad/0"}}, "'redis.url' has a bad port")):
+        with pytest.raises(ConfigError) as e:
+            apply_dict(Config(), bad)
+        assert key in str(e.value) and "pw-123456" not in str(e.value), (bad, e.value)
