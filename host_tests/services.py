@@ -57,7 +57,9 @@ class GatewayCli:
         self.p = subprocess.Popen([sys.executable, "-m", "tools.gateway", "--listen", "127.0.0.1:0", *args],
                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.err = []
-        threading.Thread(target=lambda: self.err.extend(iter(self.p.stderr.readline, "")), daemon=True).start()
+        self._reader = threading.Thread(target=lambda: self.err.extend(iter(self.p.stderr.readline, "")),
+                                        daemon=True)
+        self._reader.start()
         self.ready = self.p.stdout.readline()
         m = re.search(r"ws://127\.0\.0\.1:(\d+)/", self.ready)
         assert m, (self.ready, self.stderr())
@@ -80,11 +82,13 @@ class GatewayCli:
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
         self.p.wait(T)
+        self._reader.join(T)  # the whole log is in self.err
         return self.p.returncode
 
     def kill(self):
         self.p.kill()
         self.p.wait(T)
+        self._reader.join(T)
 
 
 class RedisServer:
