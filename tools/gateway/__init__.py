@@ -9,6 +9,8 @@ Modules: config (file + CLI settings), auth (signed device tokens), policy
 (PCM <-> Opus), upstreams (failover and health), ota_proxy (HTTP side),
 health (GET /healthz), metrics (GET /metrics, Prometheus text), logsafe
 (unforgeable log lines, JSON log format), proxy (the listener and per-device
-sessions). Shared with the other host tools: tools/common (framing, tokens,
+sessions); scaling: store (replay cache and connect limits shared in Redis),
+workers (N processes on one port, supervised), warm (pre-opened upstream
+connections). Shared with the other host tools: tools/common (framing, tokens,
 WAV). Run: python -m tools.gateway --help
 """

@@ -10,10 +10,13 @@ import sys
 from .config import (
     Config,
     ConfigError,
+    RunError,
     check_http_url,
     check_opus_bitrate,
     check_opus_complexity,
+    check_redis_url,
     check_tls,
+    check_workers,
     check_ws_url,
     load_file,
     parse_listen,
@@ -62,6 +65,15 @@ def build_config(argv):
     p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     p.add_argument("--log-format", default="text", choices=("text", "json"),
                    help="json: one JSON object per log line (for log collectors)")
+    # Scaling: see "Deploying the gateway" in README.md.
+    p.add_argument("--workers", type=int, metavar="N", help="gateway processes on the one port "
+                   "(default: one per CPU core; 1 = a single process, no supervisor)")
+    p.add_argument("--redis", metavar="URL", help="share the replay cache and connect limits across workers "
+                   "and instances, e.g. redis://127.0.0.1:6379/0")
+    p.add_argument("--redis-fail-open", action="store_true", help="Redis unreachable: accept signed tokens "
+                   "without the shared replay check (default: refuse them)")
+    p.add_argument("--upstream-pool", type=int, metavar="K", help="keep K warm upstream connections "
+                   "(only for upstreams that do not need Device-Id at handshake; not the stock server)")
     a = p.parse_args(argv)
 
     cfg = Config()
@@ -86,21 +98,37 @@ def build_config(argv):
     if a.tls_key is not None:
         cfg.tls.key = a.tls_key
     check_tls(cfg.tls)
+    if a.workers is not None:
+        cfg.workers = check_workers("--workers", a.workers)
+    if a.redis is not None:
+        cfg.redis.url = check_redis_url("--redis", a.redis) if a.redis else ""
+    if a.redis_fail_open:
+        cfg.redis.fail_open = True
+    if a.upstream_pool is not None:
+        if a.upstream_pool < 0:
+            raise ConfigError(f"--upstream-pool must be >= 0, got {a.upstream_pool}")
+        cfg.upstream_pool = a.upstream_pool
     if not cfg.upstreams:
         raise ConfigError("no upstream: give --upstream WS_URL or 'upstreams' in the config file")
     return cfg, a.log_level, a.log_format
 
 
-class RunError(Exception):
-    """The gateway could not run (exit 1); bad arguments are ConfigError (exit 2)."""
+def _announce(cfg, port, workers=1):
+    ws, http = ("wss", "https") if cfg.tls.cert else ("ws", "http")
+    print(f"gateway ready on {ws}://{cfg.listen_host}:{port}/xiaozhi/v1/ "
+          f"(OTA: {http}://{cfg.listen_host}:{port}/xiaozhi/ota/)"
+          + (f" with {workers} workers" if workers > 1 else ""), flush=True)
+    if is_loopback(cfg.listen_host):
+        print(f"gateway: note: {cfg.listen_host} is loopback, so devices on the network cannot reach it; "
+              "use --listen 0.0.0.0:PORT to serve them", flush=True)
 
 
-async def _run(cfg):
+async def _run(cfg, reuse_port=False, on_ready=None):
     from .proxy import Gateway
 
     gw = Gateway(cfg)
     try:
-        await gw.start()
+        await gw.start(reuse_port=reuse_port)
     except OSError as e:
         raise RunError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
     stop = asyncio.Event()
@@ -110,12 +138,8 @@ async def _run(cfg):
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover
             pass
-    ws, http = ("wss", "https") if cfg.tls.cert else ("ws", "http")
-    print(f"gateway ready on {ws}://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
-          f"(OTA: {http}://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
-    if is_loopback(cfg.listen_host):
-        print(f"gateway: note: {cfg.listen_host} is loopback, so devices on the network cannot reach it; "
-              "use --listen 0.0.0.0:PORT to serve them", flush=True)
+    # Only now: whoever waits for "ready" may send SIGTERM straight away.
+    (on_ready or (lambda port: _announce(cfg, port)))(gw.port)
     await stop.wait()
     await gw.stop()
 
@@ -146,7 +170,12 @@ def main(argv=None):
         print(f"gateway: FAILED: cannot load libopus ({e}); run scripts/setup or install libopus0",
               file=sys.stderr)
         return 1
+    from . import workers
+
+    n = cfg.workers or workers.cpu_count()
     try:
+        if n > 1:
+            return workers.run(cfg, n, level, lambda port: _announce(cfg, port, n))
         asyncio.run(_run(cfg))
     except ConfigError as e:
         print(f"gateway: error: {e}", file=sys.stderr)

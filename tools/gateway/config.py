@@ -22,7 +22,10 @@ The file is optional; CLI flags override it. Example file:
   "upstream_retry_s": 15,
   "tls": {"cert": "/etc/xiaozhi/gateway.crt", "key": "/etc/xiaozhi/gateway.key"},
   "keepalive": {"device_ping_s": 20, "device_timeout_s": 20,
-                "upstream_ping_s": 20, "upstream_timeout_s": 20, "upstream_mode": "ws"}
+                "upstream_ping_s": 20, "upstream_timeout_s": 20, "upstream_mode": "ws"},
+  "redis": {"url": "redis://127.0.0.1:6379/0", "fail_open": false},
+  "workers": 2,
+  "upstream_pool": 0
 }
 keepalive.upstream_mode: "ws" (WebSocket PING, answered by any server) or
 "json" ({"type":"ping"}, for a stock server with enable_websocket_ping on).
@@ -32,6 +35,10 @@ A *_ping_s of 0 turns that keepalive off.
 import dataclasses
 import json
 import urllib.parse
+
+
+class RunError(Exception):
+    """The gateway could not run, e.g. its port is taken (exit 1); bad settings are ConfigError (exit 2)."""
 
 
 class ConfigError(ValueError):
@@ -92,6 +99,12 @@ def check_tls(tls):
 
 
 @dataclasses.dataclass
+class Redis:
+    url: str = ""  # empty: replay cache and connect limits live in each process
+    fail_open: bool = False  # Redis unreachable: accept signed tokens unchecked for replay
+
+
+@dataclasses.dataclass
 class Config:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8765
@@ -110,12 +123,17 @@ class Config:
     upstream_retry_s: float = 15.0
     tls: Tls = dataclasses.field(default_factory=Tls)
     keepalive: Keepalive = dataclasses.field(default_factory=Keepalive)
+    # Scaling (deploy/README): shared state, processes, warm upstream connections.
+    redis: Redis = dataclasses.field(default_factory=Redis)
+    workers: int = 0  # 0: one per CPU core
+    upstream_pool: int = 0  # warm upstream connections kept open; 0: connect per device
 
     def redacted(self):
         """A dict for logs: secrets replaced by their count/presence."""
         d = dataclasses.asdict(self)
         d["auth"]["devices"] = f"<{len(self.auth.devices)} device secrets>"
         d["upstream_token"] = "<set>" if self.upstream_token else ""
+        d["redis"]["url"] = redacted_redis_url(self.redis.url)
         return d
 
 
@@ -162,6 +180,31 @@ def check_ws_url(key, v):
 
 def check_http_url(key, v):
     return _check_url(key, v, ("http", "https"), "an http:// or https://")
+
+
+def check_redis_url(key, v):
+    _str(key, v)
+    u = urllib.parse.urlsplit(v)
+    if u.scheme not in ("redis", "rediss", "unix") or not (u.hostname or u.path):
+        raise ConfigError(f"config key '{key}' must be a redis://, rediss:// or unix:// URL, "
+                          f"got {redacted_redis_url(v)!r}")
+    try:
+        _ = u.port
+    except ValueError:
+        raise ConfigError(f"config key '{key}' has a bad port: {redacted_redis_url(v)!r}") from None
+    return v
+
+
+def redacted_redis_url(v):
+    """The URL with its password replaced, for logs and error messages."""
+    u = urllib.parse.urlsplit(v)
+    if not u.password:
+        return v
+    return v.replace(":" + u.password + "@", ":***@", 1)
+
+
+def check_workers(key, v):
+    return _int(key, v, 0, 256)
 
 
 def check_opus_bitrate(key, v):
@@ -278,6 +321,12 @@ def apply_dict(cfg, data):
                 "upstream_timeout_s": lambda k, x: _num(k, x, 0.1),
                 "upstream_mode": check_keepalive_mode,
             })
+        elif key == "redis":
+            _section(cfg.redis, key, v, {"url": lambda k, x: check_redis_url(k, x) if x else "", "fail_open": _bool})
+        elif key == "workers":
+            cfg.workers = check_workers(key, v)
+        elif key == "upstream_pool":
+            cfg.upstream_pool = _int(key, v, 0, 1000)
         else:
             raise ConfigError(f"unknown config key '{key}'")
     if cfg.auth.enabled and not cfg.auth.devices:

@@ -37,13 +37,15 @@ from tools.common import framing
 
 from . import logsafe, metrics, ota_proxy
 from .audit import Audit
-from .auth import TokenVerifier
+from .auth import TokenVerifier, bearer_token
 from .config import ConfigError
 from .health import HealthCheck
 from .pacer import Pacer
 from .policy import BlockedWords, RateLimits
+from .store import SharedState
 from .transcode import DEVICE_FORMATS, Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
+from .warm import WarmPool
 
 log = logging.getLogger("gateway")
 session_log = logging.getLogger("gateway.session")
@@ -523,12 +525,16 @@ class Gateway:
         self.ota = ota_proxy.OtaProxy(cfg, self.tokens, self.audit, clock)
         self.health = HealthCheck(cfg.upstreams, mono)
         self._server = None
+        # Scaling (store.py, warm.py): state shared across processes, warm upstream connections.
+        self.shared = SharedState(cfg.redis.url, self.limits, cfg.redis.fail_open) if cfg.redis.url else None
+        self.warm = WarmPool(self.pool, cfg.upstream_pool, cfg.upstream_token) if cfg.upstream_pool else None
 
     @property
     def port(self):
         return self._server.sockets[0].getsockname()[1]
 
-    async def start(self):
+    async def start(self, reuse_port=False):
+        """reuse_port: several worker processes listen on one port (workers.py)."""
         conn_cls = type("BoundGatewayConnection", (GatewayConnection,), {"gateway": self})
         ka = self.cfg.keepalive
         self._server = await serve(
@@ -542,7 +548,12 @@ class Gateway:
             # Device keepalive: websockets PINGs and closes (1011) a device that stops answering.
             ping_interval=ka.device_ping_s or None,
             ping_timeout=ka.device_timeout_s,
+            reuse_port=reuse_port,
         )
+        if self.shared:
+            await self.shared.check()
+        if self.warm:
+            self.warm.start()
         log.info("gateway listening on %s:%d%s, upstreams %s, upstream OTA %s, auth %s",
                  self.cfg.listen_host, self.port, " (TLS)" if self.cfg.tls.cert else "",
                  ", ".join(self.cfg.upstreams), self.cfg.upstream_ota or "(none: answering from config)",
@@ -564,6 +575,10 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.warm:
+            await self.warm.close()
+        if self.shared:
+            await self.shared.close()
         self.audit.close()
 
     def _upstream_headers(self, device_id, client_id, authorization):
@@ -615,20 +630,25 @@ class Gateway:
             if self.limits.conn_ip.would_exceed(ip):
                 return await refuse_rate(f"connections per minute per IP ({self.limits.conn_ip.limit})")
             ok, why = self.verifier.verify(authorization, client_id, device_id)
+            if ok and self.shared:  # accepted here; now once across every process
+                ok, why = await self.shared.first_use(bearer_token(authorization), 2 * self.cfg.auth.window_s + 1)
             self.audit.write("auth", device=device_id, ip=ip, ok=ok, reason=why)
             if not ok:
                 self.limits.conn_ip.add(ip)
                 metrics.AUTH_REFUSALS.inc(reason=metrics.reason_label(why))
                 # One reason for every failure, so a client cannot tell which device ids exist.
                 return await refuse(CLOSE_AUTH, "auth failed", why)
-        over = self.limits.admit(ip, device_id)
+        # Counted only now, by the device the token proved (or claimed, without auth),
+        # shared across workers and instances when Redis is configured.
+        over = await self.shared.admit(ip, device_id) if self.shared else self.limits.admit(ip, device_id)
         if over:
             return await refuse_rate(over)
         s = Session(self, dev, ip, device_id, client_id, int(pv))
         try:
             # ping_interval=None: Session.keepalive_up checks this link, the way the upstream accepts.
-            s.up, s.upstream = await self.pool.connect(self._upstream_headers(device_id, client_id, authorization),
-                                                       ping_interval=None)
+            warm = self.warm.take() if self.warm else None
+            s.up, s.upstream = warm or await self.pool.connect(
+                self._upstream_headers(device_id, client_id, authorization), ping_interval=None)
         except NoUpstream as e:
             self.audit.write("upstream_fail", device=device_id, reason=str(e))
             return await refuse(CLOSE_NO_UPSTREAM, "no upstream reachable")

@@ -1,0 +1,133 @@
+"""Shared gateway state in a real redis-server: a token accepted by one gateway
+instance is refused by another, connect limits hold across instances, and
+Redis going away gives the configured policy, logged, with no crash."""
+
+import logging
+
+import pytest
+import redis
+from gateway_fakes import CID, DEV, FakeUpstream, async_test, closed_with, open_device, open_session, serving
+from services import RedisServer
+
+from tools.gateway.auth import sign
+from tools.gateway.config import Auth, Config, Limits, Redis
+from tools.gateway.proxy import Gateway
+
+SECRET = "redis-test-secret"
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    r = RedisServer(tmp_path).start()
+    yield r
+    r.stop()
+
+
+def _gateway(up, redis_url="", fail_open=False, **cfg):
+    return Gateway(Config(listen_port=0, upstreams=[up.url], redis=Redis(redis_url, fail_open), **cfg))
+
+
+def _auth():
+    return Auth(enabled=True, window_s=300, devices={DEV: SECRET})
+
+
+_age = iter(range(100))
+
+
+def _headers(gw, dev=DEV):
+    """A fresh token each call (a different ts), so only a deliberate reuse is a replay."""
+    return {"Device-Id": dev, "Client-Id": CID, "Protocol-Version": "1",
+            "Authorization": "Bearer " + sign(SECRET, CID, dev, int(gw.clock()) - next(_age))}
+
+
+async def _accepted(gw, headers):
+    ws, sh = await open_session(gw, headers=headers)
+    await ws.close()
+    return sh["type"] == "hello"
+
+
+@async_test
+async def test_token_replayed_against_a_second_instance_is_refused(redis_server):
+    up = FakeUpstream()
+    async with serving(up):
+        a, b = _gateway(up, redis_server.url, auth=_auth()), _gateway(up, redis_server.url, auth=_auth())
+        async with serving(a, b):
+            h = _headers(a)
+            assert await _accepted(a, h)
+            assert await closed_with(await open_device(b, headers=h)) == (4401, "auth failed: token replayed")
+            assert await closed_with(await open_device(a, headers=h)) == (4401, "auth failed: token replayed")
+            # One key per accepted token, expiring, and no bearer token stored in Redis.
+            r = redis.Redis.from_url(redis_server.url)
+            keys = r.keys("xzgw:replay:*")
+            assert len(keys) == 1 and h["Authorization"].split()[1].encode() not in keys[0]
+            assert 0 < r.ttl(keys[0]) <= 601
+            r.close()
+        # Control: without Redis each instance has its own replay cache and the replay gets through.
+        a, b = _gateway(up, auth=_auth()), _gateway(up, auth=_auth())
+        async with serving(a, b):
+            h = _headers(a)
+            assert await _accepted(a, h) and await _accepted(b, h)
+
+
+@async_test
+async def test_connect_limit_holds_across_instances(redis_server):
+    limits = Limits(connections_per_minute_per_device=3, connections_per_minute_per_ip=0)
+    up = FakeUpstream()
+    async with serving(up):
+        a, b = _gateway(up, redis_server.url, limits=limits), _gateway(up, redis_server.url, limits=limits)
+        async with serving(a, b):
+            for gw in (a, b, a):
+                ws, sh = await open_session(gw)
+                assert sh["type"] == "hello"
+                await ws.close()
+            for gw in (b, a):
+                assert await closed_with(await open_device(gw)) == (
+                    4429, "rate limit: connections per minute per device (3)")
+            # Another device has its own window.
+            other = {"Device-Id": "aa:bb:cc:dd:ee:01", "Client-Id": CID, "Protocol-Version": "1"}
+            ws, sh = await open_session(b, headers=other)
+            assert sh["type"] == "hello"
+            await ws.close()
+
+
+@async_test
+async def test_redis_going_away_fails_closed_logged_and_recovers(redis_server, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.redis")
+    up = FakeUpstream()
+    async with serving(up):
+        gw = _gateway(up, redis_server.url, auth=_auth())
+        async with serving(gw):
+            assert await _accepted(gw, _headers(gw))
+            redis_server.stop()
+            for _ in range(2):
+                assert await closed_with(await open_device(gw, headers=_headers(gw))) == (
+                    4401, "auth failed: replay cache unavailable")
+            down = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+            assert len(down) == 1, down  # one line per outage, not one per connect
+            assert "redis redis://127.0.0.1:%d/0 unreachable" % redis_server.port in down[0], down
+            assert "refusing signed connects" in down[0] and "connect limits per process" in down[0], down
+            assert gw.shared.errors >= 2
+            redis_server.start()
+            assert await _accepted(gw, _headers(gw))
+            assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+@async_test
+async def test_redis_fail_open_accepts_and_unreachable_at_start_is_logged(tmp_path, caplog):
+    from services import free_port
+
+    caplog.set_level(logging.INFO, logger="gateway.redis")
+    up = FakeUpstream()
+    url = "redis://:hunter2-password@127.0.0.1:%d/0" % free_port()  # nothing listens there
+    async with serving(up):
+        gw = _gateway(up, url, fail_open=True, auth=_auth(),
+                      limits=Limits(connections_per_minute_per_device=1))
+        async with serving(gw):
+            msgs = [r.getMessage() for r in caplog.records]
+            assert any("unreachable during start" in m and "accepting tokens unchecked" in m for m in msgs), msgs
+            assert not any("hunter2" in m for m in msgs)
+            h = _headers(gw)
+            assert await _accepted(gw, h)
+            # This process's own replay cache and connect window still hold.
+            code, reason = await closed_with(await open_device(gw, headers=h))
+            assert code == 4429 and "per device (1)" in reason
