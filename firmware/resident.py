@@ -7,7 +7,7 @@ import gc
 import sys
 
 BOOT_ONLY = ("firmware.startup", "firmware.ota", "firmware.portal", "firmware.portal_page",
-             "firmware.captive_dns", "http")
+             "firmware.captive_dns", "httpclient")
 
 
 def drop(names=BOOT_ONLY):

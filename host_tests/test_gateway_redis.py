@@ -54,8 +54,11 @@ async def test_token_replayed_against_a_second_instance_is_refused(redis_server)
         async with serving(a, b):
             h = _headers(a)
             assert await _accepted(a, h)
-            assert await closed_with(await open_device(b, headers=h)) == (4401, "auth failed: token replayed")
-            assert await closed_with(await open_device(a, headers=h)) == (4401, "auth failed: token replayed")
+            assert await closed_with(await open_device(b, headers=h)) == (4401, "auth failed")
+            assert await closed_with(await open_device(a, headers=h)) == (4401, "auth failed")
+            # The device is told only "auth failed"; the audit of each instance has the reason.
+            assert [r["reason"] for r in b.audit.find("auth")] == ["token replayed"]
+            assert [r["reason"] for r in a.audit.find("auth")] == ["ok", "token replayed"]
             # One key per accepted token, expiring, and no bearer token stored in Redis.
             r = redis.Redis.from_url(redis_server.url)
             keys = r.keys("xzgw:replay:*")
@@ -100,8 +103,8 @@ async def test_redis_going_away_fails_closed_logged_and_recovers(redis_server, c
             assert await _accepted(gw, _headers(gw))
             redis_server.stop()
             for _ in range(2):
-                assert await closed_with(await open_device(gw, headers=_headers(gw))) == (
-                    4401, "auth failed: replay cache unavailable")
+                assert await closed_with(await open_device(gw, headers=_headers(gw))) == (4401, "auth failed")
+            assert [r["reason"] for r in gw.audit.find("auth")][1:] == ["replay cache unavailable"] * 2
             down = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
             assert len(down) == 1, down  # one line per outage, not one per connect
             assert "redis redis://127.0.0.1:%d/0 unreachable" % redis_server.port in down[0], down
@@ -129,5 +132,7 @@ async def test_redis_fail_open_accepts_and_unreachable_at_start_is_logged(tmp_pa
             h = _headers(gw)
             assert await _accepted(gw, h)
             # This process's own replay cache and connect window still hold.
-            code, reason = await closed_with(await open_device(gw, headers=h))
+            assert await closed_with(await open_device(gw, headers=h)) == (4401, "auth failed")
+            assert gw.audit.find("auth")[-1]["reason"] == "token replayed"
+            code, reason = await closed_with(await open_device(gw, headers=_headers(gw)))
             assert code == 4429 and "per device (1)" in reason

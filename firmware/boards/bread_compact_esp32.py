@@ -31,6 +31,10 @@ SPK_WS = 27  # LRC
 SPK_SD = 33  # DIN
 SPEAKER_RATE = 24000
 
+# A module without PSRAM, flashed with the plain ESP32_GENERIC build: the HAL
+# checks nothing at boot (a SPIRAM build on this board is the mistake to avoid).
+PSRAM = False
+
 BUTTON_PIN = 0  # BOOT, active low
 # Press BOOT within this long after reset to open the Wi-Fi portal. (Held
 # through reset, GPIO0 low starts the ROM bootloader instead of MicroPython.)

@@ -98,6 +98,9 @@ def build_config(argv):
     if a.tls_key is not None:
         cfg.tls.key = a.tls_key
     check_tls(cfg.tls)
+    from .proxy import server_tls
+
+    server_tls(cfg.tls)  # load the files now: a bad one is a usage error before any worker starts
     if a.workers is not None:
         cfg.workers = check_workers("--workers", a.workers)
     if a.redis is not None:
@@ -175,7 +178,7 @@ def main(argv=None):
     n = cfg.workers or workers.cpu_count()
     try:
         if n > 1:
-            return workers.run(cfg, n, level, lambda port: _announce(cfg, port, n))
+            return workers.run(cfg, n, level, lambda port: _announce(cfg, port, n), log_format)
         asyncio.run(_run(cfg))
     except ConfigError as e:
         print(f"gateway: error: {e}", file=sys.stderr)

@@ -56,9 +56,16 @@ def _die_with_parent():
         pass
 
 
-def _worker(cfg, level, index, conn):
+def _worker(cfg, level, log_format, index, conn):
     _die_with_parent()
-    logging.basicConfig(level=getattr(logging, level.upper()), format=LOG_FORMAT.format(f"w{index} "))
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        from .logsafe import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT.format(f"w{index} ")))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     logging.getLogger("websockets").setLevel(logging.WARNING)
     import asyncio
 
@@ -67,16 +74,20 @@ def _worker(cfg, level, index, conn):
 
     try:
         asyncio.run(_run(cfg, reuse_port=True, on_ready=lambda port: conn.send(("ready", port))))
-    except (ConfigError, RunError) as e:
-        conn.send(("error", str(e)))
+    except ConfigError as e:  # e.g. a TLS file that will not load: exit 2, as one process would
+        conn.send(("error", "config", str(e)))
+        sys.exit(2)
+    except RunError as e:
+        conn.send(("error", "run", str(e)))
         sys.exit(1)
 
 
 class Supervisor:
-    def __init__(self, cfg, n, level):
+    def __init__(self, cfg, n, level, log_format="text"):
         self.cfg = cfg
         self.n = n
         self.level = level
+        self.log_format = log_format
         self.ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited loop or locks
         self.procs = [None] * n
         self.conns = [None] * n
@@ -90,7 +101,7 @@ class Supervisor:
 
     def start(self, i):
         parent_end, child_end = self.ctx.Pipe(duplex=False)
-        p = self.ctx.Process(target=_worker, args=(self.cfg, self.level, i, child_end),
+        p = self.ctx.Process(target=_worker, args=(self.cfg, self.level, self.log_format, i, child_end),
                              name=f"xiaozhi-gateway-worker-{i}")
         p.start()
         child_end.close()
@@ -105,7 +116,8 @@ class Supervisor:
             return None
 
     def wait_ready(self):
-        """None once every worker listens, else the first worker's error."""
+        """None once every worker listens, else the first worker's error: (kind, text), kind
+        "config" for bad settings, "run" for a failure to run."""
         pending = set(range(self.n))
         while pending and not self.stopping:
             ends = {self.conns[i]: i for i in pending if self.conns[i] is not None}
@@ -116,9 +128,9 @@ class Supervisor:
                 if msg and msg[0] == "ready":
                     pending.discard(i)
                 elif msg and msg[0] == "error":
-                    return msg[1]
+                    return msg[1], msg[2]
                 elif not self.procs[i].is_alive():
-                    return f"worker {i} exited with code {self.procs[i].exitcode} before listening"
+                    return "run", f"worker {i} exited with code {self.procs[i].exitcode} before listening"
         return None
 
     def supervise(self):
@@ -159,19 +171,19 @@ class Supervisor:
                 p.join()
 
 
-def run(cfg, n, level, announce):
+def run(cfg, n, level, announce, log_format="text"):
     """Run n workers until SIGTERM/SIGINT. Returns the exit code; announce(port) once all listen."""
-    from .config import RunError
+    from .config import ConfigError, RunError
 
-    if not cfg.redis.url:
-        log.warning("%d workers without redis: each keeps its own replay cache and connect limits "
-                    "(a token can be replayed once per worker); give --redis URL to share them", n)
     try:
         holder = reserve_port(cfg.listen_host, cfg.listen_port)
     except OSError as e:
         raise RunError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
     cfg.listen_port = holder.getsockname()[1]
-    sup = Supervisor(cfg, n, level)
+    if not cfg.redis.url:
+        log.warning("%d workers without redis: each keeps its own replay cache and connect limits "
+                    "(a token can be replayed once per worker); give --redis URL to share them", n)
+    sup = Supervisor(cfg, n, level, log_format)
     signal.signal(signal.SIGTERM, sup._on_signal)
     signal.signal(signal.SIGINT, sup._on_signal)
     try:
@@ -180,7 +192,8 @@ def run(cfg, n, level, announce):
         error = sup.wait_ready()
         holder.close()
         if error:
-            raise RunError(error)
+            kind, text = error
+            raise (ConfigError if kind == "config" else RunError)(text)
         if not sup.stopping:
             announce(cfg.listen_port)
             sup.supervise()
