@@ -12,8 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_bench_gateway_smoke_produces_the_figures():
     p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench", "bench_gateway.py"), "--json",
-                        "--sessions", "2", "--workers", "1,2", "--formats", "pcm,adpcm", "--seconds", "4", "--frames", "100",
-                        "--pool-trials", "2"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+                        "--sessions", "2", "--workers", "1,2", "--formats", "pcm,adpcm", "--seconds", "4",
+                        "--frames", "100", "--pool-trials", "2"], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert set(out["codec_sessions_per_core"]) == {"pcm", "adpcm"}
