@@ -39,6 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from websockets.exceptions import ConnectionClosed  # noqa: E402
+
 from tools import sim  # noqa: E402
 from tools.faultproxy import FaultProxy  # noqa: E402
 from tools.mock_server.hostile import HostileServer  # noqa: E402
@@ -125,6 +127,11 @@ class Rig:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# What a failed round can raise: the device's wait (SimError), or the hostile
+# server finding the session gone while it was still sending.
+_FAILED = (sim.SimError, ConnectionClosed, RuntimeError)
+
+
 def _classify(rig, e):
     return "crash" if not rig.alive() else ("hang" if "timed out" in str(e) else "lost")
 
@@ -140,26 +147,31 @@ def fuzz(messages, frames, seed=1, batch=50):
             try:
                 rig.turn(during_listen=lambda n=n: srv.send_messages(n))
                 out["turns_ok"] += 1
-            except sim.SimError as e:
+            except _FAILED as e:
                 out[_classify(rig, e)] += 1
                 out["failures"].append("after message abuse: %s" % e)
-                if not rig.alive():
+                if rig.alive():
+                    rig.fw.send("release")
+                else:
                     rig.close()
                     rig = Rig(srv.url, label="fuzz")
             out["messages"] += n
         for _ in range(frames):
-            if not srv.sessions or srv.sessions[-1].closed:
-                rig.turn()  # a session to abuse
-            name = srv.send_frame_abuse()
-            out["frame_abuses"] += 1
+            name = "a frame abuse"
             try:
+                if not srv.sessions or srv.sessions[-1].closed:
+                    rig.turn()  # a session to abuse
+                name = srv.send_frame_abuse()
+                out["frame_abuses"] += 1
                 rig.wait_link_lost(15)
                 rig.turn()
                 out["turns_ok"] += 1
-            except sim.SimError as e:
+            except _FAILED as e:
                 out[_classify(rig, e)] += 1
                 out["failures"].append("after %s: %s" % (name, e))
-                if not rig.alive():
+                if rig.alive():
+                    rig.fw.send("release")
+                else:
                     rig.close()
                     rig = Rig(srv.url, label="fuzz")
         out["kinds"] = dict(srv.sent)

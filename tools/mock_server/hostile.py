@@ -11,7 +11,8 @@ Two kinds of abuse, drawn from a seeded random.Random so a failure replays:
   to the TCP transport because `websockets` refuses to send it: orphan or
   interleaved fragments, fragmented or oversized control
   frames, reserved opcodes and RSV bits, masked server frames, absurd lengths,
-  CLOSE with junk codes or a 1-byte body. A device must drop the connection
+  a message over the device's 64 KB guard, CLOSE with junk codes or a 1-byte
+  body. A device must drop the connection
   (or answer a CLOSE), report it, and open a fresh session on the next press.
 
     srv = HostileServer(pace_ms=0).start_in_thread()
@@ -79,7 +80,8 @@ def message_abuse(rng, version, sid):
     if pick == 4:
         return "not an object", "text", rng.choice(("[1,2,3]", '"str"', "42", "null", "", " ", "{}"))
     if pick == 5:
-        n = rng.choice((0, 1, 2, 3, 15, 16, 17, rng.randrange(4096), rng.randrange(70000)))
+        # Up to the device's 64 KB message guard; bigger is frame abuse ("oversized message").
+        n = rng.choice((0, 1, 2, 3, 15, 16, 17, rng.randrange(4096), rng.randrange(65536)))
         return "random binary", "binary", rng.randbytes(n)
     if pick == 6:
         return "lying length", "binary", framing.lying_frame(version, rng.randbytes(rng.randrange(64)))
@@ -89,7 +91,9 @@ def message_abuse(rng, version, sid):
 
 def frame_abuse(rng):
     """-> (name, raw bytes): a protocol violation the device must drop the link for."""
-    pick = rng.randrange(11)
+    pick = rng.randrange(12)
+    if pick == 10:
+        return "oversized message", frame(_BIN, rng.randbytes(rng.randrange(65537, 200000)))
     if pick == 0:
         return "masked server frame", frame(_TEXT, b'{"type":"llm"}', mask=rng.randbytes(4))
     if pick == 1:
