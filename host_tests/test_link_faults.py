@@ -109,3 +109,36 @@ def test_config_save_cut_at_random_points_always_boots_valid():
     assert r["failures"] == [] and r["valid_boots"] == 10, r
     # The control: the cuts really landed inside saves (a temp file was left).
     assert r["tmp_left_behind"] > 0, r
+
+
+def test_peer_hung_after_listen_stop_detected_within_30s(tmp_path):
+    # The case: a server that never pings goes silent (no data, no
+    # FIN) just as the device sends listen stop and waits for the reply.
+    srv, proxy, url = _proxied()
+    rig = soak.Rig(url, label="hung")
+    try:
+        rig.turn()
+        rig.press_until_listening()
+        soak.time.sleep(soak.HOLD_S)
+        proxy.set_mode("blackhole")
+        rig.fw.send("release")
+        assert rig.wait_link_lost(60) <= 35  # 30 s bound, 5 s slack for a loaded machine
+        proxy.set_mode("pass")
+        before = len(srv.sessions)
+        rig.turn()
+        assert len(srv.sessions) == before + 1  # the press went to a fresh session, not the dead one
+    finally:
+        rig.close()
+        proxy.stop()
+        srv.stop()
+
+
+def test_slow_llm_silent_for_25s_is_not_a_dead_link(tmp_path):
+    srv = MockServer(think_ms=25000, **soak.SERVER).start_in_thread()
+    rig = soak.Rig(srv.url, label="slow-llm")
+    try:
+        play = rig.turn(timeout=60)  # fails on any closed/error event on the way
+        assert play["d"]["frames"] > 0 and len(srv.sessions) == 1
+    finally:
+        rig.close()
+        srv.stop()
