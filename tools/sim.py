@@ -2,7 +2,7 @@
 speaker, drive the button, and print a readable transcript of the turns.
 
     python -m tools.sim                      # bundled mock server, one push-to-talk turn
-    python -m tools.sim --server ws://HOST:8000/xiaozhi/v1/ --mode auto --turns 2
+    python -m tools.sim --server ws://GATEWAY:8765/xiaozhi/v1/ --mode auto --turns 2
 
 Exit status 0 only when every requested turn completed; otherwise one line
 on stderr says why.
