@@ -173,6 +173,10 @@ class FaultProxy:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self.aclose())
+            pending = asyncio.all_tasks(loop)  # the connections' pumps
+            for t in pending:
+                t.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="faultproxy", daemon=True)
