@@ -347,7 +347,7 @@ def parse_args(argv):
         p.error("--activation needs --ota mock")
     if a.ota and a.ota != "mock" and not a.ota.startswith(("http://", "https://")):
         p.error("--ota must be an http(s):// URL or 'mock'")
-    problem = _path_problem(a)
+    problem = _launch_problem(a)
     if problem:
         p.error(problem)
     return a
@@ -369,8 +369,8 @@ def _port(text):
     return n
 
 
-def _path_problem(a):
-    """Check every path option before anything starts; -> one line, or None."""
+def _launch_problem(a):
+    """Check the paths and the portal port before anything starts; -> one line, or None."""
     for flag, path in (("--out", a.out), ("--events", a.events)):
         if path:
             parent = os.path.dirname(os.path.abspath(path))
