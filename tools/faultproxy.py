@@ -163,6 +163,13 @@ class FaultProxy:
         self.mode = "pass"
         self._wake.set()
 
+    async def _shutdown(self):
+        await self.aclose()
+        pumps = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in pumps:
+            t.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
     # ---- thread API for synchronous tests ----------------------------------------------
     def start_in_thread(self):
         ready = threading.Event()
@@ -172,11 +179,7 @@ class FaultProxy:
             loop.run_until_complete(self.start())
             ready.set()
             loop.run_forever()
-            loop.run_until_complete(self.aclose())
-            pending = asyncio.all_tasks(loop)  # the connections' pumps
-            for t in pending:
-                t.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(self._shutdown())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="faultproxy", daemon=True)
