@@ -292,7 +292,7 @@ def blackhole(rounds=1):
                 rig.turn()
                 proxy.set_mode("blackhole")
                 out["rounds"] += 1
-                out["detected_s"].append(rig.wait_link_lost(60))
+                out["detected_s"].append(round(rig.wait_link_lost(60), 1))
                 proxy.set_mode("pass")
                 rig.turn()
                 out["turn_after"] += 1
