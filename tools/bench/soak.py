@@ -342,7 +342,7 @@ def turns(n, warmup=20, heap="512k"):
             try:
                 rig.turn()
                 out["completed"] += 1
-                ev = rig.fw.wait_for("no heap sample", "heap", 10)
+                ev = rig.fw.wait_for("no heap sample", "heap", 10, probe=True)  # collected, not the device's own
                 free.append(ev["d"]["free"])
             except sim.SimError as e:
                 out["failures"].append("turn %d: %s" % (i + 1, e))
