@@ -197,18 +197,33 @@ class Config:
         try:
             with open(tmp, "w") as f:
                 _write(f, text)
+                f.flush()  # the data reaches the medium before the rename names it
             try:
                 os.rename(tmp, self.path)
             except OSError:
                 # FAT refuses to rename onto an existing file; LittleFS and POSIX replace it.
                 os.remove(self.path)
                 os.rename(tmp, self.path)
+            _sync()
         except OSError as e:
             try:
                 os.remove(tmp)
             except OSError:
                 pass
             raise ConfigError("could not save %s: %s %s" % (self.path, type(e).__name__, e))
+
+
+def _sync():
+    """Make the rename durable. What each port offers:
+    - unix: f.flush() is fsync(fd); there is no os.sync and no way to open a
+      directory, so the rename is as durable as the host filesystem makes it.
+    - esp32 (LittleFS, the default): f.flush() is lfs_file_sync, and a rename
+      is one atomic metadata commit; os.sync(), where built in, syncs every
+      mounted filesystem (FAT's directory entry included).
+    """
+    sync = getattr(os, "sync", None)
+    if sync:
+        sync()
 
 
 def _write(f, text):

@@ -114,9 +114,17 @@ class Portal:
             await self.done.wait()
             await asyncio.sleep(0.1)  # let the /exit reply reach the browser
         finally:
+            # close()/cancel() only schedule the sockets' close; wait for it, or
+            # a portal restarted at once (Done with no network saved) finds its
+            # port still bound: EADDRINUSE.
             srv.close()
+            await srv.wait_closed()
             if dns:
                 dns.cancel()
+                try:
+                    await dns
+                except asyncio.CancelledError:
+                    pass
             if ap is not None:
                 ap.active(False)
             log.event("portal_exit", {"saved": len(self.cfg.get("wifi"))})

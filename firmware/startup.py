@@ -1,6 +1,11 @@
 # Boot to ready: Wi-Fi (or the provisioning portal), then the OTA check and
 # activation, then the settings the voice session needs.
 #   starting -> [wifi_configuring ->] activating -> idle
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio
+
 from firmware import log, ntp, ota, state
 from firmware.hal import pressed_within
 from firmware.protocol import uuid4
@@ -74,12 +79,18 @@ async def bring_up(cfg, hal, machine):
         log.error(_TAG, "tls_verify is on but ca_file is empty, so https/wss connections will be refused: "
                         "put your server's CA certificate (PEM) on the device and set ca_file")
     machine.to(state.ACTIVATING)
+    o = None
     if cfg.get("ota_url"):
         o = ota.Ota(cfg, hal, net=wifi.info if wifi else None)
-        await o.run()
+        if await o.run() or o.skipped:
+            o = None  # checked, or the user chose the stored settings: no retries behind their back
     else:
         log.info(_TAG, "no ota_url set; using the configured server")
     out = ota.session_settings(cfg)
+    if o is not None:
+        # The OTA server was down: boot on the stored settings now; the
+        # background task updates `out` in place once the server answers.
+        asyncio.create_task(o.retry_in_background(out))
     if not out["ws_url"]:
         log.error(_TAG, "no WebSocket URL: set ws_url or ota_url (portal 'Server' section)")
     else:

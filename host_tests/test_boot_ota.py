@@ -65,30 +65,54 @@ def test_activation_flow_and_request(tmp_path):
 
 
 def test_retry_schedule_doubles_from_10s(tmp_path):
-    mock = MockOta(fail_checks=3)
+    mock = MockOta(fail_checks=2)
     with serve_in_thread(mock), device(tmp_path, _config(mock.url), _sim(50)) as dev:
         wait(dev, "ready", timeout=30)
         retries = kinds(dev, "ota_retry")
-        assert [r["d"]["delay_ms"] for r in retries] == [10000, 20000, 40000]
-        assert "HTTP 500" in retries[0]["d"]["error"]
+        assert [r["d"]["delay_ms"] for r in retries] == [10000, 20000]
+        assert "HTTP 500" in retries[0]["d"]["error"] and retries[0]["d"]["cause"] == "server error"
         gaps = _gaps(kinds(dev, "ota_check"))
-        assert len(gaps) == 3, gaps
-        for gap, want in zip(gaps, (10000, 20000, 40000), strict=True):
+        assert len(gaps) == 2, gaps
+        for gap, want in zip(gaps, (10000, 20000), strict=True):
             assert want <= gap <= want + 1500, gaps
         assert kinds(dev, "ota")[-1]["d"]["result"] == "ok"
-        assert any("retry 1/9 in 10 s" in line for line in dev.log)
+        assert any("retry 1/2 in 10 s" in line for line in dev.log)
 
 
-def test_gives_up_after_10_checks_and_uses_stored_settings(tmp_path):
-    mock = MockOta(fail_checks=1000)
+def test_falls_back_after_3_checks_and_keeps_retrying_in_background(tmp_path):
+    # Checks 1-3 fail: the stored settings serve the boot within 2 minutes
+    # (10 s + 20 s of waits, each check bounded by 30 s). Check 4 (background)
+    # fails too, check 5 succeeds and its settings are stored.
+    mock = MockOta(fail_checks=4, ws_url="ws://from-ota.example/xiaozhi/v1/")
     stored = {"url": "ws://stored.example/xiaozhi/v1/", "token": "old"}
-    with serve_in_thread(mock), device(tmp_path, _config(mock.url, server_ws=stored), _sim(4000)) as dev:
-        ready = wait(dev, "ready", timeout=30)["d"]
-        assert ready["ws_url"] == "ws://stored.example/xiaozhi/v1/"
-        assert [r["d"]["delay_ms"] for r in kinds(dev, "ota_retry")] == [10000 << i for i in range(9)]
-        assert kinds(dev, "ota")[-1]["d"]["result"] == "gave_up"
-        assert any("check failed 10 times" in line for line in dev.log)
-    assert len(mock.checks()) == 10
+    with serve_in_thread(mock), device(tmp_path, _config(mock.url, server_ws=stored), _sim(100)) as dev:
+        ready = wait(dev, "ready", timeout=30)
+        assert ready["d"]["ws_url"] == "ws://stored.example/xiaozhi/v1/"
+        assert [r["d"]["delay_ms"] for r in kinds(dev, "ota_retry")] == [10000, 20000]
+        fallback = kinds(dev, "ota")[-1]["d"]
+        assert fallback["result"] == "fallback" and fallback["cause"] == "server error"
+        assert any("OTA check failed 3 times: server error" in line for line in dev.log)
+        back = wait(dev, "ota", timeout=30, background=True)["d"]
+        assert back["result"] == "ok" and back["ws"] == "server"
+        # The background waits: 60 s then 120 s, less up to 25 % jitter. Only
+        # lower bounds: at this clock speed a loaded host stretches device time.
+        gaps = _gaps(kinds(dev, "ota_check"))
+        assert gaps[2] >= 45000 and gaps[3] >= 90000, gaps
+    assert len(mock.checks()) == 5
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["server_ws"]["url"] == "ws://from-ota.example/xiaozhi/v1/"
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://127.0.0.1:1/xiaozhi/ota/", "refused"),
+    ("http://no-such-host.invalid/xiaozhi/ota/", "DNS not resolved"),
+])
+def test_failure_line_names_the_cause(tmp_path, url, why):
+    with device(tmp_path, _config(url), _sim(400)) as dev:
+        wait(dev, "ready", timeout=60)
+        assert [r["d"]["cause"] for r in kinds(dev, "ota_retry")] == [why, why]
+        assert kinds(dev, "ota")[-1]["d"]["cause"] == why
+        assert any(("OTA check failed 3 times: %s" % why) in line for line in dev.log), dev.log
 
 
 @pytest.mark.parametrize("managed", [False, True])

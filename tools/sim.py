@@ -2,7 +2,7 @@
 speaker, drive the button, and print a readable transcript of the turns.
 
     python -m tools.sim                      # bundled mock server, one push-to-talk turn
-    python -m tools.sim --server ws://HOST:8000/xiaozhi/v1/ --mode auto --turns 2
+    python -m tools.sim --server ws://GATEWAY:8765/xiaozhi/v1/ --mode auto --turns 2
     arecord -f S16_LE -r 16000 -c 1 -t wav | python -m tools.sim --mic - --out - | aplay
 
 After each turn one line gives its latency from the button release, in ms.
@@ -15,10 +15,14 @@ file, "sim: FAILED: ..." and exit 1 for a run that failed.
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import queue
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -56,10 +60,33 @@ def micropython_binary():
     return found
 
 
+def _printable(ev):
+    """The event with any lone surrogate (a JSON "\\ud83d" the firmware passed
+    on escaped) replaced, so writing it to a file or a terminal cannot fail."""
+    text = json.dumps(ev, ensure_ascii=False)
+    clean = text.encode("utf-8", "replace").decode("utf-8")
+    return ev if clean == text else json.loads(clean)
+
+
+try:  # loaded here: importing after fork() in a threaded parent can deadlock
+    _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
+except OSError:
+    _LIBC = None
+
+
+def _die_with_parent():
+    # Linux: the kernel sends the child SIGTERM when the thread that started it
+    # dies, even by SIGKILL, so a killed run never leaves the firmware holding
+    # its ports. Only for tools.sim's own main thread.
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Firmware:
     """The firmware as a micropython subprocess: control lines in, events out."""
 
-    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None, code_root=ROOT):
+    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None, code_root=ROOT,
+                 die_with_parent=False):
         """code_root: where boot.py/main.py, firmware/ and lib/ are: the sources, or a
         deploy build from build_mpy()."""
         cmd = [micropython_binary()]
@@ -69,9 +96,13 @@ class Firmware:
         # .frozen keeps the built-in asyncio importable; MICROPYPATH replaces the default path.
         full_env = dict(os.environ, MICROPYPATH=".frozen:" + code_root + ":" + os.path.join(code_root, "lib"))
         full_env.update(env or {})
+        # errors="replace": the firmware prints whatever bytes a server sent it
+        # (an escaped lone surrogate becomes ED A0 BD), and a strict decode
+        # would kill the reader thread and stall the run.
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, bufsize=1,
+            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
         self.events = queue.Queue()
         self.seen = []  # every event consumed so far
@@ -90,7 +121,7 @@ class Firmware:
             line = line.rstrip("\n")
             if line.startswith("@EV "):
                 try:
-                    ev = json.loads(line[4:])
+                    ev = _printable(json.loads(line[4:]))
                 except ValueError:
                     self.log.append(line)
                     continue
@@ -211,10 +242,10 @@ class Transcript:
         elif k == "activate":
             text = "activate round %s: HTTP %s" % (d.get("round"), d.get("status"))
         elif k == "ota_retry":
-            text = "ota    check failed (%s); retry %s in %.0f s" % (
-                d.get("error"), d.get("attempt"), d.get("delay_ms", 0) / 1000.0)
+            text = "ota    check failed: %s (%s); retry %s in %.0f s" % (
+                d.get("cause"), d.get("error"), d.get("attempt"), d.get("delay_ms", 0) / 1000.0)
         elif k == "ota":
-            text = "ota    %s" % d.get("result")
+            text = "ota    %s%s" % (d.get("result"), " (%s)" % d["cause"] if d.get("cause") else "")
         elif k == "wifi":
             text = "wifi   %s" % ("up (%s)" % d.get("ssid") if d.get("up") else "down (%s)" % d.get("reason"))
         elif k == "portal":
@@ -331,9 +362,15 @@ def reply_summary(path):
     return n / float(rate), (20 * math.log10(math.sqrt(energy) / 32768.0) if energy else None)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line naming the cause (no usage dump), exit 2 for bad usage.
+        self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.sim", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="python -m tools.sim", description=__doc__.split("\n\n")[0],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", metavar="URL", help="xiaozhi WebSocket URL (default: start the bundled mock server)")
     p.add_argument("--token", default="", help="bearer token for the server")
     p.add_argument("--secret", default="", help="device secret: mint a signed token per connect instead")
@@ -348,7 +385,8 @@ def parse_args(argv):
                    help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance")
     p.add_argument("--turns", type=int, default=1, help="turns to complete (default 1)")
     p.add_argument("--protocol-version", type=int, choices=(1, 2, 3), default=1, help="binary framing version")
-    p.add_argument("--heap", metavar="SIZE", help="MicroPython heap size, e.g. 256k (passed as -X heapsize=)")
+    p.add_argument("--heap", metavar="SIZE", type=_heap_size,
+                   help="MicroPython heap size, e.g. 256k (passed as -X heapsize=)")
     p.add_argument("--mpy", action="store_true",
                    help="run the mpy-cross output `tools.dev deploy` installs, not the sources")
     p.add_argument("--events", metavar="FILE", help="write the event timeline as JSON lines")
@@ -363,7 +401,7 @@ def parse_args(argv):
     p.add_argument("--activation", metavar="CODE", help="with --ota mock: ask the device to activate with CODE")
     p.add_argument("--portal", action="store_true",
                    help="start with no Wi-Fi saved: serve the provisioning portal for a browser, then run the turns")
-    p.add_argument("--portal-port", type=int, default=8080, help="port of the portal on 127.0.0.1 (default 8080)")
+    p.add_argument("--portal-port", type=_port, default=8080, help="port of the portal on 127.0.0.1 (default 8080)")
     p.add_argument("--clock-speed", type=float, default=1.0,
                    help="run the firmware's timers (OTA retries, activation polls, Wi-Fi backoff) this much faster")
     p.add_argument("--workdir", help="keep the device filesystem (config.json) here instead of a temp dir")
@@ -392,7 +430,52 @@ def parse_args(argv):
         p.error("--activation needs --ota mock")
     if a.ota and a.ota != "mock" and not a.ota.startswith(("http://", "https://")):
         p.error("--ota must be an http(s):// URL or 'mock'")
+    problem = _launch_problem(a)
+    if problem:
+        p.error(problem)
     return a
+
+
+def _heap_size(text):
+    if not re.fullmatch(r"[1-9][0-9]*[kKmM]?", text):
+        raise argparse.ArgumentTypeError("%r is not a size like 256k or 2m" % text)
+    return text
+
+
+def _port(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError("%r is not a TCP port (1..65535)" % text)
+    return n
+
+
+def _launch_problem(a):
+    """Check the paths and the portal port before anything starts; -> one line, or None."""
+    for flag, path in (("--out", a.out), ("--events", a.events)):
+        if path:
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                return "%s %s: directory %s does not exist" % (flag, path, parent)
+            if os.path.isdir(path):
+                return "%s %s is a directory, not a file" % (flag, path)
+    if a.ca and not os.path.isfile(a.ca):
+        return "--ca %s: no such file" % a.ca
+    if a.workdir and os.path.exists(a.workdir) and not os.path.isdir(a.workdir):
+        return "--workdir %s exists and is not a directory" % a.workdir
+    if a.workdir and not os.path.isdir(os.path.dirname(os.path.abspath(a.workdir))):
+        return "--workdir %s: directory %s does not exist" % (
+            a.workdir, os.path.dirname(os.path.abspath(a.workdir)))
+    if a.portal:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", a.portal_port))
+            except OSError as e:
+                return "--portal-port %d: cannot listen on 127.0.0.1:%d (%s)" % (
+                    a.portal_port, a.portal_port, e.strerror or e)
+    return None
 
 
 SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
@@ -424,6 +507,24 @@ def device_config(a, server_url, ota_url=None, hal_keys=None):
         except ValueError:
             cfg[key] = value
     return cfg
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _terminated(signum, frame):
+    raise _Terminated()
+
+
+def _ota_cause(fw):
+    """When the boot fell back from a failed OTA check, the failure line says so."""
+    for ev in reversed(fw.seen if fw else []):
+        d = ev.get("d") or {}
+        if ev["k"] == "ota" and d.get("result") == "fallback":
+            return "OTA check failed: %s (%s), so the stored settings were used; " % (
+                d.get("cause"), d.get("error"))
+    return ""
 
 
 ESP32_MODEL_MAIN = os.path.join(ROOT, "tools", "esp32_model", "run.py")
@@ -529,11 +630,18 @@ def main(argv=None):
             return 2
     server = None
     workdir = a.workdir or tempfile.mkdtemp(prefix="xiaozhi-sim-")
-    os.makedirs(workdir, exist_ok=True)
     out = os.path.abspath(a.out)
-    events = open(a.events, "w") if a.events else None
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        events = open(a.events, "w", encoding="utf-8") if a.events else None
+    except OSError as e:
+        print("sim: error: %s: %s" % (e.filename, e.strerror), file=sys.stderr)
+        return 2
     fw = keys = None
     stack = contextlib.ExitStack()
+    # SIGTERM (systemd, docker stop, a test's terminate()) unwinds like Ctrl-C,
+    # so the finally below takes the firmware child and the mock servers down.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         url = a.server
         model_cfg = model_opts = {}
@@ -571,7 +679,7 @@ def main(argv=None):
         code_root = build_mpy(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaozhi-mpy-"))) \
             if a.mpy else ROOT
         fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events, code_root=code_root,
-                      script=ESP32_MODEL_MAIN if a.hal == "esp32-model" else None)
+                      script=ESP32_MODEL_MAIN if a.hal == "esp32-model" else None, die_with_parent=True)
         live.start(fw)
         fw.on_event = turn_report(a.clock_speed)
         if a.clock_speed != 1:
@@ -600,14 +708,20 @@ def main(argv=None):
         say("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
         return 0
     except SimError as e:
-        print("sim: FAILED: %s" % e, file=sys.stderr)
+        print("sim: FAILED: %s%s" % (_ota_cause(fw), e), file=sys.stderr)
         return 1
+    except _Terminated:
+        print("sim: terminated", file=sys.stderr)
+        if fw is not None:
+            fw.proc.terminate()
+        return 143
     except KeyboardInterrupt:
         print("sim: interrupted", file=sys.stderr)
         return 130
     finally:
         if keys is not None:
             keys.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if fw is not None and fw.proc.poll() is None:
             fw.stop()
         stack.close()

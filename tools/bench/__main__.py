@@ -1,7 +1,8 @@
 """Run the benchmarks and print their reports (`make bench`).
 
-    python -m tools.bench            # all
-    python -m tools.bench device ws  # some: device, audio, ws, mcp, gateway, gateway-ops, heap
+    python -m tools.bench                 # all but the long runs
+    python -m tools.bench device ws       # some: device, audio, ws, mcp, gateway, gateway-ops, heap
+    python -m tools.bench soak [--quick]  # a long run by name; what follows its name are its own options
 
 Each benchmark prints its own numbers; docs/benchmarks.md explains them. Exit 1 when any of them failed.
 """
@@ -23,7 +24,11 @@ BENCHES = {
     "gateway": [sys.executable, os.path.join(HERE, "bench_gateway.py")],
     "gateway-ops": [sys.executable, os.path.join(HERE, "bench_gateway_ops.py")],
     "heap": [sys.executable, "-m", "tools.bench.heap"],
+    "soak": [sys.executable, os.path.join(HERE, "soak.py")],
+    "keepalive": [sys.executable, os.path.join(HERE, "keepalive_soak.py")],
 }
+# These take 5-20 minutes each: only when asked for by name.
+LONG = ("soak", "keepalive")
 WHAT = {
     "device": "the firmware on the unix port: per-frame CPU and heap, turn latencies, smallest heap",
     "audio": "per-frame audio building blocks (viper vs pure Python): time and heap per 60 ms frame",
@@ -32,14 +37,17 @@ WHAT = {
     "gateway": "the gateway: Opus CPU per stream, sessions per core, added latency per frame",
     "gateway-ops": "the gateway's TLS connect cost against plain ws, and its per-frame metrics cost",
     "heap": "the smallest MicroPython heap that completes a turn, per audio format, sources and .mpy",
+    "soak": "(long) fuzz, server kills, blackhole, idle, 500 turns with the heap, config-save cuts, secrets",
+    "keepalive": "(long) an idle session against a server that never pings survives 5 min; a hung one is closed",
 }
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0],
-                                epilog="benchmarks:\n" + "\n".join("  %-8s %s" % kv for kv in WHAT.items()),
+                                epilog="benchmarks:\n" + "\n".join("  %-11s %s" % kv for kv in WHAT.items()),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all): " + ", ".join(BENCHES))
+    p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all but %s): %s"
+                   % (", ".join(LONG), ", ".join(BENCHES)))
     a = p.parse_args(argv)
     unknown = [n for n in a.names if n not in BENCHES]
     if unknown:
@@ -48,12 +56,16 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    a = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    extra = []
+    if argv[:1] and argv[0] in LONG:  # `soak --quick`: the rest belongs to that benchmark
+        argv, extra = argv[:1], argv[1:]
+    a = parse_args(argv)
     env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (ROOT, ROOT))
     failed = []
-    for name in a.names or list(BENCHES):
+    for name in a.names or [n for n in BENCHES if n not in LONG]:
         print("== %s" % name, flush=True)
-        if subprocess.run(BENCHES[name], cwd=ROOT, env=env).returncode != 0:
+        if subprocess.run(BENCHES[name] + extra, cwd=ROOT, env=env).returncode != 0:
             failed.append(name)
     if failed:
         print("bench: FAILED: %s" % ", ".join(failed), file=sys.stderr)

@@ -8,7 +8,7 @@ from tools.dev.errors import DevError
 
 EPILOG = """first time on a breadboard ESP32-S3:
   python -m tools.dev flash ESP32_GENERIC_S3-SPIRAM_OCT-v1.xx.bin --erase
-  python -m tools.dev deploy --ssid MyWiFi --ws-url ws://192.168.1.10:8000/xiaozhi/v1/
+  python -m tools.dev deploy --ssid MyWiFi --ws-url ws://192.168.1.10:8765/xiaozhi/v1/   (the gateway)
   python -m tools.dev logs
 """
 

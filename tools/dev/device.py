@@ -83,13 +83,18 @@ class Device:
     def abs(self, rel):
         return self.root + "/" + rel
 
+    def _lost(self, e):
+        # A cable pulled mid-transfer surfaces as pyserial's SerialException
+        # (an OSError) or a TransportError, from any call: one line, no traceback.
+        return DevError("lost the device on %s: %s" % (self.port, _last_line(e)))
+
     def exec(self, code):
         try:
             return self.t.exec(code).decode("utf-8", "replace")
         except TransportExecError as e:
             raise DevError("device error on %s: %s" % (self.port, _last_line(e))) from None
-        except TransportError as e:
-            raise DevError("lost the device on %s: %s" % (self.port, e)) from None
+        except (TransportError, OSError) as e:
+            raise self._lost(e) from None
 
     def scan(self, dirs, files, hash_paths):
         """{rel path: (is_dir, sha256 or None)} for everything under `dirs` plus existing `files`."""
@@ -106,10 +111,12 @@ class Device:
         """File bytes, or None when the file does not exist."""
         try:
             return bytes(self.t.fs_readfile(self.abs(rel), chunk_size=_WRITE_CHUNK))
-        except OSError:
+        except FileNotFoundError:
             return None
-        except TransportError as e:
+        except TransportExecError as e:
             raise DevError("could not read %s on the device: %s" % (rel, _last_line(e))) from None
+        except (TransportError, OSError) as e:
+            raise self._lost(e) from None
 
     def mkdir(self, rel):
         self.exec("import os\ntry:\n os.mkdir(%r)\nexcept OSError:\n pass" % self.abs(rel))
@@ -118,7 +125,7 @@ class Device:
         try:
             self.t.fs_writefile(self.abs(rel), data, chunk_size=_WRITE_CHUNK)
         except (TransportError, OSError) as e:
-            raise DevError("could not write %s on the device: %s" % (rel, _last_line(e))) from None
+            raise DevError("could not write %s on the device on %s: %s" % (rel, self.port, _last_line(e))) from None
 
     def write_atomic(self, rel, data):
         """Temp file then rename, as firmware/config.py does, so a cut cable never leaves half a file."""
@@ -144,5 +151,5 @@ class Device:
             if self.t.in_raw_repl:
                 self.t.exit_raw_repl()
             self.t.close()
-        except OSError:
+        except (TransportError, OSError):
             pass

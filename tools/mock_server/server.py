@@ -425,6 +425,8 @@ class _Conn:
             if srv.slow_ms and self.faulty and turn.end in ("vad", "max"):
                 # Turns ended by text messages were already delayed in on_text.
                 await asyncio.sleep(srv.slow_ms / 1000)
+            if srv.think_ms:
+                await asyncio.sleep(srv.think_ms / 1000)
             if turn.stt is not None:
                 await self.send_json({"type": "stt", "text": turn.stt, "session_id": sid})
             await self.send_json({"type": "tts", "state": "start", "session_id": sid})
@@ -618,6 +620,8 @@ class MockServer:
       vad_threshold_db, vad_min_speech_ms, vad_silence_ms, max_utterance_ms  auto-mode VAD
       wake_words      listen-detect texts answered with the stock greeting turn (no stt)
       ping_interval, ping_timeout  WebSocket keepalive (20, 20; None disables)
+      think_ms        silence between the end of an utterance and its reply, every turn: a
+                      slow LLM on a live server (0)
     Faults (applied to the first `fault_sessions` connections; 0 = all; default 1 so a
     reconnecting device then finds a healthy server):
       no_hello, stall, slow_ms, close_mid_tts=N, drop_mid_tts=N, garbage, oversized,
@@ -633,7 +637,7 @@ class MockServer:
                  ping_interval=20.0, ping_timeout=20.0, max_size=1 << 20, vision_url=None,
                  no_hello=False, stall=False, slow_ms=0, close_mid_tts=0, drop_mid_tts=0,
                  garbage=False, oversized=False, hang_after_listen_stop=False, fault_sessions=1, tls_cert=None,
-                 tls_key=None):
+                 tls_key=None, think_ms=0):
         if format not in ("pcm", "opus"):
             raise ValueError(f"format must be pcm or opus, not {format!r}")
         if format == "opus" and tts_rate not in OPUS_RATES:
@@ -689,6 +693,7 @@ class MockServer:
                 self.tls.load_cert_chain(tls_cert, tls_key)
             except (OSError, ssl.SSLError) as e:
                 raise ValueError(f"TLS certificate {tls_cert} / key {tls_key} unusable: {e}") from None
+        self.think_ms = think_ms
 
         self.sessions = []
         self._conns = {}  # session index -> _Conn
