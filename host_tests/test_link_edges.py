@@ -168,7 +168,7 @@ def test_serial_port_lost_mid_deploy_is_one_line(tmp_path):
             p.kill()
     lines = err.strip().splitlines()
     assert p.returncode == 1, (out, err)
-    assert len(lines) == 1 and lines[0].startswith("error: ") and b.tty in lines[0], err
+    assert len(lines) == 1 and lines[0].startswith("dev: FAILED: ") and b.tty in lines[0], err
 
 
 def test_opus_only_server_is_refused_naming_the_format_and_the_gateway(tmp_path):

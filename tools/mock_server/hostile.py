@@ -25,7 +25,8 @@ import json
 import random
 import struct
 
-from . import framing
+from tools.common import framing
+
 from .server import MockServer
 
 # Control opcodes (RFC 6455 §5.5) and the ones no extension here defines.
