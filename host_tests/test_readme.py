@@ -1,0 +1,234 @@
+"""The two READMEs stay in step and stay true: the English and Chinese copies
+show the same command blocks in the same order, link to each other, and every
+command they show names a real module, make target, subcommand, flag and file."""
+
+import functools
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EN = ROOT / "README.md"
+ZH = ROOT / "README.zh-CN.md"
+# Fenced blocks in these languages hold commands; ```text blocks (diagrams,
+# program output) are free to be translated.
+COMMAND_LANGS = ("", "bash", "sh", "shell")
+PYTHONS = ("python", "python3", ".venv/bin/python")
+# Tokens that name a file of this repository.
+REPO_PATH = re.compile(r"^(boot\.py|main\.py|firmware|lib|tools|host_tests|docs|deploy|scripts)(/|$)")
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+TOOL = re.compile(r"python -m (tools\.\w+)")
+
+
+def read(path):
+    assert path.exists(), "%s is missing" % path.name
+    return path.read_text(encoding="utf-8")
+
+
+def code_blocks(text):
+    """[(lang, body)] of every fenced block, in order."""
+    blocks, lang, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if lang is None:
+                lang, body = line[3:].strip(), []
+            else:
+                blocks.append((lang, "\n".join(body)))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    assert lang is None, "an unclosed ``` block"
+    return blocks
+
+
+def strip_comment(line):
+    # A '#' that starts a word begins a shell comment; one inside a word (a URL
+    # fragment) does not.
+    return re.sub(r"(^|\s)#.*$", "", line).rstrip()
+
+
+def command_blocks(text):
+    """The command blocks as lists of lines, comments and blank lines dropped."""
+    out = []
+    for lang, body in code_blocks(text):
+        if lang in COMMAND_LANGS:
+            out.append([ln for ln in (strip_comment(raw) for raw in body.splitlines()) if ln])
+    return out
+
+
+def first_drift(en, zh):
+    """None when the block lists match, else a line saying where they part."""
+    for i, (a, b) in enumerate(zip(en, zh)):
+        if a != b:
+            return "command block %d differs:\n  README.md:       %r\n  README.zh-CN.md: %r" % (i + 1, a, b)
+    if len(en) != len(zh):
+        return "README.md has %d command blocks, README.zh-CN.md %d" % (len(en), len(zh))
+    return None
+
+
+def test_command_blocks_are_the_same_in_both_readmes():
+    en, zh = command_blocks(read(EN)), command_blocks(read(ZH))
+    assert en, "README.md shows no command block"
+    drift = first_drift(en, zh)
+    assert drift is None, drift
+
+
+def test_a_changed_command_counts_as_drift_and_a_translated_comment_does_not():
+    text = read(EN)
+    blocks = command_blocks(text)
+    line = blocks[0][0]
+    changed = text.replace(line, line + " --changed", 1)
+    assert first_drift(blocks, command_blocks(changed)) is not None
+    commented = text.replace(line, line + "   # 注释已翻译", 1)
+    assert first_drift(blocks, command_blocks(commented)) is None
+
+
+def test_the_readmes_link_to_each_other_and_to_the_chinese_guide():
+    en, zh = read(EN), read(ZH)
+    assert "(README.zh-CN.md)" in en.split("\n## ")[0], "README.md must link README.zh-CN.md at the top"
+    assert "(README.md)" in zh.split("\n## ")[0], "README.zh-CN.md must link README.md at the top"
+    assert "(docs/deploy.zh-CN.md)" in zh, "README.zh-CN.md must link docs/deploy.zh-CN.md"
+
+
+def test_ci_runs_the_test_command_the_readme_gives():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert ["make test"] == [ln for b in command_blocks(read(EN)) for ln in b if ln == "make test"][:1]
+
+
+# --- every command shown is real -------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def help_text(*argv):
+    """The --help of `python -m module [sub]` or `python script.py`."""
+    cmd = [sys.executable, *argv, "--help"]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "%s --help failed: %s" % (" ".join(argv), p.stderr.strip()[-300:])
+    return p.stdout
+
+
+def dev_commands():
+    listed = help_text("-m", "tools.dev").split("positional arguments:")[1].split("options:")[0]
+    return re.findall(r"^    (\w+)\s", listed, re.M)
+
+
+def make_targets():
+    return set(re.findall(r"^([A-Za-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M))
+
+
+def has_flag(flag, text):
+    return re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(flag), text) is not None
+
+
+def shell_lines(text):
+    """Every command line of both kinds: block lines (continuations joined) and
+    inline `python -m tools...` / `make ...` spans."""
+    lines = []
+    for block in command_blocks(text):
+        held = ""
+        for ln in block:
+            if ln.endswith("\\"):
+                held += ln[:-1] + " "
+            else:
+                lines.append(held + ln)
+                held = ""
+    lines.extend(re.findall(r"`((?:\.venv/bin/)?python3? (?:-m tools\.|tools/)[^`]*|make [a-z][^`]*)`", text))
+    return lines
+
+
+def segments(line):
+    for part in re.split(r"\s*(?:\|\||&&|\||;)\s*", line):
+        try:
+            words = shlex.split(part)
+        except ValueError as e:
+            raise AssertionError("cannot parse %r: %s" % (part, e))
+        while words and re.match(r"^[A-Z_]+=", words[0]):
+            words.pop(0)  # VAR=value before a command
+        if words:
+            yield words
+
+
+def check_command(words):
+    """Problems with one command, as short strings."""
+    bad = []
+    for w in words:
+        if REPO_PATH.match(w) and "<" not in w and not (ROOT / w).exists():
+            bad.append("no file %s" % w)
+    if words[0] == "make":
+        bad += ["no make target %r" % t for t in words[1:] if not t.startswith("-") and t not in make_targets()]
+    if words[0] not in PYTHONS or len(words) < 2:
+        return bad
+    if words[1] == "-m" and len(words) > 2 and words[2].startswith("tools."):
+        module, rest = words[2], words[3:]
+        if importlib.util.find_spec(module) is None:
+            return bad + ["no module %s" % module]
+        argv = ["-m", module]
+        if module == "tools.dev" and rest:
+            if rest[0] not in dev_commands():
+                return bad + ["tools.dev has no command %r" % rest[0]]
+            argv.append(rest[0])
+        if module == "tools.bench":
+            names = help_text(*argv).split("benchmarks:")[1]
+            bad += ["tools.bench has no benchmark %r" % n for n in rest
+                    if not n.startswith("-") and not re.search(r"^  %s\s" % re.escape(n), names, re.M)]
+    elif words[1].endswith(".py"):
+        argv, rest = [words[1]], words[2:]
+    else:
+        return bad
+    helptext = help_text(*argv)
+    for w in rest:
+        if w.startswith("--") and not has_flag(w.split("=")[0], helptext):
+            bad.append("%s has no flag %s" % (" ".join(argv[-2:] if argv[0] == "-m" else argv), w.split("=")[0]))
+    return bad
+
+
+def test_every_command_in_the_readmes_names_real_modules_targets_flags_and_files():
+    bad = []
+    for path in (EN, ZH):
+        for line in shell_lines(read(path)):
+            for words in segments(line):
+                bad += ["%s: `%s`: %s" % (path.name, " ".join(words), b) for b in check_command(words)]
+    assert not bad, "\n".join(sorted(set(bad)))
+
+
+def sections(text):
+    """[(tool or None, section text)]: a heading that names `python -m tools.X`
+    sets the tool for its section and its subsections."""
+    out, stack = [], []  # stack of (level, tool)
+    for chunk in re.split(r"(?m)^(?=#{1,6} )", text):
+        m = re.match(r"(#+) (.*)", chunk)
+        if not m:
+            continue
+        level, title = len(m.group(1)), m.group(2)
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        named = TOOL.search(title)
+        tool = named.group(1) if named else (stack[-1][1] if stack else None)
+        stack.append((level, tool))
+        out.append((tool, chunk))
+    return out
+
+
+def tool_help(tool):
+    if tool == "tools.dev":
+        return "\n".join(help_text("-m", tool, c) for c in dev_commands())
+    return help_text("-m", tool)
+
+
+def test_every_flag_in_a_tools_section_is_in_that_tools_help():
+    bad = []
+    for path in (EN, ZH):
+        seen = set()
+        for tool, chunk in sections(read(path)):
+            if tool is None:
+                continue
+            seen.add(tool)
+            for span in re.findall(r"`([^`]+)`", chunk):
+                if TOOL.search(span) and TOOL.search(span).group(1) != tool:
+                    continue  # a command of another tool, checked as a command
+                bad += ["%s: %s section: %s is not in its --help" % (path.name, tool, f)
+                        for f in FLAG.findall(span) if not has_flag(f, tool_help(tool))]
+        assert {"tools.sim", "tools.gateway", "tools.dev", "tools.mock_server"} <= seen, (path.name, seen)
+    assert not bad, "\n".join(sorted(set(bad)))
