@@ -61,7 +61,7 @@ def command_blocks(text):
 
 def first_drift(en, zh):
     """None when the block lists match, else a line saying where they part."""
-    for i, (a, b) in enumerate(zip(en, zh)):
+    for i, (a, b) in enumerate(zip(en, zh, strict=False)):
         if a != b:
             return "command block %d differs:\n  README.md:       %r\n  README.zh-CN.md: %r" % (i + 1, a, b)
     if len(en) != len(zh):
@@ -143,7 +143,7 @@ def segments(line):
         try:
             words = shlex.split(part)
         except ValueError as e:
-            raise AssertionError("cannot parse %r: %s" % (part, e))
+            raise AssertionError("cannot parse %r: %s" % (part, e)) from None
         while words and re.match(r"^[A-Z_]+=", words[0]):
             words.pop(0)  # VAR=value before a command
         if words:
