@@ -4,11 +4,14 @@ command they show names a real module, make target, subcommand, flag and file.""
 
 import functools
 import importlib.util
+import json
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from tools.harness import upy
 
 ROOT = Path(__file__).resolve().parents[1]
 EN = ROOT / "README.md"
@@ -232,3 +235,69 @@ def test_every_flag_in_a_tools_section_is_in_that_tools_help():
                         for f in FLAG.findall(span) if not has_flag(f, tool_help(tool))]
         assert {"tools.sim", "tools.gateway", "tools.dev", "tools.mock_server"} <= seen, (path.name, seen)
     assert not bad, "\n".join(sorted(set(bad)))
+
+
+# --- the configuration table is the firmware's ------------------------------
+
+CONFIG_SCRIPT = """
+import json
+from firmware import config
+print("J " + json.dumps({"defaults": config.DEFAULTS, "ranges": config._RANGES, "choices": config._CHOICES}))
+"""
+
+
+def firmware_config():
+    """DEFAULTS, ranges and choices of firmware/config.py, read by micropython
+    (the module needs the MicroPython time functions)."""
+    p = subprocess.run([upy.micropython_binary(), "-c", CONFIG_SCRIPT], cwd=ROOT, env=upy.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return upy.json_lines(p.stdout.splitlines())[0]
+
+
+def config_rows(text, heading):
+    """{key: (default cell, allowed cell)} from the table under the heading."""
+    section = text.split("\n## " + heading, 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) < 3:
+            continue
+        for key in re.findall(r"`(\w+)`", cells[0]):
+            rows[key] = (cells[1], cells[2])
+    return rows
+
+
+def values(cell):
+    return [json.loads(v) for v in re.findall(r"`([^`]+)`", cell)]
+
+
+def test_the_config_tables_list_every_key_with_its_default_and_range():
+    cfg = firmware_config()
+    defaults, ranges, choices = cfg["defaults"], cfg["ranges"], cfg["choices"]
+    for path, heading in ((EN, "Configuration keys"), (ZH, "配置项")):
+        rows = config_rows(read(path), heading)
+        assert sorted(rows) == sorted(defaults), (path.name, set(rows) ^ set(defaults))
+        bad = []
+        for key, (default, allowed) in rows.items():
+            if key == "client_id":
+                continue  # made on first boot; the table says so
+            shown = values(default) or [json.loads(default)]
+            if shown != [defaults[key]]:
+                bad.append("%s default %s, firmware %r" % (key, default, defaults[key]))
+            if key in ranges and "%d–%d" % tuple(ranges[key]) not in allowed:
+                bad.append("%s range %r, firmware %d–%d" % (key, allowed, *ranges[key]))
+            if key in choices:
+                listed = re.findall(r"`([^`]+)`", allowed) or re.findall(r"\d+", allowed)
+                if sorted(map(str, choices[key])) != sorted(listed):
+                    bad.append("%s allowed %r, firmware %r" % (key, allowed, choices[key]))
+        assert not bad, "%s: %s" % (path.name, "; ".join(bad))
+
+
+def test_every_gateway_and_sim_flag_is_in_both_readmes():
+    for tool in ("tools.gateway", "tools.sim"):
+        flags = set(FLAG.findall(help_text("-m", tool))) - {"--help"}
+        for path in (EN, ZH):
+            text = "\n".join(chunk for t, chunk in sections(read(path)) if t == tool)
+            missing = sorted(f for f in flags if not has_flag(f, text))
+            assert not missing, "%s: the %s section does not show %s" % (path.name, tool, ", ".join(missing))
