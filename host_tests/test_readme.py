@@ -2,6 +2,7 @@
 show the same command blocks in the same order, link to each other, and every
 command they show names a real module, make target, subcommand, flag and file."""
 
+import ast
 import functools
 import importlib.util
 import json
@@ -308,3 +309,32 @@ def test_every_gateway_and_sim_flag_is_in_both_readmes():
             text = "\n".join(chunk for t, chunk in sections(read(path)) if t == tool)
             missing = sorted(f for f in flags if not has_flag(f, text))
             assert not missing, "%s: the %s section does not show %s" % (path.name, tool, ", ".join(missing))
+
+
+# --- the wiring tables are the board profiles' ------------------------------
+
+# The rows of a wiring table, in order, and the profile constants of each.
+WIRING = (("MIC_SCK", "MIC_WS", "MIC_SD"), ("SPK_SCK", "SPK_WS", "SPK_SD"), ("BUTTON_PIN",), ("LED_PIN",),
+          ("LAMP_PIN",))
+
+
+def profile_pins(board):
+    """The integer constants of firmware/boards/<board>.py, read without importing it."""
+    tree = ast.parse((ROOT / "firmware" / "boards" / (board + ".py")).read_text())
+    return {t.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.Constant)}
+
+
+def wiring_rows(text, board):
+    section = re.split(r"(?m)^### `%s`" % board, text)[1]
+    section = re.split(r"(?m)^#{2,3} ", section)[0]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| ") and not ln.startswith("|--")]
+    return [[int(n) for n in re.findall(r"\d+", ln.rstrip(" |").rsplit("|", 1)[1])] for ln in rows[1:]]
+
+
+def test_the_wiring_tables_are_the_board_profiles():
+    for board in ("bread_compact_s3", "bread_compact_esp32"):
+        pins = profile_pins(board)
+        want = [[pins[name] for name in row] for row in WIRING]
+        for path in (EN, ZH):
+            assert wiring_rows(read(path), board) == want, (path.name, board)
