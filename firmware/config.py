@@ -32,7 +32,7 @@ DEFAULTS = {
     # When false, a ws_url/ota_url the user set wins over one an OTA reply hands out.
     "server_managed_urls": False,
     "protocol_version": 1,
-    # Written only by the OTA reply (spec §5.2): websocket {url, token, version}
+    # Written only by the OTA reply (docs/protocol.md §5.2): websocket {url, token, version}
     # and mqtt (kept for a later MQTT transport). The user's ws_url/ws_token win
     # over server_ws unless server_managed_urls is true.
     "server_ws": {},

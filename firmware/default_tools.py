@@ -1,4 +1,4 @@
-# The device's default MCP tools (spec §8.5), plus the two places where a
+# The device's default MCP tools (docs/protocol.md §8.5), plus the two places where a
 # build adds its own: the board profile's tools(registry, hal) hook and an
 # optional top-level user_tools.py with tools(registry, ctx).
 #
@@ -18,7 +18,7 @@ class Context:
     player       object with set_volume(v 0..100): the playback path's gain
     reboot       callable that schedules a reboot after the current reply is sent
     version      firmware version string
-    system_info  optional callable returning the OTA request body (spec §5.1)
+    system_info  optional callable returning the OTA request body (docs/protocol.md §5.1)
     """
 
     def __init__(self, hal, cfg, player, reboot, version="", system_info=None):
@@ -101,7 +101,7 @@ def wifi_facts(wlan):
 
 
 def system_info(ctx):
-    """The OTA request body (spec §5.1): the app's builder if it gave one, else ota.request_body."""
+    """The OTA request body (docs/protocol.md §5.1): the app's builder if it gave one, else ota.request_body."""
     if ctx.system_info is not None:
         return ctx.system_info()
     from firmware import ota

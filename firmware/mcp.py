@@ -1,4 +1,4 @@
-# MCP server (JSON-RPC 2.0) for the xiaozhi "mcp" message (spec §8). The
+# MCP server (JSON-RPC 2.0) for the xiaozhi "mcp" message (docs/protocol.md §8). The
 # device is the server; the xiaozhi server is the client. Pure: no sockets, no
 # hardware. The protocol layer does, for each {"type":"mcp","payload":P}:
 #

@@ -134,7 +134,7 @@ class Tool:
         self.nbytes = None  # size of schema() as JSON, cached by the server's tools/list
 
     def schema(self):
-        """The tools/list entry, in the reference's shape (spec §8.3)."""
+        """The tools/list entry, in the reference's shape (docs/protocol.md §8.3)."""
         props = {}
         required = []
         for p in self.params:

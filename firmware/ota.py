@@ -1,4 +1,4 @@
-# OTA check and activation (spec §5): ask the OTA endpoint where to connect,
+# OTA check and activation (docs/protocol.md §5): ask the OTA endpoint where to connect,
 # store what it says, show an activation code when the server wants one and
 # poll .../activate until the server has bound the device.
 #
@@ -17,7 +17,7 @@ from firmware.config import ConfigError
 from firmware.hal import pressed_within
 from firmware.protocol import format_mac
 
-# The reference retries 10 times from 10 s doubling (spec §5.3): 1.4 hours of
+# The reference retries 10 times from 10 s doubling (docs/protocol.md §5.3): 1.4 hours of
 # a dead device when the OTA server is down. Here 3 checks (10 s, then 20 s
 # apart, each bounded by TIMEOUT_MS) fall back to the stored settings within
 # 2 minutes, and the checks go on in the background.
@@ -25,7 +25,7 @@ CHECKS = 3  # check attempts before the stored settings are used
 RETRY_MS = 10000  # first retry delay; doubles after each failure
 BACKGROUND_MS = 60000  # first background retry; doubles up to BACKGROUND_MAX_MS
 BACKGROUND_MAX_MS = 900000
-POLLS = 10  # activation POSTs per round (spec §5.4)
+POLLS = 10  # activation POSTs per round (docs/protocol.md §5.4)
 PENDING_MS = 3000  # wait after HTTP 202 (activation pending)
 FAILED_MS = 10000  # wait after any other activation failure
 TIMEOUT_MS = 30000  # the reference's HTTP client default
@@ -61,7 +61,7 @@ def _mac_str(mac):
 
 
 def request_headers(cfg, info):
-    """Headers of spec §5.1 (info: hal.sysinfo()). Activation-Version 1: no
+    """Headers of docs/protocol.md §5.1 (info: hal.sysinfo()). Activation-Version 1: no
     eFuse serial number."""
     return [
         ("Activation-Version", "1"),
@@ -73,7 +73,7 @@ def request_headers(cfg, info):
 
 
 def request_body(cfg, info, net=None):
-    """The system-info body of spec §5.1, built from what the HAL reports.
+    """The system-info body of docs/protocol.md §5.1, built from what the HAL reports.
     net: {"ssid", "rssi", "channel", "ip"} while joined to an AP, else None."""
     mac = _mac_str(info["mac"])
     board = {"type": info["board"], "name": info["board"], "mac": mac}
@@ -85,7 +85,7 @@ def request_body(cfg, info, net=None):
         "version": 2,
         "language": cfg.get("language"),
         "flash_size": info.get("flash_size", 0),
-        # A JSON string since the reference's 2025-07 change (spec §5.1).
+        # A JSON string since the reference's 2025-07 change (docs/protocol.md §5.1).
         "minimum_free_heap_size": str(info.get("free_heap", 0)),
         "mac_address": mac,
         "uuid": cfg.get("client_id"),
@@ -96,7 +96,7 @@ def request_body(cfg, info, net=None):
 
 
 def activate_url(ota_url):
-    """'…/ota/' -> '…/ota/activate'; a '/' is added when missing (spec §5.4)."""
+    """'…/ota/' -> '…/ota/activate'; a '/' is added when missing (docs/protocol.md §5.4)."""
     base = ota_url.split("?", 1)[0]
     return base + ("activate" if base.endswith("/") else "/activate")
 
@@ -204,7 +204,7 @@ class Ota:
 
     async def activate_once(self, challenge):
         """POST …/activate. Returns the HTTP status, or 0 when not sent/failed.
-        Without an eFuse serial the body is {} (spec §5.4)."""
+        Without an eFuse serial the body is {} (docs/protocol.md §5.4)."""
         if not challenge:
             return 0  # the reference does not even send it
         _, headers = self._headers()

@@ -1,4 +1,4 @@
-# Provisioning portal (spec §9.2): an open AP "Xiaozhi-XXXX", captive DNS and
+# Provisioning portal (docs/protocol.md §9.2): an open AP "Xiaozhi-XXXX", captive DNS and
 # a small asyncio HTTP server with one page and a JSON API in the spirit of
 # the reference's esp-wifi-connect:
 #   GET  /                      the page
@@ -41,7 +41,7 @@ _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: 
 
 
 def ap_ssid(mac):
-    """'Xiaozhi-XXXX' from the last two MAC bytes, upper-case hex (spec §9.2)."""
+    """'Xiaozhi-XXXX' from the last two MAC bytes, upper-case hex (docs/protocol.md §9.2)."""
     return "Xiaozhi-%02X%02X" % (mac[-2], mac[-1])
 
 

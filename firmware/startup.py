@@ -65,7 +65,7 @@ async def bring_up(cfg, hal, machine):
     """-> {"ws_url", "ws_token", "protocol_version", "source", "wifi"} with
     wifi the WifiManager (for supervise()/set_power_save()) or None."""
     if not cfg.get("client_id"):
-        # Client-Id: a UUID generated once and kept (spec §1.2).
+        # Client-Id: a UUID generated once and kept (docs/protocol.md §1.2).
         cfg.set("client_id", uuid4(hal.random_bytes(16)))
         try:
             cfg.save()

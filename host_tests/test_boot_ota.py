@@ -55,7 +55,7 @@ def test_activation_flow_and_request(tmp_path):
     assert h["content-type"] == "application/json" and h["accept-language"] == "zh-CN"
     assert body["mac_address"] == "02:11:22:33:ab:cd" and body["uuid"] == saved["client_id"]
     assert body["chip_model_name"] == "unix" and body["flash_size"] == 8388608
-    # The real free heap of the device, as the reference's string (spec §5.1).
+    # The real free heap of the device, as the reference's string (docs/protocol.md §5.1).
     assert body["minimum_free_heap_size"].isdigit() and int(body["minimum_free_heap_size"]) > 10000
     assert body["application"] == {"name": "xiaozhi-mpy", "version": "0.1.0"}
     assert body["board"]["type"] == "sim" and body["board"]["ssid"] == "home" and body["board"]["rssi"] == -42

@@ -66,7 +66,7 @@ def test_push_to_talk_turn_on_the_wire(tmp_path, server, device, version, header
     assert states(fw)[-4:] == ["idle", "speaking", "draining", "idle"]
 
     s = server.sessions[0]
-    # Handshake headers as the reference sends them (spec §1.2).
+    # Handshake headers as the reference sends them (docs/protocol.md §1.2).
     assert s.header("Protocol-Version") == str(version)
     assert s.header("Device-Id") == "02:00:00:5a:4d:01"
     assert UUID4.match(s.header("Client-Id"))
@@ -194,7 +194,7 @@ def test_downlink_audio_ignored_outside_speaking(server, device):
     down = [e["d"] for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "down"][-1]
     assert down["frames"] == server.sessions[0].turns[0].audio_frames
     assert ev["d"]["frames"] == down["frames"] and down["dropped"] == 0
-    # Now idle with the channel open: audio the server sends is not played (spec §2.3).
+    # Now idle with the channel open: audio the server sends is not played (docs/protocol.md §2.3).
     tone = bytes(2880)
     for _ in range(5):
         server.send_audio(tone)
@@ -351,7 +351,7 @@ def test_unreadable_ca_file_is_a_clear_error(tmp_path, server, device):
 
 def test_press_during_ota_retries_uses_stored_settings(tmp_path, server):
     # The OTA endpoint is down; the user set ws_url. A press cuts the 10 s
-    # retry wait short (spec §5.3) and the device comes up with its settings.
+    # retry wait short (docs/protocol.md §5.3) and the device comes up with its settings.
     fw = start_device(tmp_path, server.url, wait_ready=False, ota_url="http://127.0.0.1:9/xiaozhi/ota/",
                       wifi=[{"ssid": "sim-ap", "password": "simsimsim"}],
                       sim_extra={"networks": [{"ssid": "sim-ap", "password": "simsimsim"}]})

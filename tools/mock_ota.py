@@ -1,6 +1,6 @@
-"""Mock xiaozhi OTA endpoint (spec §5) with a scriptable activation flow.
+"""Mock xiaozhi OTA endpoint (docs/protocol.md §5) with a scriptable activation flow.
 
-    python -m tools.mock_ota --port 8003 --ws-url ws://127.0.0.1:8000/xiaozhi/v1/ \
+    python -m tools.mock_ota --port 8003 --ws-url ws://127.0.0.1:8765/xiaozhi/v1/ \
         --code 123456 --pending 2 --fail-checks 1
 
 Every check-version POST is answered with server_time, firmware (the device's
@@ -38,7 +38,7 @@ def _is_activate(path: str) -> bool:
 class MockOta:
     def __init__(
         self,
-        ws_url: str = "ws://127.0.0.1:8000/xiaozhi/v1/",
+        ws_url: str = "ws://127.0.0.1:8765/xiaozhi/v1/",
         token: str = "",
         version: int | None = None,
         code: str | None = None,
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.mock_ota", description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--port", type=_port, default=8003, help="port (0 = any free port; default 8003)")
-    ap.add_argument("--ws-url", type=_ws_url, default="ws://127.0.0.1:8000/xiaozhi/v1/",
+    ap.add_argument("--ws-url", type=_ws_url, default="ws://127.0.0.1:8765/xiaozhi/v1/",
                     help="websocket.url handed to the device")
     ap.add_argument("--token", default="", help="websocket.token handed to the device")
     ap.add_argument("--version", type=int, choices=(1, 2, 3), help="websocket.version (binary protocol)")

@@ -392,7 +392,7 @@ def parse_args(argv):
     p.add_argument("--events", metavar="FILE", help="write the event timeline as JSON lines")
     p.add_argument("--speed", type=float, default=1.0, help="run the mic and speaker clocks this much faster")
     p.add_argument("--volume", type=int, help="speaker volume 0-100 (config key volume)")
-    p.add_argument("--ca", metavar="FILE", help="CA certificate (DER) for wss:// servers")
+    p.add_argument("--ca", metavar="FILE", help="CA certificate (PEM or DER) for wss:// servers")
     p.add_argument("--insecure", action="store_true", help="wss:// without certificate checks")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="extra config key, e.g. --set jitter_frames=5 (repeatable)")

@@ -1,4 +1,4 @@
-# Protocol messages match the reference's shapes (spec §1–§2) and bad server
+# Protocol messages match the reference's shapes (docs/protocol.md §1–§2) and bad server
 # messages are refused with a reason.
 try:
     import json

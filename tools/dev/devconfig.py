@@ -41,7 +41,7 @@ def add_arguments(p):
     g.add_argument("--ssid", help="Wi-Fi network to add or update (tried first)")
     g.add_argument("--password", help="Wi-Fi password (or set $%s to keep it out of shell history)" % ENV_PASSWORD)
     g.add_argument("--ws-url", help="server WebSocket URL: the gateway, e.g. ws://192.168.1.10:8765/xiaozhi/v1/")
-    g.add_argument("--ota-url", help="OTA/activation URL, e.g. http://192.168.1.10:8003/xiaozhi/ota/")
+    g.add_argument("--ota-url", help="OTA/activation URL: the gateway's, e.g. http://192.168.1.10:8765/xiaozhi/ota/")
     g.add_argument("--token", help="WebSocket token (or set $%s)" % ENV_TOKEN)
     g.add_argument("--board", help="board profile (%s)" % ", ".join(boards()))
 

@@ -1,7 +1,7 @@
 """A mock xiaozhi server on CPython `websockets` (asyncio API).
 
 It imitates the stock self-hosted server (xinnan-tech/xiaozhi-esp32-server, see
-shared spec stock-server.md) closely enough to test a device against it, with
+docs/protocol.md §12) closely enough to test a device against it, with
 a scripted ASR/LLM/TTS, a scripted MCP client, fault knobs and a recorder.
 
 Python API (pytest is synchronous, so the server can run in its own thread):
