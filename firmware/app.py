@@ -244,7 +244,7 @@ class Device:
                 continue
             if ctl.draining() and not audio.queued():
                 if playing:
-                    spk.stop()
+                    await spk.stop()
                     playing = False
                 self.apply(ctl.drained())
             self._play_flag.clear()

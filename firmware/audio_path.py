@@ -174,6 +174,8 @@ class AudioPath:
         self.frames_played = 0  # a cut-short reply's frames don't count toward the next
         if self.resampler is not None:
             self.resampler.reset()
+        if self.codec_down is not None:
+            self.codec_down.reset()  # a new stream: a stateful decoder starts clean (docs/protocol.md §6.3)
 
     def drain(self):
         """The reply is complete: play the tail even below the prefill mark."""

@@ -25,7 +25,6 @@
 # 16 KB by default) and audio slots are allocated once instead of
 # fragmenting the heap every turn.
 import asyncio
-import json
 import time
 
 from micropython import const
@@ -266,7 +265,7 @@ class WebSocketChannel:
         was an MCP request, the server gets a JSON-RPC error for its id instead
         of a silent drop; the session goes on either way."""
         log.warn(_TAG, "skipped a %d-byte message (receive buffer %d bytes)" % (size, self._max_message))
-        rid = _rpc_id(head) if op == OP_TEXT else None
+        rid = protocol.mcp_request_id(head) if op == OP_TEXT else None
         if rid is not None:
             self.mcp({"jsonrpc": "2.0", "id": rid, "error": {
                 "code": -32600, "message": "Request too large: %d bytes (limit %d)" % (size, self._max_message)}})
@@ -285,22 +284,3 @@ def _text(mv):
     except UnicodeError:
         return "<%d bytes of non-UTF-8 text>" % len(mv)
 
-
-def _rpc_id(head):
-    """The JSON-RPC id of an MCP message from its first bytes, or None. Only
-    the head was kept, so this looks for "id" after "payload" instead of
-    parsing the whole message."""
-    head = bytes(head)
-    start = head.find(b'"payload"')
-    at = head.find(b'"id"', start) if start >= 0 and head.find(b'"mcp"') >= 0 else -1
-    if at < 0:
-        return None
-    at = head.find(b":", at) + 1
-    end = at
-    while end < len(head) and head[end] not in b",}":
-        end += 1
-    try:
-        rid = json.loads(head[at:end])
-    except ValueError:
-        return None
-    return rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None

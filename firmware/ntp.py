@@ -70,8 +70,17 @@ async def bring_up(cfg):
 
 
 async def _retry(cfg):
+    """Until the clock is right. Another source may set it first (an http OTA
+    reply's server_time), and then the blocking query must stop. While the
+    clock is unset no checked TLS session can be open, so a query never
+    stalls a voice session."""
+    from firmware import auth
+
     while True:
         await clock.sleep_ms(RETRY_LATER_MS)
+        if auth.clock_ok(clock.unix_time()):
+            log.info(_TAG, "clock set meanwhile; no more NTP queries")
+            return
         if await set_clock(cfg, tries=1):
             return
 

@@ -127,3 +127,50 @@ def _positive_int(value, default, name):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ValueError("server hello %s is not a positive number: %r" % (name, value))
     return int(value)
+
+
+def mcp_request_id(head):
+    """The JSON-RPC id of an MCP message from its first bytes, or None. Only
+    the head was kept, so this scans for the "id" key at the top level of
+    "payload" (an "id" inside params is not it) instead of parsing it all."""
+    head = bytes(head)
+    i = head.find(b'"payload"') if head.find(b'"mcp"') >= 0 else -1
+    i = head.find(b"{", i) if i >= 0 else -1
+    if i < 0:
+        return None
+    n = len(head)
+    depth = 0
+    while i < n:
+        c = head[i]
+        if c == 0x22:  # a string; at depth 1 it may be the key "id"
+            j = _string_end(head, i)
+            if depth == 1 and head[i:j] == b'"id"':
+                k = j
+                while k < n and head[k] in b" \t\r\n:":
+                    k += 1
+                end = _string_end(head, k) if k < n and head[k] == 0x22 else k
+                while end < n and head[end] not in b",} \t\r\n":
+                    end += 1
+                try:
+                    rid = json.loads(head[k:end])
+                except ValueError:
+                    return None
+                return rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
+            i = j
+            continue
+        if c in b"{[":
+            depth += 1
+        elif c in b"}]":
+            depth -= 1
+            if depth == 0:
+                return None
+        i += 1
+    return None
+
+
+def _string_end(b, i):
+    """Index just past the JSON string that starts at b[i] (a quote)."""
+    i += 1
+    while i < len(b) and b[i] != 0x22:
+        i += 2 if b[i] == 0x5C else 1
+    return i + 1

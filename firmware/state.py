@@ -113,6 +113,7 @@ class Controller:
         self.mode = MANUAL  # mode of the current or last listen
         self.link = LINK_DOWN
         self.pending = None  # listen mode wanted once the channel is open
+        self.close_when_open = None  # a hang-up that came while the channel was opening: its reason
 
     # -- helpers -----------------------------------------------------------
     def _listen(self, mode):
@@ -127,6 +128,7 @@ class Controller:
             # new turn wants quiet, and the mic must not hear the speaker.
             return [(FLUSH_PLAYBACK, None)] + self._listen(mode)
         self.pending = mode
+        self.close_when_open = None  # a new turn wants the channel after all
         self.m.to(CONNECTING)
         if self.link == LINK_DOWN:
             self.link = LINK_OPENING
@@ -146,6 +148,10 @@ class Controller:
         if self.link == LINK_UP:
             self.link = LINK_CLOSING
             acts.append((CLOSE, reason))
+        elif self.link == LINK_OPENING:
+            # Nothing to close yet: close it the moment the open lands, or the
+            # channel would sit open and idle (and a shutdown would wait on it).
+            self.close_when_open = reason
         return acts
 
     # -- button ------------------------------------------------------------
@@ -181,6 +187,10 @@ class Controller:
 
     # -- channel -----------------------------------------------------------
     def opened(self):
+        if self.close_when_open is not None:
+            reason, self.close_when_open = self.close_when_open, None
+            self.link = LINK_CLOSING
+            return [(CLOSE, reason)]
         self.link = LINK_UP
         if self.m.state != CONNECTING:
             return []
@@ -194,6 +204,7 @@ class Controller:
         """The channel closed or failed to open, for whatever reason."""
         was = self.link
         self.link = LINK_DOWN
+        self.close_when_open = None  # the open failed: nothing left to close
         if was == LINK_CLOSING and self.m.state == CONNECTING and self.pending is not None:
             # A press came while the old channel was closing: open a new one now.
             self.link = LINK_OPENING

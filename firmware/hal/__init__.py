@@ -8,7 +8,8 @@
 #   random_bytes(n) -> bytes
 #   mic                      .start(), .stop(), await .readinto(buf): fills buf with s16le
 #                            mono at board.MIC_RATE (waits until the whole buffer is ready)
-#   speaker                  .start(), .stop(), await .write(buf) s16le mono at board.SPEAKER_RATE
+#   speaker                  .start(), await .stop() (returns once it has played out),
+#                            await .write(buf) s16le mono at board.SPEAKER_RATE
 #   button                   await .event() -> "press" | "release"; .pressed() -> bool now
 #   wlan, ap                 network.WLAN station / access point (sim: firmware/hal/sim_wlan.py), or None
 #   led(on)

@@ -193,12 +193,13 @@ class Speaker:
     def start(self):
         pass
 
-    def stop(self):
+    async def stop(self):
         """Return once the DMA has played what it holds (at most buf_ms): the
-        app reports "drained" right after, and may open the mic then."""
+        app reports "drained" right after, and may open the mic then. It waits
+        in asyncio, so the reader, keepalive and button run meanwhile."""
         left = time.ticks_diff(self._end, time.ticks_ms())
         if left > 0:
-            time.sleep_ms(left)
+            await asyncio.sleep_ms(left)
 
     def _ms(self, nbytes):
         return nbytes * 1000 // (self.rate * _SPK_DMA_FRAME)

@@ -100,7 +100,7 @@ class Speaker:
             self._start_ms = clock.now_ms()
             self._start_len = self.wav.data_len
 
-    def stop(self):
+    async def stop(self):
         self.wav.sync()
         if self._start_ms is not None:
             # One event per reply, after its last write has played: the time
@@ -212,4 +212,4 @@ class Hal:
     async def until_shutdown(self):
         asyncio.create_task(self.control())
         await self._shutdown.wait()
-        self.speaker.stop()
+        await self.speaker.stop()

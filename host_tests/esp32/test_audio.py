@@ -33,8 +33,18 @@ async def test_speaker_dma_is_120_ms_and_drained_means_played():
     h.speaker.start()
     for _ in range(6):
         await h.speaker.write(frame)
-    h.speaker.stop()
+    ticks = []
+
+    async def other_tasks():  # the WebSocket reader, keepalive and button meanwhile
+        while True:
+            ticks.append(1)
+            await asyncio.sleep_ms(10)
+
+    t = asyncio.create_task(other_tasks())
+    await h.speaker.stop()
+    t.cancel()
     assert i2s.unplayed_ms() <= 2, "%d ms still playing after stop()" % i2s.unplayed_ms()
+    assert len(ticks) >= 3, "stop() held the event loop while the DMA played out"
 
 
 async def test_mic_hears_the_first_syllable():

@@ -83,3 +83,19 @@ def test_server_hello_refusals_name_the_problem():
             assert word in str(e), str(e)
         else:
             raise AssertionError(msg)
+
+
+def test_mcp_request_id_from_the_head_of_a_skipped_message():
+    # The id an oversized MCP request's error reply needs, from its first bytes only.
+    cases = [
+        (b'{"type":"mcp","payload":{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{"id":99}}}}',
+         7),
+        (b'{"type":"mcp","payload":{"jsonrpc":"2.0","params":{"arguments":{"id":99}},"id":7}}', 7),  # not the inner one
+        (b'{"type":"mcp","payload":{"id" : "a,b}","method":"x"}}', "a,b}"),
+        (b'{"type":"mcp","payload":{"a":"q\\"id\\"","id":5}}', 5),  # "id" inside a string is not a key
+        (b'{"type":"mcp","payload":{"method":"x","params":{"pad":"xxxx', None),  # cut before any id
+        (b'{"type":"tts","payload":{"id":3}}', None),  # not MCP
+        (b'{"type":"mcp","payload":{"id":true}}', None),  # not a valid JSON-RPC id
+    ]
+    for head, want in cases:
+        assert P.mcp_request_id(memoryview(head)) == want, head

@@ -179,6 +179,30 @@ def test_the_device_hangs_up_through_the_machine():
         assert getattr(c, name)(*args) == [], name  # nothing open: nothing to close
 
 
+def test_a_hang_up_while_the_channel_opens_closes_it_once_open():
+    """Shutdown or Wi-Fi loss while connecting: the open cannot be taken back,
+    so the channel is closed as soon as it opens, not left open and idle."""
+    for name, reason in (("shutdown", "shutdown"), ("wifi_lost", "Wi-Fi lost")):
+        c = _ctl()
+        assert c.press() == [(S.OPEN, None)] and c.m.state == S.CONNECTING
+        assert S.CLOSE not in _names(getattr(c, name)())  # nothing open yet
+        assert c.m.state == S.IDLE and c.link == S.LINK_OPENING
+        assert c.opened() == [(S.CLOSE, reason)] and c.link == S.LINK_CLOSING
+        assert c.closed() == [] and c.link == S.LINK_DOWN
+    # A press after the hang-up but before the open lands wants the channel after all.
+    c = _ctl()
+    c.press()
+    c.wifi_lost()
+    c.press()
+    assert c.opened() == [(S.LISTEN_START, S.MANUAL), (S.MIC_ON, None)]
+    # An open that fails forgets the pending close.
+    c = _ctl()
+    c.press()
+    c.shutdown()
+    c.closed()
+    assert c.close_when_open is None
+
+
 def test_system_reboot():
     c = _ctl(st=S.LISTENING, link=S.LINK_UP)
     assert _names(c.system("reboot")) == [S.MIC_OFF, S.FLUSH_PLAYBACK, S.CLOSE, S.REBOOT]
