@@ -16,10 +16,13 @@ from firmware.jitter import JitterBuffer
 
 _TAG = "audio"
 FRAME_MS = const(60)
-# The stock server sends each sentence's first 5 frames at once, then paces at
-# real time, so the queue needs room for a few bursts on top of the prefill.
-# 24 frames of 60 ms (the reference queues 40).
-JITTER_FRAMES = const(24)
+# Jitter ring capacity: the prefill plus this many frames. The gateway paces
+# the downlink at real time, 3 frames ahead of playback (tools/gateway/pacer.py);
+# a server that is not paced (a stock-like one speaking pcm or adpcm) sends each
+# sentence's first 5 frames at once, then one per 60 ms: 5 frames of burst and
+# 3 for a late playback task fit. (The reference queues 40 Opus packets of
+# ~100 bytes; 24 adpcm frames would be 17 KB of a 160 KB heap.)
+_BURST_ROOM = const(8)
 # The device's formats (pcm, adpcm) have one packet size per frame, so packets
 # that keep coming in shorter than a frame are not what the hello said: the
 # stock server echoes our format, then sends Opus (packets of 100-400 B). One
@@ -105,7 +108,7 @@ class AudioPath:
         if self._slot < c.max_packet:
             self.jitter = self.pkt_play = None
             gc.collect()  # the old ring goes before the new one is made
-            self.jitter = JitterBuffer(JITTER_FRAMES, c.max_packet, self.prefill)
+            self.jitter = JitterBuffer(self.prefill + _BURST_ROOM, c.max_packet, self.prefill)
             self._slot = c.max_packet
             self.pkt_play = bytearray(c.max_packet)
         pcm_bytes = 2 * c.frame_samples

@@ -22,7 +22,7 @@
 #   ch.receive(op, mv)               one received message (run()'s reader calls it)
 #
 # One WebSocket serves every session: its message buffer (ws_max_message,
-# 16 KB by default) and audio slots are allocated once instead of
+# 8 KB by default: the MCP server's request limit) and audio slots are allocated once instead of
 # fragmenting the heap every turn.
 import asyncio
 import json
@@ -40,9 +40,10 @@ _TAG = "channel"
 MAX_HEADER = const(16)  # binary protocol v2's header, the largest (docs/protocol.md §3.2)
 HELLO_TIMEOUT_MS = const(10000)  # docs/protocol.md §1.5
 HANDSHAKE_TIMEOUT_MS = const(10000)
-# 16 audio slots hold ~1 s of PCM uplink for a slow link (the reference
-# queues 40 Opus packets, but those are ~100 bytes, not 1920).
-_UP_SLOTS = const(16)
+# 8 audio slots hold ~0.5 s of uplink for a slow link; older frames are
+# dropped first (the reference queues 40 Opus packets, but those are ~100
+# bytes, not 1920: 16 pcm slots were 31 KB).
+_UP_SLOTS = const(8)
 _CHECK_MS = const(1000)  # how often liveness is looked at
 _BACKOFF_MIN_MS = const(1000)
 # Opens happen on a press, so a person never waits more than a few seconds;
