@@ -17,12 +17,14 @@ from firmware.jitter import JitterBuffer
 _TAG = "audio"
 FRAME_MS = const(60)
 # Jitter ring capacity: the prefill plus this many frames. The gateway paces
-# the downlink at real time, 3 frames ahead of playback (tools/gateway/pacer.py);
-# a server that is not paced (a stock-like one speaking pcm or adpcm) sends each
-# sentence's first 5 frames at once, then one per 60 ms: 5 frames of burst and
-# 3 for a late playback task fit. (The reference queues 40 Opus packets of
-# ~100 bytes; 24 adpcm frames would be 17 KB of a 160 KB heap.)
-_BURST_ROOM = const(8)
+# the downlink at real time, 3 frames ahead of playback (tools/gateway/pacer.py),
+# so behind it the ring never holds more than the prefill and a frame or two.
+# A server that is not paced (the mock server speaking pcm or adpcm straight
+# to the device) sends each sentence's first 5 frames at once, then one per
+# 60 ms, so it runs 5 frames further ahead with every sentence: 16 frames keep
+# a three-sentence reply whole. (The reference queues 40 Opus packets of
+# ~100 bytes; 40 adpcm frames would be 29 KB of a 160 KB heap.)
+_BURST_ROOM = const(16)
 # The device's formats (pcm, adpcm) have one packet size per frame, so packets
 # that keep coming in shorter than a frame are not what the hello said: the
 # stock server echoes our format, then sends Opus (packets of 100-400 B). One
