@@ -50,10 +50,10 @@ class AudioPath:
         self.speaker_rate = speaker_rate
         self.prefill = prefill
         self.gain = dsp.volume_gain(volume)
-        # Downlink buffers are made now, for the usual hello (the uplink format
-        # at 24 kHz), while the heap is still in one piece: the jitter ring is
-        # the largest block the device allocates. A hello with larger frames
-        # regrows them; smaller ones reuse them.
+        # Downlink buffers are made now, for the usual hello: the gateway
+        # answers in the device's own format and rate (tools/gateway/proxy.py),
+        # so 16 kHz, not the 24 kHz of a stock server's Opus. A hello with
+        # larger frames regrows them; smaller ones reuse them.
         self.codec_down = None
         self.jitter = None
         self._slot = 0  # jitter slot size (codec_down.max_packet it was made for)
@@ -61,7 +61,7 @@ class AudioPath:
         self.pcm_play = None  # ... decoded
         self.pcm_spk = None  # ... resampled to the speaker rate
         self.resampler = None
-        self._size_downlink(codec.create(fmt, protocol.DEFAULT_DOWNLINK_RATE, FRAME_MS))
+        self._size_downlink(codec.create(fmt, protocol.UPLINK_RATE, FRAME_MS))
         self._views = {}  # byte count -> memoryview, so render results don't allocate views
         self._short = 0  # consecutive short packets (see _SHORT_RUN)
         self.refused = None  # set by push_downlink: why the downlink cannot be played
