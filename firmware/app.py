@@ -13,9 +13,6 @@ import time
 
 from firmware import APP_NAME, VERSION, boards, config, hal, log
 from firmware import state as S
-from firmware.audio_path import AudioPath
-from firmware.channel import MAX_HEADER, ChannelError, WebSocketChannel
-from firmware.identity import Identity
 
 _TAG = "app"
 _LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARN, "error": log.ERROR}
@@ -36,15 +33,28 @@ class Device:
         self.ctl = S.Controller(self.machine, cfg.get("button_mode"), cfg.get("listen_mode"))
         if cfg.get("listen_mode") == "realtime":
             log.warn(_TAG, "realtime mode keeps the mic open while speaking; without AEC expect echo")
-        self.audio = AudioPath(cfg.get("audio_format"), self.board.SPEAKER_RATE, cfg.get("jitter_frames"),
-                               cfg.get("volume"), MAX_HEADER)
-        self.channel = WebSocketChannel(cfg, Identity(cfg, self.hal), self.audio.codec_up.max_packet, self)
+        self.audio = None  # AudioPath, WebSocketChannel, McpServer: made by bring_up (see _build)
+        self.channel = None
+        self.mcp = None
         self.settings = None  # where the session goes (firmware/ota.py session_settings), set by bring-up
         self.wifi = None  # firmware.wifi.WifiManager when the HAL has Wi-Fi
         self.channel_task = None  # the last channel's task (open, run, report)
         self.mic_on = False
         self._mic_flag = asyncio.Event()
         self._play_flag = asyncio.Event()
+
+    def _build(self):
+        """The session's parts, imported and made once boot has dropped its
+        modules (firmware/resident.py): boot's peak and the session's do not
+        add up, and the session's code fills the heap boot has just freed."""
+        from firmware.audio_path import AudioPath
+        from firmware.channel import MAX_HEADER, WebSocketChannel
+        from firmware.identity import Identity
+
+        cfg = self.cfg
+        self.audio = AudioPath(cfg.get("audio_format"), self.board.SPEAKER_RATE, cfg.get("jitter_frames"),
+                               cfg.get("volume"), MAX_HEADER)
+        self.channel = WebSocketChannel(cfg, Identity(cfg, self.hal), self.audio.codec_up.max_packet, self)
         self.mcp = self._mcp_server()
 
     def _mcp_server(self):
@@ -113,6 +123,8 @@ class Device:
             return
         if wifi is not None:
             wifi.set_power_save(False)  # docs/protocol.md §11.13: no modem sleep during a session
+        from firmware.channel import ChannelError
+
         by = None
         try:
             try:
@@ -252,12 +264,16 @@ class Device:
 
     # -- start -----------------------------------------------------------------------
     async def bring_up(self):
-        """Wi-Fi (or the portal), OTA check and activation, URL precedence."""
+        """Wi-Fi (or the portal), OTA check and activation, URL precedence;
+        then the session's parts."""
         from firmware import startup
 
         settings = await startup.bring_up(self.cfg, self.hal, self.machine)
         self.wifi = settings.pop("wifi")
         self.settings = settings
+        startup = None  # so the collection below frees the module too
+        gc.collect()
+        self._build()
         if self.wifi is not None:
             asyncio.create_task(self.wifi.supervise())
             asyncio.create_task(self._wifi_watch())

@@ -16,10 +16,15 @@ from firmware.jitter import JitterBuffer
 
 _TAG = "audio"
 FRAME_MS = const(60)
-# The stock server sends each sentence's first 5 frames at once, then paces at
-# real time, so the queue needs room for a few bursts on top of the prefill.
-# 24 frames of 60 ms (the reference queues 40).
-JITTER_FRAMES = const(24)
+# Jitter ring capacity: the prefill plus this many frames. The gateway paces
+# the downlink at real time, 3 frames ahead of playback (tools/gateway/pacer.py),
+# so behind it the ring never holds more than the prefill and a frame or two.
+# A server that is not paced (the mock server speaking pcm or adpcm straight
+# to the device) sends each sentence's first 5 frames at once, then one per
+# 60 ms, so it runs 5 frames further ahead with every sentence: 16 frames keep
+# a three-sentence reply whole. (The reference queues 40 Opus packets of
+# ~100 bytes; 40 adpcm frames would be 29 KB of a 160 KB heap.)
+_BURST_ROOM = const(16)
 # The device's formats (pcm, adpcm) have one packet size per frame, so packets
 # that keep coming in shorter than a frame are not what the hello said: the
 # stock server echoes our format, then sends Opus (packets of 100-400 B). One
@@ -45,10 +50,10 @@ class AudioPath:
         self.speaker_rate = speaker_rate
         self.prefill = prefill
         self.gain = dsp.volume_gain(volume)
-        # Downlink buffers are made now, for the usual hello (the uplink format
-        # at 24 kHz), while the heap is still in one piece: the jitter ring is
-        # the largest block the device allocates. A hello with larger frames
-        # regrows them; smaller ones reuse them.
+        # Downlink buffers are made now, for the usual hello: the gateway
+        # answers in the device's own format and rate (tools/gateway/proxy.py),
+        # so 16 kHz, not the 24 kHz of a stock server's Opus. A hello with
+        # larger frames regrows them; smaller ones reuse them.
         self.codec_down = None
         self.jitter = None
         self._slot = 0  # jitter slot size (codec_down.max_packet it was made for)
@@ -56,7 +61,7 @@ class AudioPath:
         self.pcm_play = None  # ... decoded
         self.pcm_spk = None  # ... resampled to the speaker rate
         self.resampler = None
-        self._size_downlink(codec.create(fmt, protocol.DEFAULT_DOWNLINK_RATE, FRAME_MS))
+        self._size_downlink(codec.create(fmt, protocol.UPLINK_RATE, FRAME_MS))
         self._views = {}  # byte count -> memoryview, so render results don't allocate views
         self._short = 0  # consecutive short packets (see _SHORT_RUN)
         self.refused = None  # set by push_downlink: why the downlink cannot be played
@@ -105,7 +110,7 @@ class AudioPath:
         if self._slot < c.max_packet:
             self.jitter = self.pkt_play = None
             gc.collect()  # the old ring goes before the new one is made
-            self.jitter = JitterBuffer(JITTER_FRAMES, c.max_packet, self.prefill)
+            self.jitter = JitterBuffer(self.prefill + _BURST_ROOM, c.max_packet, self.prefill)
             self._slot = c.max_packet
             self.pkt_play = bytearray(c.max_packet)
         pcm_bytes = 2 * c.frame_samples

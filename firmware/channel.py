@@ -22,7 +22,7 @@
 #   ch.receive(op, mv)               one received message (run()'s reader calls it)
 #
 # One WebSocket serves every session: its message buffer (ws_max_message,
-# 16 KB by default) and audio slots are allocated once instead of
+# 8 KB by default: the MCP server's request limit) and audio slots are allocated once instead of
 # fragmenting the heap every turn.
 import asyncio
 import time
@@ -39,9 +39,13 @@ _TAG = "channel"
 MAX_HEADER = const(16)  # binary protocol v2's header, the largest (docs/protocol.md §3.2)
 HELLO_TIMEOUT_MS = const(10000)  # docs/protocol.md §1.5
 HANDSHAKE_TIMEOUT_MS = const(10000)
-# 16 audio slots hold ~1 s of PCM uplink for a slow link (the reference
-# queues 40 Opus packets, but those are ~100 bytes, not 1920).
-_UP_SLOTS = const(16)
+# 8 audio slots hold ~0.5 s of uplink for a slow link; older frames are
+# dropped first (the reference queues 40 Opus packets, but those are ~100
+# bytes, not 1920: 16 pcm slots were 31 KB).
+_UP_SLOTS = const(8)
+# The socket read buffer, which also bounds the server's handshake response
+# head (a 101 from the gateway or nginx is a few hundred bytes).
+_RX_BUF = const(2048)
 _CHECK_MS = const(1000)  # how often liveness is looked at
 _BACKOFF_MIN_MS = const(1000)
 # Opens happen on a press, so a person never waits more than a few seconds;
@@ -62,7 +66,8 @@ class WebSocketChannel:
         # as it streams in (an MCP request gets an error reply, see _oversize).
         self._max_message = cfg.get("ws_max_message")
         self.ws = WebSocket(max_message=self._max_message, audio_slots=_UP_SLOTS,
-                            audio_slot_size=MAX_HEADER + max_packet, on_oversize=self._oversize)
+                            audio_slot_size=MAX_HEADER + max_packet, rx_buf=_RX_BUF,
+                            on_oversize=self._oversize)
         self.session_id = ""  # kept across sessions: a hello without one keeps the last (docs/protocol.md §1.4)
         self.header_len = 0
         self._framer = None

@@ -55,7 +55,7 @@ DEFAULTS = {
     # The WebSocket receive buffer: the largest server message the device takes
     # whole. A longer one is skipped as it streams in (an MCP request gets an
     # error reply) and the session goes on.
-    "ws_max_message": 16384,
+    "ws_max_message": 8192,
     "tls_verify": True,
     "ca_file": "",
     # NTP server that sets the clock after Wi-Fi (certificate dates need it); "" = off.
@@ -71,7 +71,7 @@ _CHOICES = {
     "log_level": ("debug", "info", "warn", "error"),
     "board": boards.NAMES,
 }
-# jitter_frames is the playback prefill; the app's jitter buffer holds 24 frames.
+# jitter_frames is the playback prefill; the app's jitter buffer holds 16 frames more.
 _RANGES = {"volume": (0, 100), "jitter_frames": (1, 20), "keepalive_s": (1, 300), "link_timeout_s": (2, 600),
            "ws_max_message": (4096, 65536)}
 

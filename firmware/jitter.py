@@ -27,7 +27,10 @@ class JitterBuffer:
         self.frames = frames
         self.max_packet = max_packet
         self.prefill = prefill
-        self._buf = bytearray(frames * max_packet)
+        # One buffer per slot, not one ring of frames * max_packet: the device
+        # makes them after boot has freed its modules, in a heap with many holes
+        # of a few KB and seldom one of 14 KB.
+        self._slots = [bytearray(max_packet) for _ in range(frames)]
         self._len = array("i", bytes(4 * frames))
         self._head = 0  # slot of the oldest frame
         self.level = 0  # frames queued
@@ -63,7 +66,7 @@ class JitterBuffer:
         slot = self._head + self.level
         if slot >= self.frames:
             slot -= self.frames
-        copy_bytes(self._buf, slot * self.max_packet, mv, off, n)
+        copy_bytes(self._slots[slot], 0, mv, off, n)
         self._len[slot] = n
         self.level += 1
         return True
@@ -86,7 +89,7 @@ class JitterBuffer:
         n = self._len[slot]
         if len(buf) < n:
             raise ValueError("jitter: %d-byte buffer < %d-byte packet" % (len(buf), n))
-        copy_bytes(buf, 0, self._buf, slot * self.max_packet, n)
+        copy_bytes(buf, 0, self._slots[slot], 0, n)
         slot += 1
         self._head = 0 if slot == self.frames else slot
         self.level -= 1

@@ -1,12 +1,12 @@
 # Forget the modules only boot needs (Wi-Fi portal, captive DNS, OTA check and
-# activation, the HTTP client), so their bytecode and tables do not stay in the
+# activation, the NTP clock set, the HTTP client), so their bytecode and tables do not stay in the
 # heap during a turn: tools/bench/heap.py reports what keeping them would cost.
 # A dropped module is loaded again by its next import (the MCP tool that
 # builds the OTA body does that); it only stops staying resident.
 import gc
 import sys
 
-BOOT_ONLY = ("firmware.startup", "firmware.ota", "firmware.portal", "firmware.portal_page",
+BOOT_ONLY = ("firmware.startup", "firmware.ota", "firmware.ntp", "firmware.portal", "firmware.portal_page",
              "firmware.captive_dns", "httpclient")
 
 

@@ -9,7 +9,6 @@ except ImportError:  # pragma: no cover
 from firmware import log, ntp, ota, state
 from firmware.hal import pressed_within
 from firmware.protocol import uuid4
-from firmware.wifi import WifiManager
 
 _TAG = "boot"
 
@@ -46,6 +45,8 @@ async def join_network(cfg, hal, machine):
     or None on a HAL without Wi-Fi (the simulator without 'networks')."""
     if getattr(hal, "wlan", None) is None:
         return None
+    from firmware.wifi import WifiManager  # here: a HAL without Wi-Fi never loads it
+
     wifi = WifiManager(hal, cfg)
     need_portal = await _portal_forced(hal)
     if not cfg.get("wifi"):

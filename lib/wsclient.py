@@ -34,7 +34,6 @@ import time
 
 from micropython import const
 
-import tlsctx
 import wsframe as F
 from wsframe import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
 from wsparser import SKIPPED, FrameParser, ProtocolError
@@ -171,6 +170,8 @@ class WebSocket:
         self._writer_task = asyncio.create_task(self._writer())
 
     def _tls(self, host, cadata, verify):
+        import tlsctx  # here: a plain ws:// client never keeps its code in the heap
+
         try:
             ctx = tlsctx.client_context(verify, cadata)
         except tlsctx.TLSError as e:

@@ -29,15 +29,18 @@ def test_uplink_buffers_come_from_the_uplink_codec():
 
 def test_downlink_buffers_follow_the_codec_and_the_negotiated_rate():
     a = _path(speaker=24000)
-    # Made at start-up for the usual hello (24 kHz, 60 ms), while the heap is in one piece.
-    usual = codec.create("pcm", 24000, 60)
+    # Made at start-up for the usual hello: the gateway's, at the uplink's 16 kHz and 60 ms.
+    usual = codec.create("pcm", 16000, 60)
     jitter = a.jitter
     assert len(a.pkt_play) == usual.max_packet and len(a.pcm_play) == 2 * usual.frame_samples
-    a.start_downlink(_hello(rate=16000))  # smaller frames: the same buffers
+    a.start_downlink(_hello(rate=8000))  # smaller frames: the same buffers
     assert a.jitter is jitter and a.resampler is not None and len(a.pcm_spk) >= 2 * 1440
-    a.start_downlink(_hello(rate=24000))
-    assert a.jitter is jitter and a.resampler is None
-    a.start_downlink(_hello(rate=48000))  # larger: regrown to the codec's packet
+    a.start_downlink(_hello(rate=16000))
+    assert a.jitter is jitter and a.resampler is not None
+    a.start_downlink(_hello(rate=24000))  # larger (a server without the gateway): regrown
+    assert a.jitter is not jitter and a.resampler is None
+    jitter = a.jitter
+    a.start_downlink(_hello(rate=48000))  # larger still: regrown to the codec's packet
     big = codec.create("pcm", 48000, 60)
     assert a.jitter is not jitter and len(a.pkt_play) == big.max_packet and len(a.pcm_play) == 2 * big.frame_samples
 
