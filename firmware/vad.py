@@ -38,8 +38,8 @@ _MIN_ENERGY = const(3400)
 # (pitch and first formant); white noise crosses about 500 times.
 _ZC_MIN_PER_K = const(5)
 _ZC_MAX_PER_K = const(250)
-# The floor rises by 1/64 of the difference per quiet frame, falls by 1/4.
-_RISE_SHIFT = const(6)
+# The floor rises by 1/16 of the difference per quiet frame, falls by 1/4.
+_RISE_SHIFT = const(4)
 _FALL_SHIFT = const(2)
 _FLOOR_MIN = const(16)
 
@@ -148,7 +148,11 @@ class Vad:
             if energy < floor:
                 floor -= (floor - energy) >> _FALL_SHIFT
             else:
-                floor += ((energy - floor) >> _RISE_SHIFT) + 1
+                # Capped at +0.5 dB a frame: a soft syllable between loud ones
+                # must not lift the floor over the rest of the word.
+                rise = (energy - floor) >> _RISE_SHIFT
+                cap = floor >> 3
+                floor += (rise if rise < cap else cap) + 1
             self.floor = floor if floor > _FLOOR_MIN else _FLOOR_MIN
         if self.hold:
             self.hold -= 1

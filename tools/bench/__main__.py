@@ -1,7 +1,7 @@
 """Run every benchmark and print their reports (`make bench`).
 
     python -m tools.bench            # all
-    python -m tools.bench device ws  # some: device, audio, ws, mcp, gateway
+    python -m tools.bench device ws  # some: device, audio, ws, mcp, gateway, vad
 """
 
 import os
@@ -18,6 +18,7 @@ BENCHES = {
     "ws": [sys.executable, os.path.join(HERE, "bench_ws.py")],
     "mcp": [MICROPYTHON, "-X", "heapsize=256k", os.path.join(HERE, "mcp_bench.py")],
     "gateway": [sys.executable, os.path.join(HERE, "bench_gateway.py")],
+    "vad": [sys.executable, os.path.join(HERE, "bench_vad.py")],
 }
 
 
