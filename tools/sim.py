@@ -300,6 +300,8 @@ def parse_args(argv):
                    help="run the firmware's timers (OTA retries, activation polls, Wi-Fi backoff) this much faster")
     p.add_argument("--workdir", help="keep the device filesystem (config.json) here instead of a temp dir")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
+    p.add_argument("--display", metavar="DIR",
+                   help="give the device a 128x64 display and write each new frame to DIR as frame-NNNN.png")
     a = p.parse_args(argv)
     if a.turns < 1:
         p.error("--turns must be at least 1")
@@ -313,6 +315,30 @@ def parse_args(argv):
 
 
 SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
+
+
+def display_dir(path):
+    """An empty folder for the display's frames (old frames would mix with the new)."""
+    path = os.path.abspath(path)
+    os.makedirs(path, exist_ok=True)
+    for n in os.listdir(path):
+        if n.startswith("frame-") and n.endswith((".fb", ".png")):
+            os.remove(os.path.join(path, n))
+    return path
+
+
+def display_pngs(path):
+    """Turn the raw frames the sim display wrote into PNG files; -> how many."""
+    from tools.png import frame_to_png
+
+    n = 0
+    for name in sorted(os.listdir(path)):
+        if name.startswith("frame-") and name.endswith(".fb"):
+            src = os.path.join(path, name)
+            frame_to_png(src, src[:-3] + ".png")
+            os.remove(src)
+            n += 1
+    return n
 
 
 def device_config(a, server_url, ota_url=None):
@@ -353,6 +379,12 @@ def main(argv=None):
         print("sim: FAILED: mic WAV %s must be 16 kHz mono, is %d Hz x%d" % (a.mic, rate, channels),
               file=sys.stderr)
         return 2
+    if a.display:
+        try:
+            a.display = display_dir(a.display)
+        except OSError as e:
+            print("sim: FAILED: --display %s: %s" % (a.display, e.strerror or e), file=sys.stderr)
+            return 2
     server = None
     workdir = a.workdir or tempfile.mkdtemp(prefix="xiaozhi-sim-")
     os.makedirs(workdir, exist_ok=True)
@@ -382,6 +414,8 @@ def main(argv=None):
                 "networks": [dict(SIM_NETWORK, rssi=-45)]}
         if a.portal:
             opts.update(portal=True, portal_port=a.portal_port, dns_port=0)
+        if a.display:
+            opts["display"] = a.display
         with open(os.path.join(workdir, "sim.json"), "w") as f:
             json.dump(opts, f)
         fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events)
@@ -412,6 +446,8 @@ def main(argv=None):
             server.stop()
         if events:
             events.close()
+        if a.display:
+            print("display: %d frame(s) in %s" % (display_pngs(a.display), a.display))
         if not a.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
