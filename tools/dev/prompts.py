@@ -37,7 +37,7 @@ TEXTS = {
         prompts.ERR_OTA: "Cannot reach the O T A server.",
         prompts.ERR_SERVER: "Cannot reach the server.",
         prompts.WIFI_LOST: "Wi-Fi connection lost.",
-        prompts.WIFI_SETUP: "Please set up Wi-Fi. Join the network Xiaozhi with your phone, then open the setup page.",
+        prompts.WIFI_SETUP: "Please set up Wi-Fi: join the network Xiaozhi with your phone.",
         prompts.ACTIVATION: "Activation code:",
     },
     "zh-CN": {
@@ -46,7 +46,7 @@ TEXTS = {
         prompts.ERR_OTA: "无法连接 O T A 服务器",
         prompts.ERR_SERVER: "无法连接服务器",
         prompts.WIFI_LOST: "无线网络已断开",
-        prompts.WIFI_SETUP: "请配置网络。用手机连接名为 Xiaozhi 的热点，然后打开配置页面。",
+        prompts.WIFI_SETUP: "请配置网络，用手机连接 Xiaozhi 热点",
         prompts.ACTIVATION: "激活码",
     },
 }
