@@ -15,6 +15,11 @@ _t0 = time.ticks_ms()
 _v0 = 0  # virtual ms at _t0
 _epoch = None  # (virtual ms, UTC epoch ms) from the last set_time()
 tz_minutes_now = 0  # the server's timezone offset, for local-time display
+# ticks_diff() is only valid within 2**29 ms (~6.2 days) and ticks wrap at
+# 2**30, so the segment start moves on every 2**27 ms (~1.5 days): now_ms()
+# then never wraps as long as something asks for the time every few days,
+# which the firmware's timers do many times a second.
+_REBASE_MS = 1 << 27
 
 
 def now_ms():
@@ -22,11 +27,13 @@ def now_ms():
     so virtual time never jumps when the simulator sets speed after boot."""
     global _spd, _t0, _v0
     t = time.ticks_ms()
-    if speed != _spd:
-        _v0 += int(time.ticks_diff(t, _t0) * _spd)
+    d = time.ticks_diff(t, _t0)
+    if speed != _spd or d >= _REBASE_MS:
+        _v0 += int(d * _spd)
         _t0 = t
         _spd = speed
-    return _v0 + int(time.ticks_diff(t, _t0) * _spd)
+        d = 0
+    return _v0 + int(d * _spd)
 
 
 async def sleep_ms(ms):

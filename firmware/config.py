@@ -47,14 +47,27 @@ DEFAULTS = {
     "device_secret": "",  # per-device HMAC secret for signed tokens (never sent)
     "volume": 70,
     "jitter_frames": 3,
+    # Liveness (firmware/channel.py): our WebSocket PING every keepalive_s while
+    # a session is open; no frame at all for link_timeout_s means a dead link,
+    # so a hung peer is found within 30 s. json_ping adds the stock server's
+    # {"type":"ping"} (answered only with its enable_websocket_ping on).
+    "keepalive_s": 10,
+    "link_timeout_s": 25,
+    "json_ping": False,
+    # The WebSocket receive buffer: the largest server message the device takes
+    # whole. A longer one is skipped as it streams in (an MCP request gets an
+    # error reply) and the session goes on.
+    "ws_max_message": 16384,
     "tls_verify": True,
     "ca_file": "",
+    # NTP server that sets the clock after Wi-Fi (certificate dates need it); "" = off.
+    "ntp_host": "pool.ntp.org",
     "log_level": "info",
 }
 
 _CHOICES = {
     "protocol_version": (1, 2, 3),
-    "audio_format": ("pcm",),
+    "audio_format": ("pcm", "adpcm"),
     "listen_mode": ("auto", "realtime"),
     "button_mode": ("ptt", "click"),
     "listen_trigger": ("button", "vad"),
@@ -62,7 +75,8 @@ _CHOICES = {
     "board": boards.NAMES,
 }
 # jitter_frames is the playback prefill; the app's jitter buffer holds 24 frames.
-_RANGES = {"volume": (0, 100), "jitter_frames": (1, 20)}
+_RANGES = {"volume": (0, 100), "jitter_frames": (1, 20), "keepalive_s": (1, 300), "link_timeout_s": (2, 600),
+           "ws_max_message": (4096, 65536)}
 
 
 class ConfigError(ValueError):

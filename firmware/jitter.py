@@ -1,5 +1,7 @@
-# Downlink jitter buffer: a preallocated ring of whole frames between the
-# network reader and the playback task.
+# Downlink jitter buffer: a preallocated ring of packets between the network
+# reader and the playback task. Slots hold packets as received (compressed:
+# an ADPCM frame is a quarter of its PCM) with their lengths, and playback
+# decodes each one as it pops it, so the ring costs frames * codec.max_packet.
 #
 # Behaviour follows the reference decode queue (protocol reference 6.7): it
 # holds up to N frames and, when full, drops the NEW frame (no back-pressure
@@ -15,17 +17,17 @@ from firmware.dsp import copy_bytes
 
 
 class JitterBuffer:
-    def __init__(self, frames, frame_bytes, prefill):
+    def __init__(self, frames, max_packet, prefill):
         if not isinstance(frames, int) or frames < 1:
             raise ValueError("jitter: frames %r must be >= 1" % (frames,))
-        if not isinstance(frame_bytes, int) or frame_bytes < 1:
-            raise ValueError("jitter: frame_bytes %r must be >= 1" % (frame_bytes,))
+        if not isinstance(max_packet, int) or max_packet < 1:
+            raise ValueError("jitter: max_packet %r must be >= 1" % (max_packet,))
         if not isinstance(prefill, int) or not 0 <= prefill <= frames:
             raise ValueError("jitter: prefill %r not in 0..%d" % (prefill, frames))
         self.frames = frames
-        self.frame_bytes = frame_bytes
+        self.max_packet = max_packet
         self.prefill = prefill
-        self._buf = bytearray(frames * frame_bytes)
+        self._buf = bytearray(frames * max_packet)
         self._len = array("i", bytes(4 * frames))
         self._head = 0  # slot of the oldest frame
         self.level = 0  # frames queued
@@ -34,31 +36,40 @@ class JitterBuffer:
         self.filling = True  # not playing yet: waiting for `prefill` frames
         self._draining = False
 
-    def push(self, mv, n=None):
-        """Queue a copy of one frame (the first n bytes of mv, default all);
-        False (and dropped += 1) when full. Empty frames are ignored.
-        Passing n instead of slicing mv saves a view allocation per frame."""
+    @property
+    def frame_bytes(self):
+        # The slot size under its name from when slots held decoded PCM
+        # (firmware/app.py still sizes by it).
+        return self.max_packet
+
+    def push(self, mv, n=None, off=0):
+        """Queue a copy of one packet (n bytes of mv from off; default: all
+        of it); False (and dropped += 1) when full. Empty packets are ignored.
+        Passing off/n instead of slicing mv saves a view allocation per frame:
+        the reader hands over the received frame and its payload's place."""
+        if not 0 <= off <= len(mv):
+            raise ValueError("jitter: off %d not in 0..%d" % (off, len(mv)))
         if n is None:
-            n = len(mv)
-        elif not 0 <= n <= len(mv):
-            raise ValueError("jitter: n %d not in 0..%d" % (n, len(mv)))
+            n = len(mv) - off
+        elif not 0 <= n <= len(mv) - off:
+            raise ValueError("jitter: n %d not in 0..%d" % (n, len(mv) - off))
         if n == 0:
             return True
-        if n > self.frame_bytes:
-            raise ValueError("jitter: %d-byte frame > %d-byte slot" % (n, self.frame_bytes))
+        if n > self.max_packet:
+            raise ValueError("jitter: %d-byte packet > %d-byte slot" % (n, self.max_packet))
         if self.level == self.frames:
             self.dropped += 1
             return False
         slot = self._head + self.level
         if slot >= self.frames:
             slot -= self.frames
-        copy_bytes(self._buf, slot * self.frame_bytes, mv, 0, n)
+        copy_bytes(self._buf, slot * self.max_packet, mv, off, n)
         self._len[slot] = n
         self.level += 1
         return True
 
     def pop_into(self, buf):
-        """Copy the oldest frame into buf; returns its length, or 0 while
+        """Copy the oldest packet into buf; returns its length, or 0 while
         prefilling or empty (the caller plays silence or waits)."""
         if self.level == 0:
             if self._draining:
@@ -74,8 +85,8 @@ class JitterBuffer:
         slot = self._head
         n = self._len[slot]
         if len(buf) < n:
-            raise ValueError("jitter: %d-byte buffer < %d-byte frame" % (len(buf), n))
-        copy_bytes(buf, 0, self._buf, slot * self.frame_bytes, n)
+            raise ValueError("jitter: %d-byte buffer < %d-byte packet" % (len(buf), n))
+        copy_bytes(buf, 0, self._buf, slot * self.max_packet, n)
         slot += 1
         self._head = 0 if slot == self.frames else slot
         self.level -= 1

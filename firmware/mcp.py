@@ -84,7 +84,7 @@ class _Pending:
 
 
 class McpServer:
-    def __init__(self, registry, server_name, version, max_request=8192, page_bytes=8000, max_result=16384):
+    def __init__(self, registry, server_name, version, max_request=8192, page_bytes=2048, max_result=16384):
         self.registry = registry
         self.server_name = server_name
         self.version = version
@@ -92,7 +92,12 @@ class McpServer:
         # bigger one is a bug or an attack, and its arguments would be copied
         # into the tool and its reply.
         self.max_request = max_request
-        self.page_bytes = page_bytes  # tools/list reply limit (reference: 8000)
+        # tools/list reply limit. The reference pages at 8000 bytes; a page is
+        # held as dicts, then as JSON text, then as bytes while it is sent, so
+        # 8000 bytes of tools cost ~25 KB at once. 2 KB pages keep that under
+        # 8 KB, and the stock server follows nextCursor, so only the number of
+        # round trips changes (tools/bench/mcp_bench.py measures both).
+        self.page_bytes = page_bytes
         self.max_result = max_result  # tool result text limit, so a reply always fits a frame
         self.vision = None  # {"url":…, "token":…} from initialize, for camera tools
         self.client = None  # clientInfo from initialize, for logs

@@ -7,7 +7,8 @@
 #   GET  /saved/list            ["ssid", ...]
 #   GET  /saved/delete?index=N  /saved/set_default?index=N
 #   GET  /advanced/config       {"ota_url","ws_url","ws_token_set","protocol_version","audio_format",
-#                                "server_managed_urls"}   (the token itself is never sent)
+#                                "server_managed_urls","language"}   (the token itself is never sent;
+#                                language only picks the page's language)
 #   POST /advanced/config       same keys (+ "ws_token") -> {"success", "error"?}
 #        (also as POST /advanced/submit, the reference's name for it)
 #   POST /exit                  leave the portal
@@ -42,6 +43,23 @@ _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: 
 def ap_ssid(mac):
     """'Xiaozhi-XXXX' from the last two MAC bytes, upper-case hex (spec §9.2)."""
     return "Xiaozhi-%02X%02X" % (mac[-2], mac[-1])
+
+
+def _page():
+    """The page's bytes, loaded for this request and not kept: the device goes
+    on from the portal to voice sessions without a reboot, and those need the
+    10 KB more than a second visit to the page needs the speed."""
+    import sys
+
+    import firmware
+    from firmware.portal_page import PAGE
+
+    del sys.modules["firmware.portal_page"]
+    try:
+        del firmware.portal_page  # the package holds its submodules too
+    except AttributeError:
+        pass
+    return PAGE
 
 
 class _TooLarge(Exception):
@@ -83,8 +101,8 @@ class Portal:
         ap = getattr(self.hal, "ap", None)
         self.wifi.wlan.active(True)  # AP+STA: the station scans and test-joins
         if ap is not None:
+            ap.active(True)  # before config(): the esp32 quickref's order
             ap.config(essid=self.ssid, security=0)  # open AP, like the reference
-            ap.active(True)
         srv = await asyncio.start_server(self._conn, self.host, self.port)
         dns = None
         if self.dns_port:
@@ -159,9 +177,7 @@ class Portal:
         q = _query(path)
         if method == "GET":
             if p in ("/", "/index.html"):
-                from firmware.portal_page import PAGE
-
-                return 200, "text/html; charset=utf-8", PAGE, ""
+                return 200, "text/html; charset=utf-8", _page(), ""
             if p == "/scan":
                 return self._json(200, self._scan())
             if p == "/saved/list":
@@ -257,6 +273,7 @@ class Portal:
             "protocol_version": c.get("protocol_version"),
             "audio_format": c.get("audio_format"),
             "server_managed_urls": c.get("server_managed_urls"),
+            "language": c.get("language"),
         }
 
     def _advanced_set(self, req):

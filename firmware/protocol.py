@@ -1,4 +1,4 @@
-# The xiaozhi protocol's JSON side (spec §1.2–§2): handshake headers, the
+# The xiaozhi protocol's JSON side (docs/protocol.md §1.2–§2): handshake headers, the
 # client hello, every device message, and validation of server messages.
 # Pure string/dict work, tested under both runtimes.
 #
@@ -10,7 +10,7 @@ try:
 except ImportError:  # pragma: no cover
     import ujson as json
 
-DEFAULT_DOWNLINK_RATE = 24000  # when the server hello omits it (spec §1.4)
+DEFAULT_DOWNLINK_RATE = 24000  # when the server hello omits it (docs/protocol.md §1.4)
 DEFAULT_FRAME_MS = 60
 UPLINK_RATE = 16000
 
@@ -36,7 +36,7 @@ def uuid4(rand16):
 
 
 def headers(token, version, device_id, client_id):
-    """The handshake headers of spec §1.2, as (name, value) pairs."""
+    """The handshake headers of docs/protocol.md §1.2, as (name, value) pairs."""
     out = []
     if token:
         # A token that already names its scheme ("Bearer x", "Basic x") goes as-is.
@@ -75,6 +75,12 @@ def abort(sid, reason=None):
     return '{"session_id":%s,"type":"abort","reason":%s}' % (_q(sid), _q(reason))
 
 
+def ping():
+    """The stock server's JSON keepalive; it answers {"type":"pong"} only with
+    enable_websocket_ping on, so the WebSocket PING is what proves the link."""
+    return '{"type":"ping"}'
+
+
 def mcp(sid, payload):
     """Wrap a JSON-RPC reply (dict) for the server."""
     return '{"session_id":%s,"type":"mcp","payload":%s}' % (
@@ -96,7 +102,7 @@ def parse(text):
 
 
 class ServerHello:
-    """The parts of the server hello the device keeps (spec §1.4)."""
+    """The parts of the server hello the device keeps (docs/protocol.md §1.4)."""
 
     def __init__(self, msg, previous_session_id=""):
         if msg.get("transport") != "websocket":

@@ -1,7 +1,7 @@
 # Boot to ready: Wi-Fi (or the provisioning portal), then the OTA check and
 # activation, then the settings the voice session needs.
 #   starting -> [wifi_configuring ->] activating -> idle
-from firmware import log, ota, state
+from firmware import log, ntp, ota, state
 from firmware.hal import pressed_within
 from firmware.protocol import uuid4
 from firmware.wifi import WifiManager
@@ -68,6 +68,11 @@ async def bring_up(cfg, hal, machine):
             log.error(_TAG, "cannot keep the new client id: %s" % e)
     machine.to(state.STARTING)
     wifi = await join_network(cfg, hal, machine)
+    if wifi:
+        await ntp.bring_up(cfg)  # before the first checked TLS connection (OTA, server)
+    if ntp.checked_tls(cfg) and not cfg.get("ca_file"):
+        log.error(_TAG, "tls_verify is on but ca_file is empty, so https/wss connections will be refused: "
+                        "put your server's CA certificate (PEM) on the device and set ca_file")
     machine.to(state.ACTIVATING)
     if cfg.get("ota_url"):
         o = ota.Ota(cfg, hal, net=wifi.info if wifi else None)
@@ -83,4 +88,7 @@ async def bring_up(cfg, hal, machine):
         wifi.set_power_save(True)  # idle: save power until a session starts
     machine.to(state.IDLE)
     out["wifi"] = wifi
+    from firmware import resident
+
+    resident.drop()  # this module included: nothing but boot needs it again
     return out

@@ -1,8 +1,8 @@
-# The device state machine (spec §6): the states, the transitions the
+# The device state machine (docs/protocol.md §6): the states, the moves the
 # reference firmware allows, and the Controller that turns every input
-# (button, server message, channel events, playback drained) into a state
-# change plus a list of actions for the app to carry out. Pure: no I/O, so it
-# is tested under both CPython and MicroPython.
+# (button, server message, channel events, liveness, Wi-Fi, playback drained)
+# into a state change plus a list of actions for the app to carry out. Pure:
+# no I/O, so it is tested under both CPython and MicroPython.
 from micropython import const
 
 from firmware import log
@@ -18,14 +18,18 @@ UPGRADING = const(7)
 ACTIVATING = const(8)
 AUDIO_TESTING = const(9)
 FATAL_ERROR = const(10)
+# Ours, not the reference's: the server has sent tts stop and the tail of the
+# reply is still playing. The reference stays "speaking" until its queue
+# empties; a named state makes the end of a reply one thing, not three flags.
+DRAINING = const(11)
 
 NAMES = (
     "unknown", "starting", "wifi_configuring", "idle", "connecting", "listening",
-    "speaking", "upgrading", "activating", "audio_testing", "fatal_error",
+    "speaking", "upgrading", "activating", "audio_testing", "fatal_error", "draining",
 )
 
-# Allowed transitions, exactly as the reference's validator (spec §6.1).
-_ALLOWED = {
+# Allowed transitions: the reference's validator (docs/protocol.md §6.1) plus draining.
+ALLOWED = {
     UNKNOWN: (STARTING,),
     STARTING: (WIFI_CONFIGURING, ACTIVATING),
     WIFI_CONFIGURING: (ACTIVATING, AUDIO_TESTING),
@@ -35,9 +39,12 @@ _ALLOWED = {
     IDLE: (CONNECTING, LISTENING, SPEAKING, ACTIVATING, UPGRADING, WIFI_CONFIGURING),
     CONNECTING: (IDLE, LISTENING),
     LISTENING: (SPEAKING, IDLE),
-    SPEAKING: (LISTENING, IDLE),
+    SPEAKING: (LISTENING, IDLE, DRAINING),
+    DRAINING: (IDLE, LISTENING, SPEAKING),
     FATAL_ERROR: (),
 }
+# States that exist only while a channel is wanted or open.
+SESSION_STATES = (CONNECTING, LISTENING, SPEAKING, DRAINING)
 
 _TAG = "state"
 
@@ -45,6 +52,7 @@ _TAG = "state"
 class Machine:
     def __init__(self):
         self.state = UNKNOWN
+        self.refused = 0  # moves the table refused (a Controller bug if ever > 0)
 
     @property
     def name(self):
@@ -54,7 +62,8 @@ class Machine:
         """Move to `new` if the table allows it; same-state moves are no-ops."""
         if new == self.state:
             return True
-        if new not in _ALLOWED[self.state]:
+        if new not in ALLOWED[self.state]:
+            self.refused += 1
             log.warn(_TAG, "refused %s -> %s" % (NAMES[self.state], NAMES[new]))
             return False
         log.info(_TAG, "%s -> %s" % (NAMES[self.state], NAMES[new]))
@@ -65,22 +74,32 @@ class Machine:
 
 # Actions the app carries out, in order. Tuples: (ACTION, argument).
 OPEN = "open"  # connect + hello
-CLOSE = "close"  # drop the channel (the device sends no goodbye on WebSocket)
+CLOSE = "close"  # arg: why the device hangs up (the device sends no goodbye on WebSocket)
 LISTEN_START = "listen_start"  # arg: mode
 LISTEN_STOP = "listen_stop"
 ABORT = "abort"  # arg: reason or None
 MIC_ON = "mic_on"
 MIC_OFF = "mic_off"
-FLUSH_PLAYBACK = "flush_playback"
+FLUSH_PLAYBACK = "flush_playback"  # drop queued downlink audio
+DRAIN = "drain"  # no more audio for this reply: play the tail, then report drained()
+TURN_DONE = "turn_done"  # the reply has played out: report the turn's figures
 REBOOT = "reboot"
 
 MANUAL = "manual"
 AUTO = "auto"
 REALTIME = "realtime"
 
+# The channel as the Controller sees it.
+LINK_DOWN = const(0)
+LINK_OPENING = const(1)  # OPEN issued, opened()/closed() not yet seen
+LINK_UP = const(2)
+LINK_CLOSING = const(3)  # CLOSE issued, closed() not yet seen
+
 
 class Controller:
-    """Turns inputs into transitions and actions.
+    """Turns inputs into transitions and actions. Besides the Machine's state
+    it keeps only what is state too: the channel's (link), the listen mode of
+    the current turn, and the mode a press asked for while the channel opens.
 
     button_mode "ptt": press starts a manual (push-to-talk) turn, release ends it.
     button_mode "click": a press toggles like the reference's BOOT button
@@ -92,47 +111,56 @@ class Controller:
         self.button_mode = button_mode
         self.listen_mode = listen_mode
         self.mode = MANUAL  # mode of the current or last listen
-        self.channel_open = False
-        self.pending = None  # listen mode requested while the channel opens
-        self.await_drain = False  # auto mode: listen again once playback drains
+        self.link = LINK_DOWN
+        self.pending = None  # listen mode wanted once the channel is open
 
     # -- helpers -----------------------------------------------------------
     def _listen(self, mode):
         self.mode = mode
-        self.await_drain = False
         if not self.m.to(LISTENING):
             return []
         return [(LISTEN_START, mode), (MIC_ON, None)]
 
     def _start_turn(self, mode):
-        if self.channel_open:
+        if self.link == LINK_UP:
             # The last reply's tail may still be playing: a person starting a
             # new turn wants quiet, and the mic must not hear the speaker.
             return [(FLUSH_PLAYBACK, None)] + self._listen(mode)
         self.pending = mode
         self.m.to(CONNECTING)
-        return [(OPEN, None)]
+        if self.link == LINK_DOWN:
+            self.link = LINK_OPENING
+            return [(OPEN, None)]
+        return []  # opening: opened() listens; closing: closed() opens again
 
     def _to_idle(self):
-        self.await_drain = False
         self.pending = None
-        self.m.to(IDLE)
+        if self.m.state in SESSION_STATES:
+            self.m.to(IDLE)
+            return [(MIC_OFF, None), (FLUSH_PLAYBACK, None)]
+        return []
+
+    def _hang_up(self, reason):
+        """The device ends the session itself; `reason` goes into the closed event."""
+        acts = self._to_idle()
+        if self.link == LINK_UP:
+            self.link = LINK_CLOSING
+            acts.append((CLOSE, reason))
+        return acts
 
     # -- button ------------------------------------------------------------
     def press(self):
         s = self.m.state
         if self.button_mode == "click":
-            if s == IDLE:
+            if s in (IDLE, DRAINING):
                 return self._start_turn(self.listen_mode)
             if s == SPEAKING:
                 return [(ABORT, None)]  # stay speaking until the server's tts stop
             if s == LISTENING:
-                self._to_idle()
-                self.channel_open = False
-                return [(MIC_OFF, None), (CLOSE, None)]
+                return self._hang_up("closed with the button")
             return []
         # push-to-talk
-        if s == IDLE:
+        if s in (IDLE, DRAINING):
             return self._start_turn(MANUAL)
         if s == SPEAKING:
             # Barge-in: cut the reply short and listen at once.
@@ -147,13 +175,13 @@ class Controller:
             self.pending = None  # released before the channel opened: no turn
             return []
         if s == LISTENING and self.mode == MANUAL:
-            self._to_idle()
+            self.m.to(IDLE)
             return [(MIC_OFF, None), (LISTEN_STOP, None)]
         return []
 
     # -- channel -----------------------------------------------------------
     def opened(self):
-        self.channel_open = True
+        self.link = LINK_UP
         if self.m.state != CONNECTING:
             return []
         mode, self.pending = self.pending, None
@@ -164,18 +192,30 @@ class Controller:
 
     def closed(self):
         """The channel closed or failed to open, for whatever reason."""
-        self.channel_open = False
-        if self.m.state in (CONNECTING, LISTENING, SPEAKING):
-            self._to_idle()
-            return [(MIC_OFF, None), (FLUSH_PLAYBACK, None)]
-        return []
+        was = self.link
+        self.link = LINK_DOWN
+        if was == LINK_CLOSING and self.m.state == CONNECTING and self.pending is not None:
+            # A press came while the old channel was closing: open a new one now.
+            self.link = LINK_OPENING
+            return [(OPEN, None)]
+        return self._to_idle()
+
+    def link_dead(self, reason):
+        """Liveness: no frame from the server within the bound."""
+        return self._hang_up(reason)
+
+    def wifi_lost(self):
+        return self._hang_up("Wi-Fi lost")
+
+    def undecodable(self, reason):
+        """The server sends audio this device cannot play."""
+        return self._hang_up(reason)
 
     # -- server messages ---------------------------------------------------
     def tts_start(self):
-        s = self.m.state
-        if s not in (IDLE, LISTENING):
+        # Not on a channel the device is hanging up: its last frames mean nothing now.
+        if self.link != LINK_UP or self.m.state not in (IDLE, LISTENING, DRAINING):
             return []
-        self.await_drain = False
         self.m.to(SPEAKING)
         acts = [(FLUSH_PLAYBACK, None)]
         if self.mode != REALTIME:
@@ -185,27 +225,35 @@ class Controller:
     def tts_stop(self):
         if self.m.state != SPEAKING:
             return []  # e.g. the stock server's second tts stop after an abort
-        if self.mode == MANUAL:
-            self._to_idle()
-            return []
-        self.m.to(LISTENING)
-        if self.mode == REALTIME:
-            return []  # the mic never stopped
-        self.await_drain = True
-        return []
+        self.m.to(DRAINING)
+        return [(DRAIN, None)]
 
     def drained(self):
-        """Playback has played everything queued."""
-        if self.await_drain and self.m.state == LISTENING:
-            return self._listen(self.mode)
-        return []
+        """Playback has played everything queued for the reply."""
+        if self.m.state != DRAINING:
+            return []
+        if self.mode == MANUAL:
+            self.m.to(IDLE)
+            return [(TURN_DONE, None)]
+        if self.mode == REALTIME:
+            self.m.to(LISTENING)  # the mic never stopped
+            return [(TURN_DONE, None)]
+        return [(TURN_DONE, None)] + self._listen(self.mode)
+
+    def goodbye(self):
+        return self._hang_up("server said goodbye")
+
+    def shutdown(self):
+        return self._hang_up("shutdown")
 
     def system(self, command):
         if command == "reboot":
-            self._to_idle()
-            return [(MIC_OFF, None), (CLOSE, None), (REBOOT, None)]
+            return self._hang_up("reboot") + [(REBOOT, None)]
         return []
 
     def accepts_audio(self):
-        """Downlink audio is queued only while speaking (spec §2.3)."""
+        """Downlink audio is queued only while speaking (docs/protocol.md §2.3)."""
         return self.m.state == SPEAKING
+
+    def draining(self):
+        return self.m.state == DRAINING

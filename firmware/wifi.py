@@ -15,8 +15,10 @@ from firmware import clock, log
 from firmware.config import MAX_NETWORKS
 
 JOIN_TIMEOUT_MS = 15000  # per network; 5 networks stay within the reference's 60 s budget
+JOIN_RETRIES = 2  # driver attempts after the first while joining: failures then show in status()
 POLL_MS = 100  # status polling while joining
-STALE_REASON_MS = 3000  # failure codes this soon after connect() may be the last attempt's
+STALE_REASON_MS = 3000  # failure codes this soon after connect() may be the last attempt's (sim)
+SETTLE_MS = 200  # after stopping the driver, before connect() (micropython#17661)
 WATCH_MS = 500  # link polling in supervise()
 _GOT_IP = 1010
 _CONNECTING = 1001
@@ -24,23 +26,35 @@ _IDLE = 1000
 _TAG = "wifi"
 
 # esp32 status() codes (ESP-IDF disconnect reasons) -> what to tell the user.
+# With a wrong WPA2 password the handshake usually just times out (15, 204)
+# or the authentication expires (2); 202 is the rarer explicit refusal.
+_WRONG_PASSWORD = "wrong password"
 _REASONS = {
-    2: "authentication expired (wrong password?)",
-    15: "handshake timed out (wrong password?)",
+    2: _WRONG_PASSWORD + " (authentication expired)",
+    8: "disconnected",
+    15: _WRONG_PASSWORD + " (handshake timed out)",
     200: "lost the AP (beacon timeout)",
     201: "AP not found (out of range or wrong name)",
-    202: "wrong password",
+    202: _WRONG_PASSWORD,
     203: "AP refused the association",
-    204: "handshake timed out (wrong password?)",
+    204: _WRONG_PASSWORD + " (handshake timed out)",
     205: "connection failed",
-    1000: "idle",
-    1001: "still connecting",
+    210: "AP not found with a security mode this device supports",
+    211: "AP not found with the required security",
+    212: "AP not found (signal too weak)",
 }
 
 
 def reason(status):
     """A status() code in words."""
     return _REASONS.get(status, "status %d" % status)
+
+
+def _set_reconnects(w, n):
+    try:
+        w.config(reconnects=n)  # -1: forever (ports/esp32/network_wlan.c)
+    except (ValueError, TypeError):  # a port without the setting: its retries stay as they are
+        pass
 
 
 class WifiManager:
@@ -84,27 +98,47 @@ class WifiManager:
 
     async def join(self, ssid, password, timeout_ms=None):
         """Try one network. -> (True, "") or (False, reason in words). Used for
-        saved networks and for the portal's test-join before saving."""
+        saved networks and for the portal's test-join before saving.
+
+        The esp32 driver retries a failed attempt by itself, forever unless
+        told otherwise, and status() says "connecting" all that time; so the
+        join allows it JOIN_RETRIES more attempts, after which status() names
+        the reason (wrong password within a few seconds, an absent AP a little
+        later), and hands the forever-retrying back for the live link."""
         timeout_ms = timeout_ms or self.join_timeout_ms
         w = self.wlan
         w.active(True)
-        try:
+        if w.isconnected() or w.status() == _CONNECTING:
             w.disconnect()  # stop the driver's own retries of the previous AP
-            w.connect(ssid, password)
+            # connect() right after a disconnect() can raise "Wifi Internal Error" (micropython#17661).
+            await clock.sleep_ms(SETTLE_MS)
+        _set_reconnects(w, JOIN_RETRIES)
+        try:
+            try:
+                w.connect(ssid, password)
+            except OSError:
+                await clock.sleep_ms(SETTLE_MS * 5)  # once more, the driver may still be stopping
+                w.connect(ssid, password)
         except OSError as e:
+            _set_reconnects(w, -1)
             return False, "radio error: %s" % e
+        ok, why = await self._wait_join(w, timeout_ms)
+        if not ok:
+            w.disconnect()
+        _set_reconnects(w, -1)
+        return ok, why
+
+    async def _wait_join(self, w, timeout_ms):
         t0 = clock.now_ms()
         while clock.now_ms() - t0 < timeout_ms:
             st = w.status()
             if st == _GOT_IP:
                 return True, ""
-            # The esp32 port clears a failure reason only on GOT_IP, so right
-            # after connect() status() can still report the previous attempt's.
+            # The simulator's WLAN reports the previous attempt's reason right
+            # after connect(), as the port does without reconnects set.
             if st not in (_IDLE, _CONNECTING) and clock.now_ms() - t0 >= STALE_REASON_MS:
-                w.disconnect()
                 return False, reason(st)
             await clock.sleep_ms(POLL_MS)
-        w.disconnect()
         return False, "no answer within %d s" % (timeout_ms // 1000)
 
     def _visible(self):

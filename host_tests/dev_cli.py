@@ -12,9 +12,9 @@ def run_dev(*args, env=None, timeout=90):
 
 
 def assert_one_line_error(p, *words):
-    """A user mistake ends in exit 1 and one 'error: ...' line naming `words`, never a traceback."""
+    """A failed command ends in exit 1 and one 'dev: FAILED: ...' line naming `words`, never a traceback."""
     assert p.returncode == 1, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    assert len(lines) == 1 and lines[0].startswith("dev: FAILED: "), p.stderr
     for w in words:
         assert w in lines[0], lines[0]

@@ -25,9 +25,9 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from tools.common.wav import read_wav
 from tools.gateway.config import Config
 from tools.gateway.proxy import Gateway
-from tools.wav import read_wav
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEECH_WAV = os.path.join(HERE, "fixtures", "gateway", "speech_en_16k.wav")
@@ -204,6 +204,8 @@ class FakeUpstream:
     tts_freq: the tone the 24 kHz TTS speaks; prompt_freq: the 16 kHz SILK prompt
     die_mid_turn: abort the TCP connection after sending half the TTS frames
     close_after_hello: close(1000) right after the server hello
+    json_ping: answer {"type":"ping"} with a pong (stock with enable_websocket_ping on)
+    stop_answering(): stop reading every connection, so PINGs and pings go unanswered
     """
 
     def __init__(self, tts_freq=1000, prompt_freq=500, tts_frames=10, prompt_frames=5):
@@ -213,6 +215,10 @@ class FakeUpstream:
         self.prompt_frames = prompt_frames
         self.die_mid_turn = False
         self.close_after_hello = False
+        self.json_ping = False
+        self.json_pings = 0  # {"type":"ping"} messages received
+        self.silent = False
+        self.pinged = asyncio.Event()
         self.connections = []  # one dict per connection
         self.connected = asyncio.Event()
         self.closed = asyncio.Event()
@@ -232,6 +238,9 @@ class FakeUpstream:
         return self
 
     async def stop(self):
+        if self.silent:  # a silent connection would wait out its close_timeout: drop it
+            for rec in self.connections:
+                rec["ws"].transport.abort()
         self._server.close()
         await self._server.wait_closed()
 
@@ -271,6 +280,11 @@ class FakeUpstream:
                 elif t == "listen" and m.get("state") in ("stop", "detect"):
                     text = m.get("text") or self.stt_text
                     await self.turn(ws, text)
+                elif t == "ping":
+                    self.json_pings += 1
+                    self.pinged.set()
+                    if self.json_ping:
+                        await ws.send('{"type":"pong","timestamp":"2026-12-02 06:00:00"}')
                 elif t == "abort":
                     await ws.send('{"type":"tts","state":"stop","session_id":"S"}')
         except websockets.ConnectionClosed:
@@ -278,6 +292,11 @@ class FakeUpstream:
         finally:
             rec["close"] = (ws.close_code, ws.close_reason)
             self.closed.set()
+
+    def stop_answering(self):
+        self.silent = True
+        for rec in self.connections:
+            rec["ws"].transport.pause_reading()
 
     async def turn(self, ws, text):
         sid = "S-%d" % len(self.connections)

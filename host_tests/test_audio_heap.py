@@ -22,7 +22,7 @@ import gc
 import json
 import micropython
 import random
-from firmware import codec, dsp, framing, jitter
+from firmware import adpcm, codec, dsp, framing, jitter
 
 R = {}
 
@@ -95,11 +95,24 @@ for v in (1, 2, 3):
 c = codec.create("pcm", 16000, 60)
 pkt = memoryview(bytearray(c.max_packet))
 pcm_mv = memoryview(pcm16k)
+frame24_mv = memoryview(pcm24k)
 prove("codec_encode_into", lambda: c.encode_into(pcm_mv, pkt))
 dec = memoryview(bytearray(c.max_packet))
 prove("codec_decode_into", lambda: c.decode_into(pkt, dec))
 framed = memoryview(bytearray(16 + c.max_packet))
 prove("codec_decode_into_offset", lambda: c.decode_into(framed, dec, 16, 1000))
+a = codec.create("adpcm", 16000, 60)
+apkt = memoryview(bytearray(a.max_packet))
+prove("adpcm_encode_into", lambda: a.encode_into(pcm_mv, apkt))
+prove("adpcm_decode_into", lambda: a.decode_into(apkt, dec))
+aframed = memoryview(bytearray(16 + a.max_packet))
+a.encode_into(pcm_mv, aframed[16:])
+prove("adpcm_decode_into_offset", lambda: a.decode_into(aframed, dec, 16, a.max_packet))
+a24 = codec.create("adpcm", 24000, 60)
+a24pkt = memoryview(bytearray(a24.max_packet))
+prove("adpcm_encode_24k", lambda: a24.encode_into(frame24_mv, a24pkt))
+prove("pure_adpcm_encode", lambda: adpcm._encode_py(pcm16k, 960, apkt, a._state, adpcm.STEPS, adpcm._INDEX_UP1), 1)
+prove("pure_adpcm_decode", lambda: adpcm._decode_py(apkt, 0, 960, dec, adpcm.STEPS, adpcm._INDEX_UP1), 1)
 
 # jitter buffer: steady state, overflow drop, underrun, flush, drain
 jb = jitter.JitterBuffer(4, 2880, 2)
@@ -111,6 +124,8 @@ def steady():
     jb.push(frame24)
     jb.pop_into(play)
     jb.push(frame24, 1000)
+    jb.pop_into(play)
+    jb.push(frame24, 484, 16)  # a compressed packet after a v2 header, as the reader hands it over
     jb.pop_into(play)
 
 
@@ -174,6 +189,12 @@ CALLS = [
     "codec_encode_into",
     "codec_decode_into",
     "codec_decode_into_offset",
+    "adpcm_encode_into",
+    "adpcm_decode_into",
+    "adpcm_decode_into_offset",
+    "adpcm_encode_24k",
+    "pure_adpcm_encode",
+    "pure_adpcm_decode",
     "jitter_push_pop",
     "jitter_overflow_drop",
     "jitter_underrun_refill",

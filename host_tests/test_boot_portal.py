@@ -53,7 +53,8 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def test_page_scan_submit_saved_exit(portal, tmp_path):
     st, page = portal.call("/")
-    assert st == 200 and b"<form" in page and b"viewport" in page and len(page) < 8192
+    # Both languages' texts are in the one page; it still goes out in one small write.
+    assert st == 200 and b"<form" in page and b"viewport" in page and len(page) < 12 * 1024
     st, scan = portal.call("/scan")
     assert scan["support_5g"] is False
     assert [(a["ssid"], a["authmode"] > 0) for a in scan["aps"]] == [("home", True), ("cafe", False)]
@@ -90,13 +91,15 @@ def test_page_scan_submit_saved_exit(portal, tmp_path):
 def test_advanced_config_validates_and_hides_token(portal, tmp_path):
     st, adv = portal.call("/advanced/config")
     assert adv == {"ota_url": "", "ws_url": "", "ws_token_set": False, "protocol_version": 1,
-                   "audio_format": "pcm", "server_managed_urls": False}
+                   "audio_format": "pcm", "server_managed_urls": False, "language": "zh-CN"}
     st, r = portal.call("/advanced/config", {"ws_url": "http://not-ws/", "ota_url": "http://ok/"})
     assert st == 400 and "ws_url" in r["error"]
     st, r = portal.call("/advanced/config", {"protocol_version": 7})
     assert st == 400 and "protocol_version" in r["error"]
     st, r = portal.call("/advanced/config", {"wifi": []})
     assert st == 400 and "wifi" in r["error"]
+    st, r = portal.call("/advanced/config", {"language": "en-US"})  # the page's switch changes only the page
+    assert st == 400 and "language" in r["error"]
     st, r = portal.call("/advanced/config", {"ota_url": "http://127.0.0.1:9/xiaozhi/ota/",
                                              "ws_token": "tok-very-secret", "protocol_version": 3})
     assert r == {"success": True}
@@ -153,3 +156,15 @@ def test_captive_dns_answers_every_name(portal):
     assert r[-4:] == bytes([192, 168, 4, 1])
     ev = kinds(portal.dev, "portal")[0]["d"]
     assert ev["ssid"] == "Xiaozhi-ABCE"  # soft-AP MAC = STA MAC + 1, as on the chip
+
+
+def test_the_page_is_not_kept_in_memory_after_it_is_served():
+    # The device goes on from the portal to voice sessions in the same heap.
+    import sys
+
+    import firmware
+    from firmware import portal
+
+    page = portal._page()
+    assert page.startswith(b"<!DOCTYPE html>")
+    assert "firmware.portal_page" not in sys.modules and not hasattr(firmware, "portal_page")

@@ -44,7 +44,7 @@ async def test_a_stock_server_reached_directly_is_named():
     finally:
         await mock.aclose()
     assert code == 1, out
-    fail = [line for line in out.splitlines() if line.startswith("FAIL")]
+    fail = [line for line in out.splitlines() if line.startswith("dev: FAILED:")]
     assert len(fail) == 1 and "opus" in fail[0].lower() and "tools.gateway" in fail[0], out
 
 
@@ -57,17 +57,17 @@ async def test_a_dead_upstream_is_the_broken_hop():
     finally:
         await gw.stop()
     assert code == 1, out
-    assert "FAIL  upstream:" in out and "Traceback" not in out, out
+    assert "dev: FAILED: upstream:" in out and "Traceback" not in out, out
 
 
 @async_test
 async def test_no_ota_service_is_the_broken_hop():
     code, out = await doctor("--ota-url", "http://127.0.0.1:%d/xiaozhi/ota/" % dead_port())
     assert code == 1, out
-    assert "FAIL  ota: nothing answers" in out and "points at this PC" in out, out
+    assert "dev: FAILED: ota: nothing answers" in out and "points at this PC" in out, out
 
 
 @async_test
 async def test_no_url_at_all_is_a_config_failure():
     code, out = await doctor()
-    assert code == 1 and "FAIL  config: neither ota_url nor ws_url" in out, out
+    assert code == 1 and "dev: FAILED: config: neither ota_url nor ws_url" in out, out

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tools import wav
+from tools.common import wav
 from tools.harness.device import MIC_SECONDS, finish_reply, push_to_talk, start_device, states
 from tools.mock_server.server import MockServer
 
@@ -63,7 +63,7 @@ def test_push_to_talk_turn_on_the_wire(tmp_path, server, device, version, header
     fw = device(protocol_version=version)
     push_to_talk(fw)
     finish_reply(fw)
-    assert states(fw)[-3:] == ["idle", "speaking", "idle"]
+    assert states(fw)[-4:] == ["idle", "speaking", "draining", "idle"]
 
     s = server.sessions[0]
     # Handshake headers as the reference sends them (spec §1.2).
@@ -109,6 +109,29 @@ def test_token_goes_as_bearer(tmp_path, device, server):
     fw.stop()
 
 
+def _uplink_while_replying(s):
+    """Per reply: binary frames the server received from its second
+    sentence_start (well after tts start, so no frame is still in flight from
+    before the mic went off) until the device's next listen start, or the end
+    of the session."""
+    counts, window, sentences = [], None, 0
+    for f in s.frames:
+        if f.kind == "text" and isinstance(f.data, dict):
+            t, st = f.data.get("type"), f.data.get("state")
+            if f.dir == "tx" and t == "tts" and st == "start":
+                sentences = 0
+            elif f.dir == "tx" and t == "tts" and st == "sentence_start":
+                sentences += 1
+                if sentences == 2 and window is None:
+                    window = 0
+            elif f.dir == "rx" and t == "listen" and st == "start" and window is not None:
+                counts.append(window)
+                window = None
+        elif f.kind == "binary" and f.dir == "rx" and window is not None:
+            window += 1
+    return counts if window is None else counts + [window]
+
+
 def test_auto_mode_listens_again_after_playback(server, device):
     fw = device(button_mode="click")
     fw.send("click")
@@ -119,9 +142,28 @@ def test_auto_mode_listens_again_after_playback(server, device):
     fw.send("click")  # listening -> close
     fw.wait_for("did not go idle", "state", to="idle")
     s = server.sessions[0]
+    # No audio was sent while the device was speaking or draining the reply
+    # (mic off, docs/protocol.md §6.3): the server saw none in that window.
+    assert _uplink_while_replying(s)[:2] == [0, 0], _uplink_while_replying(s)
     assert [t.end for t in s.turns[:2]] == ["vad", "vad"]  # the server's VAD ended each utterance
-    # No audio was sent while the device was speaking (mic off, spec §6.3).
     assert len(s.turns) >= 2 and all(t.frames > 10 for t in s.turns[:2])
+    # The device waited in "draining", not in "listening" with the mic off.
+    assert states(fw).count("draining") >= 2
+    ups = [e["d"]["frames"] for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "up"]
+    assert ups[:2] == [t.frames for t in s.turns[:2]], ups
+
+
+def test_realtime_mode_sends_audio_while_speaking(server, device):
+    """The check above can fail: realtime keeps the mic open through the
+    reply, and the same window then holds frames."""
+    fw = device(button_mode="click", listen_mode="realtime")
+    fw.send("click")
+    fw.wait_for("listening never started", "tx", type="listen", state="start", mode="realtime")
+    finish_reply(fw)
+    fw.send("click")
+    fw.wait_for("did not go idle", "state", to="idle")
+    counts = _uplink_while_replying(server.sessions[0])
+    assert counts and counts[0] > 10, counts
 
 
 def test_abort_while_speaking_then_listen(server, device):
@@ -180,6 +222,7 @@ def test_server_closes_mid_reply_then_next_turn_works(server, device):
     push_to_talk(fw)
     fw.wait_for("no reply", "rx", type="tts", state="start")
     closed = fw.wait_for("close not noticed", "closed")
+    assert closed["d"]["by"] == "server", closed
     assert "server closed" in closed["d"]["reason"] or "connection" in closed["d"]["reason"]
     assert states(fw)[-1] == "idle"  # the close is reported once the device is idle
     # The fault hits only the first session; the device recovers by itself.
@@ -192,9 +235,18 @@ def test_server_closes_mid_reply_then_next_turn_works(server, device):
 def test_garbage_from_the_server_is_survived(server, device):
     fw = device(protocol_version=2)
     push_to_talk(fw)
-    finish_reply(fw)
+    played = finish_reply(fw)
     assert fw.proc.poll() is None
-    assert any("dropped" in line or "ignoring" in line for line in fw.log)
+    # Each piece of garbage the mock injects (tools/mock_server/server.py
+    # inject_garbage) was refused for its own reason, and nothing else was.
+    text = [line.split("dropped bad frame: ", 1)[1] for line in fw.log if "dropped bad frame: " in line]
+    assert sorted(r.split(":")[0] for r in text) == sorted(
+        ["not JSON"] * 2 + ["not a JSON object"] * 3 + ["message without a string 'type'"]), text
+    audio = [line.split("dropped downlink frame: ", 1)[1] for line in fw.log if "dropped downlink frame: " in line]
+    assert len(audio) == 3 and all(r.startswith("v2 frame: ") for r in audio), audio
+    assert any(e["k"] == "rx" and e["d"] == {"type": "no_such_type", "ignored": True} for e in fw.seen)
+    # ... and none of it reached the speaker: the reply played exactly the server's frames.
+    assert played["d"]["frames"] == server.sessions[0].turns[0].audio_frames
 
 
 @pytest.mark.parametrize("server", [{"oversized": True}], indirect=True)
@@ -280,7 +332,8 @@ def test_goodbye_ends_the_session_and_next_turn_reconnects(server, device):
     s = server.sessions[0]
     server.send_json({"type": "goodbye", "session_id": s.session_id})
     fw.wait_for("goodbye not seen", "rx", type="goodbye")
-    fw.wait_for("session not closed", "closed")
+    closed = fw.wait_for("session not closed", "closed")
+    assert closed["d"] == {"by": "device", "reason": "server said goodbye"}, closed
     push_to_talk(fw)
     finish_reply(fw)
     assert len(server.sessions) == 2
@@ -319,3 +372,111 @@ def test_sim_cli_names_a_bad_config_value(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tools.sim", "--volume", "150", "--out", str(tmp_path / "o.wav")],
                        cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "config key 'volume' must be 0..100" in p.stderr
+
+
+def test_each_turn_reports_its_own_figures_and_the_heap(server, device):
+    fw = device()
+    for _ in range(2):
+        push_to_talk(fw)
+        finish_reply(fw)
+        fw.wait_for("no heap after the turn", "heap")
+    s = server.sessions[0]
+    plays = [e for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "play"]
+    assert [e["d"]["frames"] for e in plays] == [t.audio_frames for t in s.turns[:2]]
+    # The heap event follows each turn's playback report, once per turn.
+    kinds = [e["k"] for e in fw.seen if e["k"] == "heap" or (e["k"] == "audio" and e["d"]["dir"] == "play")]
+    assert kinds == ["audio", "heap", "audio", "heap"], kinds
+    heaps = [e["d"] for e in fw.seen if e["k"] == "heap"]
+    assert all(h["free"] > 0 and h["alloc"] > 0 for h in heaps), heaps
+
+
+# The server paces its reply at half real time, so playback keeps running dry.
+@pytest.mark.parametrize("server", [{"pace_ms": 120, "burst": 1, "fault_sessions": 0}], indirect=True)
+def test_underruns_are_counted_per_turn(server, device):
+    fw = device()
+    for _ in range(2):
+        push_to_talk(fw)
+        finish_reply(fw)
+    plays = [e["d"] for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "play"]
+    first, second = plays[0]["underruns"], plays[1]["underruns"]
+    assert first > 3 and second > 3, plays
+    # Per turn: two alike replies count alike (a running total would double).
+    assert second <= 1.5 * first + 3 and second <= plays[1]["frames"], plays
+
+
+LIVENESS = {"keepalive_s": 1, "link_timeout_s": 3}
+
+
+@pytest.mark.parametrize("server", [{"ping_interval": None, "ping_timeout": None}], indirect=True)
+def test_idle_session_with_a_server_that_never_pings_stays_open(server, device):
+    """Our PINGs get PONGs: a quiet but live server is not a dead link. (The
+    same with the default 10/25 s for 5 minutes: tools/bench/keepalive_soak.py.)"""
+    fw = device(json_ping=True, **LIVENESS)
+    push_to_talk(fw)
+    finish_reply(fw)
+    time.sleep(4 * LIVENESS["link_timeout_s"])  # idle, four times longer than the timeout
+    assert not [e for e in fw.seen if e["k"] in ("closed", "error")], fw.seen[-5:]
+    push_to_talk(fw)
+    finish_reply(fw)
+    s = server.sessions[0]
+    assert len(server.sessions) == 1 and not s.closed
+    # json_ping adds the stock JSON ping beside each WebSocket PING (the mock, like stock, ignores it).
+    assert len(s.texts("rx", "ping")) >= 4 and s.texts("rx", "ping")[0] == {"type": "ping"}
+
+
+@pytest.mark.parametrize("server", [{"ping_interval": None, "ping_timeout": None, "hang_after_listen_stop": True}],
+                         indirect=True)
+def test_a_hung_peer_is_found_and_the_next_press_opens_a_fresh_session(server, device):
+    fw = device(**LIVENESS)
+    push_to_talk(fw)
+    stop = [e for e in fw.seen if e["k"] == "tx" and e["d"].get("state") == "stop"][-1]
+    closed = fw.wait_for("the hung peer was not noticed", "closed", timeout=30)
+    assert closed["d"] == {"by": "device", "reason": "no answer for 3 s"}, closed
+    # Not before the bound: the last frame from the server came before the listen stop.
+    assert closed["t"] - stop["t"] >= 3000, (stop, closed)
+    assert states(fw)[-1] == "idle"
+    assert not server.sessions[0].texts("rx", "ping")  # json_ping is off by default
+    push_to_talk(fw)
+    finish_reply(fw)
+    assert len(server.sessions) == 2 and server.sessions[1].turns[0].audio_frames > 0
+
+
+def test_wifi_loss_closes_the_session_through_the_device(tmp_path, server):
+    net = [{"ssid": "sim-ap", "password": "simsimsim"}]
+    fw = start_device(tmp_path, server.url, wifi=net, sim_extra={"networks": net})
+    try:
+        fw.send("press")
+        fw.wait_for("listening never started", "tx", type="listen", state="start")
+        fw.send("wifi down")
+        closed = fw.wait_for("session not closed", "closed")
+        assert closed["d"] == {"by": "device", "reason": "Wi-Fi lost"}, closed
+        assert states(fw)[-1] == "idle"
+        fw.send("release")
+    finally:
+        fw.stop()
+
+
+@pytest.mark.parametrize("server", [{"format": "opus"}], indirect=True)
+def test_an_opus_server_is_refused_in_one_line_naming_the_gateway(server, device):
+    """The stock server echoes our "pcm" in its hello, then sends Opus."""
+    fw = device()
+    push_to_talk(fw)
+    err = fw.wait_for("opus downlink not refused", "error", timeout=30)
+    assert err["d"]["reason"].startswith("server sends opus audio, which this device cannot decode")
+    assert "gateway" in err["d"]["reason"]
+    closed = fw.wait_for("channel not closed", "closed")
+    assert closed["d"] == {"by": "device", "reason": err["d"]["reason"]}, closed
+    assert not [e for e in fw.seen if e["k"] == "audio" and e["d"]["dir"] == "play"]  # nothing played as noise
+
+
+def test_sim_cli_fails_against_an_opus_server(tmp_path):
+    srv = MockServer(format="opus", **FAST)
+    srv.start_in_thread()
+    try:
+        p = subprocess.run([sys.executable, "-m", "tools.sim", "--server", srv.url, "--out", str(tmp_path / "o.wav")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=90)
+    finally:
+        srv.stop()
+    assert p.returncode == 1, p.stdout + p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sim: FAILED: ") and "opus" in lines[0] and "gateway" in lines[0]

@@ -23,7 +23,8 @@ def cli(*args, timeout=20):
 def test_help():
     p = cli("--help")
     assert p.returncode == 0
-    for flag in ("--listen", "--upstream", "--upstream-ota", "--config", "--public-url", "--audit-log"):
+    for flag in ("--listen", "--upstream", "--upstream-ota", "--config", "--public-url", "--audit-log",
+                 "--tls-cert", "--tls-key", "--log-format"):
         assert flag in p.stdout
 
 
@@ -46,6 +47,11 @@ def test_help():
     ({"ota": {"tz": 1}}, "'ota.tz'"),
     ({"public_url": "http://x/"}, "'public_url'"),
     ({"nonsense": 1}, "'nonsense'"),
+    ({"tls": {"cert": "a.crt"}}, "'tls.cert' and 'tls.key'"),
+    ({"tls": {"ca": "x"}}, "'tls.ca'"),
+    ({"keepalive": {"upstream_mode": "mqtt"}}, "'keepalive.upstream_mode'"),
+    ({"keepalive": {"device_ping_s": -1}}, "'keepalive.device_ping_s'"),
+    ({"keepalive": {"upstream_timeout_s": 0}}, "'keepalive.upstream_timeout_s'"),
 ])
 def test_config_errors_name_the_key(data, key):
     with pytest.raises(ConfigError) as e:
@@ -70,8 +76,12 @@ def test_full_config_file_loads(tmp_path):
         "auth": {"enabled": True, "window_s": 120, "devices": {"aa:bb:cc:dd:ee:ff": "0123456789abcdef"}},
         "limits": {"connections_per_minute_per_device": 5}, "blocked_words": ["x"],
         "opus": {"bitrate": 32000, "complexity": 8, "application": "audio"}, "ota": {"timezone_offset": 480},
-        "upstream_connect_timeout_s": 2, "upstream_retry_s": 5}))
+        "upstream_connect_timeout_s": 2, "upstream_retry_s": 5,
+        "tls": {"cert": "/etc/gw.crt", "key": "/etc/gw.key"},
+        "keepalive": {"device_ping_s": 30, "upstream_ping_s": 0, "upstream_mode": "json"}}))
     c = load_file(str(p))
+    assert c.tls.cert == "/etc/gw.crt" and c.keepalive.upstream_mode == "json" and c.keepalive.upstream_ping_s == 0
+    assert c.keepalive.device_timeout_s == 20  # default kept
     assert (c.listen_host, c.listen_port) == ("0.0.0.0", 9000)
     assert c.auth.window_s == 120 and c.limits.connections_per_minute_per_device == 5
     assert c.limits.messages_per_second_per_device == 60  # default kept
@@ -110,7 +120,7 @@ def test_cli_listen_port_in_use_is_a_clear_error():
         p = cli("--listen", "127.0.0.1:%d" % port, "--upstream", UP)
     finally:
         s.close()
-    assert p.returncode == 2 and "cannot listen on 127.0.0.1:%d" % port in p.stderr
+    assert p.returncode == 1 and p.stderr.startswith("gateway: FAILED: cannot listen on 127.0.0.1:%d" % port)
     assert "Traceback" not in p.stderr
 
 

@@ -96,7 +96,7 @@ def _error(reply, code, *words):
 
 
 def test_session_setup_paging_every_default_tool_and_bad_requests():
-    big_pad = "x" * (64 * 1024 - 400)  # the whole frame stays under the client's 64 KiB guard
+    big_pad = "x" * (64 * 1024 - 400)  # 4x the receive buffer: skipped as it streams in, answered by id
     script = [
         {"name": "self.get_device_status"},  # id 1: reuses the initialize id, like stock
         {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 20}},
@@ -175,7 +175,7 @@ def test_session_setup_paging_every_default_tool_and_bad_requests():
 def _block_energy(path):
     """Mean energy of the non-silent 60 ms blocks of a s16le WAV (silence is left out,
     so gaps between replies do not matter)."""
-    from tools import wav
+    from tools.common import wav
 
     rate, _, pcm = wav.read_wav(path)
     a = array.array("h")

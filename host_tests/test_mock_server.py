@@ -1,4 +1,4 @@
-"""Tests for tools/mock_server (driven by a CPython websockets client), tools/wav.py, and the
+"""Tests for tools/mock_server (driven by a CPython websockets client), tools/common/wav.py, and the
 parts of tools/mock_ota.py that the device boot tests (test_boot_ota.py) do not reach."""
 
 import array
@@ -15,10 +15,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tools.common import framing, tokens
+from tools.common.wav import WavError, read_wav, write_wav
 from tools.mock_ota import MockOta, serve_in_thread
-from tools.mock_server import MockServer, audio, auth, framing, mcp_script
+from tools.mock_server import MockServer, audio, auth, mcp_script
 from tools.mock_server.record import read_record
-from tools.wav import WavError, read_wav, write_wav
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = REPO / "tools" / "assets" / "weather_en_16k.wav"
@@ -644,7 +645,7 @@ VECTOR_TOKEN = "C038gKFvHKgGMKpofPx4JagVqNqZB9Gbs5HNZaB_Kng.1795784743"
 
 
 def test_auth_token_vector():
-    assert auth.make_token("peer-test-secret", CLIENT, DEV, VECTOR_TS) == VECTOR_TOKEN
+    assert tokens.sign("peer-test-secret", CLIENT, DEV, VECTOR_TS) == VECTOR_TOKEN
     assert auth.check("Bearer " + VECTOR_TOKEN, CLIENT, DEV, key="peer-test-secret",
                       now=VECTOR_TS + 10) is None
 
@@ -691,7 +692,7 @@ def test_auth_refusals(auth_server):
     assert _hello_first(auth_server) == "refused"  # no Authorization
     assert _hello_first(auth_server, device_id="aa:bb:cc:dd:ee:00",
                         headers={"Authorization": "Bearer " + VECTOR_TOKEN}) == "refused"
-    old = auth.make_token("peer-test-secret", CLIENT, DEV, VECTOR_TS + 3600 - 31 * 86400)
+    old = tokens.sign("peer-test-secret", CLIENT, DEV, VECTOR_TS + 3600 - 31 * 86400)
     assert _hello_first(auth_server, headers={"Authorization": "Bearer " + old}) == "refused"
     assert _hello_first(auth_server, headers={"Authorization": VECTOR_TOKEN}) == "refused"
     s = auth_server.sessions[0]
@@ -906,7 +907,7 @@ def test_opus_mode_hello_without_audio_params(server):
     d.close()
 
 
-# ---- tools/wav.py ------------------------------------------------------------------------
+# ---- tools/common/wav.py ------------------------------------------------------------------------
 def test_wav_roundtrip_and_refusals(tmp_path):
     p = tmp_path / "a.wav"
     write_wav(p, 24000, b"\x01\x00\x02\x00")

@@ -121,12 +121,6 @@ class WebSocket:
     def open(self):
         return self._state == _OPEN
 
-    @property
-    def _acount(self):
-        # Transitional: the old name, still read by host_tests/scripts/app_heaplock.py,
-        # which another branch is rewriting. Delete once it reads queue.audio_queued.
-        return self.queue.audio_queued
-
     # ---- connect -------------------------------------------------------
 
     async def connect(self, url, headers=(), cadata=None, verify=True, timeout_ms=10000):

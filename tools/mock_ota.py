@@ -287,8 +287,9 @@ def main(argv=None) -> int:
         try:
             await mock.start(args.host, args.port)
         except OSError as e:
-            print(f"mock_ota: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
-            return 2
+            print(f"mock_ota: FAILED: cannot listen on {args.host}:{args.port}: {e.strerror or e}",
+                  file=sys.stderr)
+            return 1
         print(f"mock OTA listening on {mock.url}", flush=True)
         try:
             await asyncio.Event().wait()

@@ -3,9 +3,14 @@ speaker, drive the button, and print a readable transcript of the turns.
 
     python -m tools.sim                      # bundled mock server, one push-to-talk turn
     python -m tools.sim --server ws://HOST:8000/xiaozhi/v1/ --mode auto --turns 2
+    arecord -f S16_LE -r 16000 -c 1 -t wav | python -m tools.sim --mic - --out - | aplay
+
+After each turn one line gives its latency from the button release, in ms.
+    python -m tools.sim --hal esp32-model    # the ESP32 HAL on a model of the chip, over wss://
 
 Exit status 0 only when every requested turn completed; otherwise one line
-on stderr says why.
+on stderr says why: "sim: error: ..." and exit 2 for a bad argument or mic
+file, "sim: FAILED: ..." and exit 1 for a run that failed.
 """
 
 import argparse
@@ -20,7 +25,8 @@ import tempfile
 import threading
 import time
 
-from tools import wav
+from tools import sim_pipes
+from tools.common import wav
 from tools.dev import devconfig
 from tools.dev.errors import DevError
 
@@ -28,6 +34,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "tools", "assets")
 DEFAULT_MIC = os.path.join(ASSETS, "weather_en_16k.wav")
 TURN_TIMEOUT_S = 30.0
+PTT_WAIT_S = 24 * 3600.0  # a person at the key takes their time
+
+
+def say(text):
+    """Human text: stdout, or stderr when stdout carries the speaker (--out -)."""
+    print(text, file=sys.stderr if HUMAN_TO_STDERR else sys.stdout, flush=True)
+
+
+HUMAN_TO_STDERR = False  # set by main() for --out -
 
 
 class SimError(Exception):
@@ -44,13 +59,15 @@ def micropython_binary():
 class Firmware:
     """The firmware as a micropython subprocess: control lines in, events out."""
 
-    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None):
+    def __init__(self, workdir, heap=None, env=None, echo=False, events_file=None, script=None, code_root=ROOT):
+        """code_root: where boot.py/main.py, firmware/ and lib/ are: the sources, or a
+        deploy build from build_mpy()."""
         cmd = [micropython_binary()]
         if heap:
             cmd += ["-X", "heapsize=" + heap]
-        cmd.append(script or os.path.join(ROOT, "main.py"))
+        cmd.append(script or os.path.join(code_root, "main.py"))
         # .frozen keeps the built-in asyncio importable; MICROPYPATH replaces the default path.
-        full_env = dict(os.environ, MICROPYPATH=".frozen:" + ROOT + ":" + os.path.join(ROOT, "lib"))
+        full_env = dict(os.environ, MICROPYPATH=".frozen:" + code_root + ":" + os.path.join(code_root, "lib"))
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -60,6 +77,7 @@ class Firmware:
         self.seen = []  # every event consumed so far
         self.last_reason = None  # reason of the last error/closed event
         self.on_event = None  # called with each event as it is consumed
+        self.taps = []  # called with each event as soon as it is read, on the reader thread
         self.log = []  # every line the firmware printed, for failure reports
         self.echo = echo
         self.events_file = events_file
@@ -79,11 +97,13 @@ class Firmware:
                 if self.events_file:
                     self.events_file.write(json.dumps(ev, ensure_ascii=False) + "\n")
                     self.events_file.flush()
+                for tap in self.taps:
+                    tap(ev)
                 self.events.put(ev)
             else:
                 self.log.append(line)
                 if self.echo:
-                    print("  | " + line, flush=True)
+                    say("  | " + line)
         self.events.put(None)  # end of output: the process is gone
 
     def send(self, line):
@@ -203,6 +223,39 @@ class Transcript:
             print("[%7.3f] %s" % (t, text), file=self.out, flush=True)
 
 
+# -- --mpy: run what `tools.dev deploy` puts on a board -----------------------
+# Heap figures only mean something for a board when the firmware is loaded
+# from mpy-cross output, as deployed (bytecode in .mpy needs no compiler
+# and no source text in the heap), not compiled from source at start-up.
+_HOST_ARCH = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}
+
+
+def host_mpy_arch():
+    import platform
+
+    arch = _HOST_ARCH.get(platform.machine().lower())
+    if arch is None:
+        raise SimError("--mpy: no mpy-cross -march for this host (%s)" % platform.machine())
+    return arch
+
+
+def build_mpy(dest):
+    """Write the deploy file set (tools.dev.build, native code for this host)
+    under dest, laid out as on the board; returns dest."""
+    from tools.dev import build
+
+    try:
+        files = build.build(arch=host_mpy_arch())
+    except DevError as e:
+        raise SimError("--mpy: %s" % e) from None
+    for rel, data in files.items():
+        path = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    return dest
+
+
 def _describe(d):
     d = dict(d)
     kind = d.pop("type", "?")
@@ -215,18 +268,26 @@ def wav_duration(path):
     return len(pcm) / (2.0 * rate * channels), rate, channels
 
 
-def run_turns(fw, mode, turns, mic_seconds, speed):
+def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False):
     """Drive the button and wait for each turn to finish; raises SimError.
 
     A turn is finished when the reply's tts stop has come and playback has
-    drained; in auto mode the device must then listen again by itself."""
+    drained; in auto mode the device must then listen again by itself. With
+    ptt the person at the terminal holds the button (tools/ptt.py), for as
+    long as they like."""
     if not any(e["k"] == "ready" for e in fw.seen):
         fw.wait_for("firmware did not start", "ready")
     per_turn = TURN_TIMEOUT_S + mic_seconds / speed
     stop = ("error", "closed")  # in a scripted turn, either means the turn is lost
     for n in range(1, turns + 1):
         fw.last_reason = None
-        if mode == "manual":
+        if ptt:
+            say("turn %d: hold Space (or press Enter), speak, then let go (or press Enter again)" % n)
+            fw.wait_for("turn %d: listening never started" % n, "tx", PTT_WAIT_S, fail_on=stop,
+                        type="listen", state="start")
+            fw.wait_for("turn %d: listening never stopped" % n, "tx", PTT_WAIT_S, fail_on=stop,
+                        type="listen", state="stop")
+        elif mode == "manual":
             fw.send("press")
             fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
             time.sleep(mic_seconds / speed + 0.2)  # hold the button while the utterance plays
@@ -276,13 +337,20 @@ def parse_args(argv):
     p.add_argument("--server", metavar="URL", help="xiaozhi WebSocket URL (default: start the bundled mock server)")
     p.add_argument("--token", default="", help="bearer token for the server")
     p.add_argument("--secret", default="", help="device secret: mint a signed token per connect instead")
-    p.add_argument("--mic", default=DEFAULT_MIC, metavar="WAV", help="16 kHz mono 16-bit WAV used as the microphone")
-    p.add_argument("--out", default="reply.wav", metavar="WAV", help="where the speaker output is written")
+    p.add_argument("--mic", default=DEFAULT_MIC, metavar="WAV",
+                   help="16 kHz mono 16-bit WAV used as the microphone; - reads a WAV stream from stdin in real time")
+    p.add_argument("--out", default="reply.wav", metavar="WAV",
+                   help="where the speaker output is written; - streams it to stdout (all other text goes to stderr)")
+    p.add_argument("--ptt", action="store_true",
+                   help="push-to-talk on the terminal: hold Space, or Enter to start and stop (default with --mic -)")
+    p.add_argument("--timeline", metavar="PNG", help="draw the turns (states, messages, audio, waveform) to a PNG")
     p.add_argument("--mode", choices=("manual", "auto"), default="manual",
                    help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance")
     p.add_argument("--turns", type=int, default=1, help="turns to complete (default 1)")
     p.add_argument("--protocol-version", type=int, choices=(1, 2, 3), default=1, help="binary framing version")
     p.add_argument("--heap", metavar="SIZE", help="MicroPython heap size, e.g. 256k (passed as -X heapsize=)")
+    p.add_argument("--mpy", action="store_true",
+                   help="run the mpy-cross output `tools.dev deploy` installs, not the sources")
     p.add_argument("--events", metavar="FILE", help="write the event timeline as JSON lines")
     p.add_argument("--speed", type=float, default=1.0, help="run the mic and speaker clocks this much faster")
     p.add_argument("--volume", type=int, help="speaker volume 0-100 (config key volume)")
@@ -299,14 +367,29 @@ def parse_args(argv):
     p.add_argument("--clock-speed", type=float, default=1.0,
                    help="run the firmware's timers (OTA retries, activation polls, Wi-Fi backoff) this much faster")
     p.add_argument("--workdir", help="keep the device filesystem (config.json) here instead of a temp dir")
+    p.add_argument("--hal", choices=("sim", "esp32-model"), default="sim",
+                   help="sim: WAV files and a scripted radio; esp32-model: the real ESP32 HAL and board "
+                        "profile on a model of the chip (tools/esp32_model), from a power-on clock, "
+                        "over wss:// with certificate checks")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
     p.add_argument("--display", metavar="DIR",
                    help="give the device a 128x64 display and write each new frame to DIR as frame-NNNN.png")
     a = p.parse_args(argv)
+    if a.hal == "esp32-model" and (a.portal or a.insecure or a.speed != 1 or a.clock_speed != 1):
+        p.error("--hal esp32-model runs in real time with certificate checks and a saved network "
+                "(no --portal, --insecure, --speed or --clock-speed)")
     if a.turns < 1:
         p.error("--turns must be at least 1")
     if a.speed <= 0 or a.clock_speed <= 0:
         p.error("--speed and --clock-speed must be positive")
+    if a.mic == "-" and a.speed != 1:
+        p.error("--mic - runs in real time; drop --speed")
+    if a.mic == "-" and a.mode == "manual":
+        a.ptt = True  # a live mic has no length to hold the button for: the person holds it
+    if a.ptt and a.mode != "manual":
+        p.error("--ptt needs --mode manual")
+    if a.timeline and a.out == "-":
+        p.error("--timeline draws the speaker WAV: give --out a file, not -")
     if a.activation and a.ota != "mock":
         p.error("--activation needs --ota mock")
     if a.ota and a.ota != "mock" and not a.ota.startswith(("http://", "https://")):
@@ -341,7 +424,7 @@ def display_pngs(path):
     return n
 
 
-def device_config(a, server_url, ota_url=None):
+def device_config(a, server_url, ota_url=None, hal_keys=None):
     cfg = {
         "board": "sim",
         "ws_url": "" if ota_url else server_url,
@@ -359,6 +442,7 @@ def device_config(a, server_url, ota_url=None):
         cfg["ca_file"] = os.path.abspath(a.ca)
     if a.insecure:
         cfg["tls_verify"] = False
+    cfg.update(hal_keys or {})  # --hal esp32-model: board, NTP server, test CA
     for item in a.set:
         key, _, value = item.partition("=")
         try:
@@ -368,69 +452,186 @@ def device_config(a, server_url, ota_url=None):
     return cfg
 
 
-def main(argv=None):
-    a = parse_args(argv)
+ESP32_MODEL_MAIN = os.path.join(ROOT, "tools", "esp32_model", "run.py")
+
+
+def start_esp32_model_world(a, stack, workdir):
+    """--hal esp32-model: an SNTP server (the model's RTC starts at 2000-01-01)
+    and, unless --server is given, the mock server on wss:// with a test CA.
+    -> (server URL or None, config keys, sim.json keys)."""
+    from tools import testca
+    from tools.sntp_server import SntpServer
+
+    ntp = SntpServer().start_in_thread()
+    stack.callback(ntp.stop)
+    cfg = {"board": "bread_compact_s3", "ntp_host": "127.0.0.1"}
+    opts = {"ntp_port": ntp.port, "control": True}
+    url = None
+    if not a.server:
+        ca, cert, key = testca.make(workdir)
+        from tools.mock_server.server import MockServer
+
+        srv = MockServer(host="127.0.0.1", port=0, tls_cert=cert, tls_key=key)
+        srv.start_in_thread()
+        stack.callback(srv.stop)
+        url = srv.url
+        cfg["ca_file"] = ca
+    return url, cfg, opts
+
+
+
+def turn_report(clock_speed):
+    """The on_event hook: the transcript, plus one latency line as each turn ends."""
+    from tools.turns import TurnTracker
+
+    show = Transcript(sys.stderr if HUMAN_TO_STDERR else sys.stdout).show
+    tracker = TurnTracker(lambda turn: say(turn.latency_line(clock_speed)))
+
+    def on_event(ev):
+        show(ev)
+        tracker.feed(ev)
+
+    return on_event
+
+
+def fw_speaker_rate(fw):
+    """The speaker's sample rate, from the last speaker event (24 kHz on the sim board)."""
+    for ev in reversed(fw.seen):
+        if ev["k"] == "speaker":
+            return ev["d"]["rate"]
+    return 24000
+
+
+def draw_timeline(fw, png, wav_path):
+    from tools import timeline
+
+    events = list(fw.seen)
+    while not fw.events.empty():  # what came after the last turn (the close) belongs on it too
+        ev = fw.events.get_nowait()
+        if ev is not None:
+            events.append(ev)
+    try:
+        timeline.draw(events, png, wav_path)
+    except timeline.TimelineError as e:
+        raise SimError("timeline: %s" % e) from None
+    say("timeline: wrote %s" % png)
+
+
+def check_mic(a):
+    """Seconds of the mic WAV (0 for a live stream); raises SimError naming the problem."""
+    if a.mic == "-":
+        try:
+            sim_pipes.read_wav_header(sys.stdin.buffer.raw)
+        except sim_pipes.PipeError as e:
+            raise SimError(str(e)) from None
+        return 0.0
     try:
         mic_seconds, rate, channels = wav_duration(a.mic)
     except (OSError, ValueError) as e:
-        print("sim: FAILED: mic WAV %s: %s" % (a.mic, e), file=sys.stderr)
-        return 2
+        raise SimError("mic WAV %s: %s" % (a.mic, e)) from None
     if rate != 16000 or channels != 1:
-        print("sim: FAILED: mic WAV %s must be 16 kHz mono, is %d Hz x%d" % (a.mic, rate, channels),
-              file=sys.stderr)
+        raise SimError("mic WAV %s must be 16 kHz mono, is %d Hz x%d; %s"
+                       % (a.mic, rate, channels, sim_pipes.CONVERT_HINT))
+    return mic_seconds
+
+
+def main(argv=None):
+    global HUMAN_TO_STDERR
+    a = parse_args(argv)
+    HUMAN_TO_STDERR = a.out == "-"
+    try:
+        mic_seconds = check_mic(a)
+    except SimError as e:
+        print("sim: error: %s" % e, file=sys.stderr)
         return 2
     if a.display:
         try:
             a.display = display_dir(a.display)
         except OSError as e:
-            print("sim: FAILED: --display %s: %s" % (a.display, e.strerror or e), file=sys.stderr)
+            print("sim: error: --display %s: %s" % (a.display, e.strerror or e), file=sys.stderr)
+            return 2
+    term = None
+    if a.ptt:
+        from tools import ptt
+
+        term = ptt.open_terminal()
+        if term is None:
+            print("sim: error: push-to-talk needs a terminal and there is none; use --mode auto "
+                  "(the server's VAD ends each utterance)", file=sys.stderr)
             return 2
     server = None
     workdir = a.workdir or tempfile.mkdtemp(prefix="xiaozhi-sim-")
     os.makedirs(workdir, exist_ok=True)
     out = os.path.abspath(a.out)
     events = open(a.events, "w") if a.events else None
-    fw = None
+    fw = keys = None
     stack = contextlib.ExitStack()
     try:
         url = a.server
+        model_cfg = model_opts = {}
+        if a.hal == "esp32-model":
+            url, model_cfg, model_opts = start_esp32_model_world(a, stack, workdir)
+            url = url or a.server
+            if not a.server:
+                say("mock server on %s (test CA %s)" % (url, model_cfg["ca_file"]))
         if not url:
             server = start_mock_server()
             url = server.url
-            print("mock server on %s" % url)
+            say("mock server on %s" % url)
         ota_url = a.ota
         if a.ota == "mock":
             ota_url = stack.enter_context(start_mock_ota(url, a.activation)).url
-            print("mock OTA endpoint on %s" % ota_url)
-        cfg = device_config(a, url, ota_url)
+            say("mock OTA endpoint on %s" % ota_url)
+        cfg = device_config(a, url, ota_url, model_cfg)
         try:
             devconfig.check(cfg)  # the firmware's own rules: a bad value is named, not silently reset
         except DevError as e:
-            print("sim: FAILED: bad config: %s" % e, file=sys.stderr)
+            print("sim: error: bad config: %s" % e, file=sys.stderr)
             return 2
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(cfg, f)
         opts = {"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed, "clock_speed": a.clock_speed,
                 "networks": [dict(SIM_NETWORK, rssi=-45)]}
+        live = sim_pipes.LiveAudio(workdir, sys.stdin.buffer.raw if a.mic == "-" else None,
+                                   sys.stdout.buffer if a.out == "-" else None)
+        opts.update(live.opts)
         if a.portal:
             opts.update(portal=True, portal_port=a.portal_port, dns_port=0)
+        opts.update(model_opts)
         if a.display:
             opts["display"] = a.display
         with open(os.path.join(workdir, "sim.json"), "w") as f:
             json.dump(opts, f)
-        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events)
-        fw.on_event = Transcript().show
+        code_root = build_mpy(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaozhi-mpy-"))) \
+            if a.mpy else ROOT
+        fw = Firmware(workdir, heap=a.heap, echo=a.verbose, events_file=events, code_root=code_root,
+                      script=ESP32_MODEL_MAIN if a.hal == "esp32-model" else None)
+        live.start(fw)
+        fw.on_event = turn_report(a.clock_speed)
+        if a.clock_speed != 1:
+            say("times are device time: the firmware's clock runs %g x faster than real time" % a.clock_speed)
         if a.portal:
-            print("open http://127.0.0.1:%d/ to set up Wi-Fi and the server, then press Done" % a.portal_port)
+            say("open http://127.0.0.1:%d/ to set up Wi-Fi and the server, then press Done" % a.portal_port)
             fw.wait_for("firmware did not start", "ready", timeout=24 * 3600)
-        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed)
+        if term is not None:
+            from tools import ptt
+
+            keys = ptt.Keyboard(term, fw.send)
+        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed, ptt=a.ptt)
         code = fw.stop()
         if code != 0:
             raise SimError("firmware exited with code %d: %s" % (code, fw.last_error()))
+        if live.drain:
+            live.drain.join(10)  # the rest of the reply reaches aplay before we exit
+            say("done: %d turn(s); reply audio %.2f s streamed to stdout"
+                % (a.turns, live.drain.seconds(fw_speaker_rate(fw))))
+            return 0
         seconds, level = reply_summary(out)
         if not seconds or level is None:
             raise SimError("the reply WAV %s is silent" % out)
-        print("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
+        if a.timeline:
+            draw_timeline(fw, a.timeline, out)
+        say("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
         return 0
     except SimError as e:
         print("sim: FAILED: %s" % e, file=sys.stderr)
@@ -439,6 +640,8 @@ def main(argv=None):
         print("sim: interrupted", file=sys.stderr)
         return 130
     finally:
+        if keys is not None:
+            keys.close()
         if fw is not None and fw.proc.poll() is None:
             fw.stop()
         stack.close()

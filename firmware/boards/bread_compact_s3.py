@@ -18,6 +18,10 @@ SPK_WS = 16  # LRC
 SPK_SD = 7  # DIN
 SPEAKER_RATE = 24000
 
+# An N16R8 (or N8R8) module, flashed with a SPIRAM build: the HAL says so at
+# boot when the heap shows no PSRAM.
+PSRAM = True
+
 BUTTON_PIN = 0  # BOOT, active low
 # Press BOOT within this long after reset to open the Wi-Fi portal. (Held
 # through reset, GPIO0 low starts the ROM bootloader instead of MicroPython.)

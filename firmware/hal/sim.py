@@ -1,7 +1,10 @@
 # The simulator HAL: the same firmware on the MicroPython unix port, with a
-# WAV file as the mic, a WAV file as the speaker, and control lines on stdin
-# standing in for the button and the radio. Settings come from sim.json in the
-# working directory (written by tools/sim.py).
+# WAV file (or a pipe of raw PCM) as the mic, a WAV file (or a pipe) as the
+# speaker, and control lines on stdin standing in for the button and the radio.
+# Settings come from sim.json in the working directory (written by tools/sim.py).
+# The speaker reports each reply it played ("speaker" event), which tools.sim
+# times the turn by; a piped mic reports when it starts and stops ("mic"),
+# which tools.sim feeds it by.
 import asyncio
 import gc
 import os
@@ -14,7 +17,7 @@ except ImportError:  # pragma: no cover
     import ujson as json
 
 from firmware import clock, log
-from firmware.hal.wavfile import WavReader, WavWriter
+from firmware.hal.wavfile import PcmPipeReader, WavReader, WavWriter
 
 SETTINGS = "sim.json"
 _TAG = "sim"
@@ -49,11 +52,14 @@ class _Pacer:
 
 
 class Mic:
-    """Each start() replays the WAV from its beginning, then silence follows."""
+    """Each start() replays the WAV from its beginning, then silence follows.
+    With pipe=True, path is a FIFO of raw s16le mono PCM at `rate` that
+    tools.sim fills from its stdin while the mic is on."""
 
-    def __init__(self, path, rate, speed):
-        self.wav = WavReader(path)
-        if self.wav.rate != rate or self.wav.channels != 1:
+    def __init__(self, path, rate, speed, pipe=False):
+        self.pipe = pipe
+        self.wav = PcmPipeReader(path) if pipe else WavReader(path)
+        if self.wav.rate not in (0, rate) or self.wav.channels != 1:
             raise ValueError("mic WAV %s must be %d Hz mono, is %d Hz x%d"
                              % (path, rate, self.wav.rate, self.wav.channels))
         self.rate = rate
@@ -63,9 +69,12 @@ class Mic:
     def start(self):
         self.wav.rewind()
         self.pacer.reset()
+        if self.pipe:  # only then: the event's allocation would count in the benchmarks' uplink bytes
+            log.event("mic", {"on": True})
 
     def stop(self):
-        pass
+        if self.pipe:
+            log.event("mic", {"on": False})
 
     def readinto(self, mv):
         # A plain method returning the pacer's awaitable instead of an async
@@ -76,16 +85,29 @@ class Mic:
 
 
 class Speaker:
-    def __init__(self, path, rate, speed):
-        self.wav = WavWriter(path, rate)
+    """A WAV file, or with pipe=True a FIFO that gets a WAV stream."""
+
+    def __init__(self, path, rate, speed, pipe=False):
+        self.wav = WavWriter(path, rate, stream=pipe)
         self.rate = rate
         self.pacer = _Pacer(rate, speed)
+        self._start_ms = None  # virtual time of the reply's first write
+        self._start_len = 0
 
     def start(self):
         self.pacer.reset()
+        if self._start_ms is None:  # a cut-short reply restarts without a stop
+            self._start_ms = clock.now_ms()
+            self._start_len = self.wav.data_len
 
     def stop(self):
         self.wav.sync()
+        if self._start_ms is not None:
+            # One event per reply, after its last write has played: the time
+            # of the first and last sample heard, and where they sit in the WAV.
+            log.event("speaker", {"start_ms": self._start_ms, "offset": self._start_len,
+                                  "bytes": self.wav.data_len - self._start_len, "rate": self.rate})
+            self._start_ms = None
 
     def write(self, mv):
         # Returns the pacer's awaitable (see Mic.readinto): no coroutine per frame.
@@ -128,8 +150,8 @@ class Hal:
         clock.speed = opts.get("clock_speed", 1)
         self._flash_size = opts.get("flash_size", 8 * 1024 * 1024)  # as an N8R8 module
         self._mac = bytes(int(x, 16) for x in opts.get("mac", "02:00:00:5a:4d:01").split(":"))
-        self.mic = Mic(opts["mic"], board.MIC_RATE, speed)
-        self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed)
+        self.mic = Mic(opts["mic"], board.MIC_RATE, speed, opts.get("mic_pipe", False))
+        self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed, opts.get("out_pipe", False))
         self.button = Button(opts.get("button_held", False))
         self.display = None
         if opts.get("display"):

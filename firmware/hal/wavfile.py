@@ -1,5 +1,5 @@
 # Minimal 16-bit PCM WAV reading and writing for the simulator's mic and
-# speaker. Runs on MicroPython: no wave module, reads via readinto.
+# speaker, to files or pipes. Runs on MicroPython: no wave module, reads via readinto.
 import struct
 
 
@@ -57,25 +57,66 @@ class WavReader:
         self.f.close()
 
 
-class WavWriter:
-    """Write 16-bit mono PCM; the header is brought up to date on sync()."""
+class PcmPipeReader:
+    """Raw s16le mono PCM from a pipe (tools.sim checked the WAV header on its
+    side). Blocks until data comes, which paces it; after the writer closes,
+    silence."""
 
-    def __init__(self, path, rate):
+    rate = 0  # whatever the sender checked
+    channels = 1
+
+    def __init__(self, path):
+        self.f = open(path, "rb")
+
+    def rewind(self):
+        pass  # a live stream has no beginning to go back to
+
+    def readinto(self, mv):
+        n = self.f.readinto(mv) or 0  # a blocking file read waits for the whole frame
+        for i in range(n, len(mv)):
+            mv[i] = 0
+        return n
+
+    def close(self):
+        self.f.close()
+
+
+# Size fields of a WAV stream whose length is not known yet (what arecord writes).
+_UNKNOWN = 0xFFFFFFFF
+
+
+class WavWriter:
+    """Write 16-bit mono PCM; the header is brought up to date on sync().
+    A stream (a pipe, no seeking) gets one header with unknown sizes."""
+
+    def __init__(self, path, rate, stream=False):
         self.f = open(path, "wb")
         self.rate = rate
+        self.stream = stream
         self.data_len = 0
         self._hdr = bytearray(44)
-        self.sync()
+        if stream:
+            # No flush() for a pipe: MicroPython's flush is an fsync, which pipes
+            # refuse (EINVAL); its file writes are unbuffered anyway.
+            self._pack(_UNKNOWN, _UNKNOWN)
+            self.f.write(self._hdr)
+        else:
+            self.sync()
 
     def write(self, mv):
         self.f.write(mv)
         self.data_len += len(mv)
 
-    def sync(self):
+    def _pack(self, riff_len, data_len):
         struct.pack_into(
-            "<4sI4s4sIHHIIHH4sI", self._hdr, 0, b"RIFF", 36 + self.data_len, b"WAVE", b"fmt ", 16,
-            1, 1, self.rate, self.rate * 2, 2, 16, b"data", self.data_len,
+            "<4sI4s4sIHHIIHH4sI", self._hdr, 0, b"RIFF", riff_len, b"WAVE", b"fmt ", 16,
+            1, 1, self.rate, self.rate * 2, 2, 16, b"data", data_len,
         )
+
+    def sync(self):
+        if self.stream:
+            return  # written as it came; nothing to bring up to date
+        self._pack(36 + self.data_len, self.data_len)
         self.f.seek(0)
         self.f.write(self._hdr)
         self.f.seek(44 + self.data_len)

@@ -1,17 +1,20 @@
 # Proves the app's own per-frame code allocates nothing in steady state, with
-# micropython.heap_lock(): uplink (encode -> framing -> WebSocket slot queue)
-# and downlink (framing -> decode -> jitter -> resample -> volume), on the real
-# firmware objects (tools/bench/pipeline.py). Prints "J {json}".
+# micropython.heap_lock(): uplink (encode -> channel framing -> WebSocket slot
+# queue) and downlink (channel receive -> framing -> jitter buffer -> decode ->
+# resample -> volume), on the real Device, AudioPath and channel, opened
+# against a live server (tools/harness/pipeline.py). Prints "J {json}".
+#   micropython app_heaplock.py VERSION URL [control]
 import asyncio
 import json
 import sys
 
 import micropython
 
-from tools.bench.pipeline import Pipeline
+from tools.harness.pipeline import Pipeline
 
-# The server sends 16 kHz; the sim speaker runs at 24 kHz, so the resampler is in the path.
-p = Pipeline(int(sys.argv[1]), 16000)
+# The test's server sends 16 kHz; the sim speaker runs at 24 kHz, so the resampler is in the path.
+p = Pipeline(int(sys.argv[1]), sys.argv[2])
+audio = p.dev.audio
 count = [0]
 
 
@@ -23,10 +26,10 @@ def steady(k):
 
 
 steady(8)  # warm up: past the jitter prefill, view cache filled
-if sys.argv[2:] == ["control"]:
-    # The control run: an empty view cache makes render() allocate a view, and
-    # the locked run must report it (so a pass above means something).
-    p.dev._spk_views.clear()
+if sys.argv[3:] == ["control"]:
+    # The control run: an empty view cache makes the render allocate a view,
+    # and the locked run must report it (so a pass above means something).
+    audio._views.clear()
 err = None  # made before the lock: a new global could grow the module dict
 micropython.heap_lock()
 try:
@@ -36,17 +39,21 @@ except MemoryError:
     err = "MemoryError"
 micropython.heap_unlock()
 print("J " + json.dumps({"error": err, "frames": count[0], "out_bytes": p.out_bytes,
-                         "sent_queued": p.ws._acount, "dropped": p.dev.jitter.dropped}))
+                         "up_frames": audio.frames_up, "down_frames": audio.frames_down,
+                         "played": audio.frames_played, "dropped": audio.jitter.dropped}))
+p.close()  # the channel goes before the HAL part: its reader must not wake under the lock
 
 
 # The HAL calls the capture and playback tasks make per frame: the sim mic
 # and speaker hand back asyncio's reusable sleep object, not a coroutine, so
 # awaiting a frame allocates nothing either (sim.json sets a fast speed).
+out = memoryview(audio.pcm_play)[:2880]  # one frame of 24 kHz speaker samples
+
+
 async def hal_frames(k):
     mic, spk = p.dev.hal.mic, p.dev.hal.speaker
-    out = p.dev.render(p.dev.jitter.pop_into(p.dev.pcm_play) or 2)
     for _ in range(k):
-        await mic.readinto(p.dev.pcm_up)
+        await mic.readinto(audio.pcm_up)
         await spk.write(out)
         count[1] += 1
 

@@ -1,5 +1,7 @@
-# codec: the pcm passthrough behind the encode_into/decode_into interface.
-from firmware import codec
+# codec: pcm passthrough and IMA-ADPCM behind the encode_into/decode_into interface.
+import math
+
+from firmware import adpcm, codec
 from host_tests.upy.checks import raises
 
 
@@ -13,7 +15,7 @@ def test_sizes_follow_rate_and_duration():
 
 def test_unknown_format_and_params():
     raises(lambda: codec.create("opus", 16000, 60), "'opus'", "pcm")
-    raises(lambda: codec.create("adpcm", 16000, 60), "adpcm")
+    raises(lambda: codec.create("mp3", 16000, 60), "'mp3'", "pcm, adpcm")
     raises(lambda: codec.create("pcm", 44100, 60), "sample_rate 44100")
     raises(lambda: codec.create("pcm", 16000, 61), "frame_duration 61")
 
@@ -66,3 +68,114 @@ def test_decode_from_inside_a_frame():
     raises(lambda: c.decode_into(frame, out, 4, 12), "12 bytes at 4 outside 14-byte")
     raises(lambda: c.decode_into(frame, out, 20), "outside")
     raises(lambda: c.decode_into(frame, out, 5, 9), "odd length 9")
+
+
+# ------------------------------------------------------------------ adpcm
+
+
+def _tone(samples, amp, period):
+    # A sine plus a small square wave: ADPCM must track both slopes and steps.
+    out = bytearray(2 * samples)
+    for i in range(samples):
+        v = int(amp * math.sin(2 * math.pi * i / period)) + (300 if i % 40 < 20 else -300)
+        out[2 * i] = v & 0xFF
+        out[2 * i + 1] = (v >> 8) & 0xFF
+    return out
+
+
+def _s16(buf, i):
+    v = buf[2 * i] | (buf[2 * i + 1] << 8)
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def _rms(buf, n):
+    return math.sqrt(sum(_s16(buf, i) ** 2 for i in range(n)) / n)
+
+
+def test_adpcm_sizes():
+    c = codec.create("adpcm", 16000, 60)
+    assert (c.fmt, c.frame_samples, c.frame_bytes, c.max_packet) == ("adpcm", 960, 1920, 484)
+    assert codec.create("adpcm", 24000, 60).max_packet == 4 + 720
+
+
+def test_adpcm_round_trip_keeps_the_waveform():
+    c = codec.create("adpcm", 16000, 60)
+    pcm = _tone(3 * 960, 12000, 37)
+    pkt = bytearray(c.max_packet)
+    out = bytearray(1920)
+    for f in range(3):
+        frame = memoryview(pcm)[f * 1920:(f + 1) * 1920]
+        assert c.encode_into(frame, pkt) == 484
+        assert c.decode_into(pkt, out) == 1920
+        if f == 0:
+            assert pkt[:4] == b"\x00\x00\x00\x00"  # a stream starts at predictor 0, index 0
+        else:
+            assert pkt[2] > 0 and pkt[3] == 0  # the header carries the running state
+        err = [_s16(out, i) - _s16(frame, i) for i in range(200, 960)]
+        # Once the step has adapted, the error is a small fraction of the signal.
+        assert math.sqrt(sum(e * e for e in err) / len(err)) < 0.05 * _rms(frame, 960)
+
+
+def test_adpcm_frames_are_self_contained():
+    # Decoding frame 2 alone gives the same samples as decoding the stream:
+    # a lost frame 1 does not corrupt it.
+    c = codec.create("adpcm", 16000, 60)
+    pcm = _tone(2 * 960, 9000, 53)
+    p1 = bytearray(484)
+    p2 = bytearray(484)
+    c.encode_into(memoryview(pcm)[:1920], p1)
+    c.encode_into(memoryview(pcm)[1920:], p2)
+    alone = bytearray(1920)
+    codec.create("adpcm", 16000, 60).decode_into(p2, alone)
+    after = bytearray(1920)
+    c.decode_into(p1, after)
+    c.decode_into(p2, after)
+    assert alone == after
+    c.reset()
+    again = bytearray(484)
+    c.encode_into(memoryview(pcm)[:1920], again)
+    assert again == p1  # reset() starts a new stream
+
+
+def test_adpcm_decode_from_inside_a_frame_and_short_packets():
+    c = codec.create("adpcm", 16000, 60)
+    pkt = bytearray(484)
+    c.encode_into(_tone(960, 5000, 20), pkt)
+    whole = bytearray(1920)
+    c.decode_into(pkt, whole)
+    framed = bytearray(b"HDR!") + pkt
+    out = bytearray(1920)
+    assert c.decode_into(framed, out, 4, 484) == 1920 and out == whole
+    # A short last packet: the first 100 codes give the first 200 samples.
+    assert c.decode_into(framed, out, 4, 104) == 400 and out[:400] == whole[:400]
+    assert c.decode_into(framed, out, 4, 4) == 0
+
+
+def test_adpcm_errors():
+    c = codec.create("adpcm", 16000, 60)
+    out = bytearray(1920)
+    raises(lambda: c.decode_into(bytes(3), out), "3 bytes < 4-byte header")
+    raises(lambda: c.decode_into(bytes(485), out), "485 bytes > 484")
+    raises(lambda: c.decode_into(b"\x00\x00\x59\x00" + bytes(10), out), "step index 89")
+    raises(lambda: c.decode_into(bytes(484), bytearray(100)), "output 100")
+    raises(lambda: c.decode_into(bytes(10), out, 8, 4), "outside")
+    raises(lambda: c.encode_into(bytearray(1918), bytearray(484)), "1918 bytes")
+    raises(lambda: c.encode_into(bytearray(1920), bytearray(100)), "output 100")
+    raises(lambda: adpcm.encode(bytearray(6), 3, bytearray(8), adpcm.new_state()), "even")
+
+
+def test_adpcm_clips_at_full_scale():
+    # A full-scale square wave drives the predictor to the int16 limits.
+    c = codec.create("adpcm", 16000, 60)
+    pcm = bytearray(1920)
+    for i in range(960):
+        v = 32767 if (i // 100) & 1 else -32768
+        pcm[2 * i] = v & 0xFF
+        pcm[2 * i + 1] = (v >> 8) & 0xFF
+    pkt = bytearray(484)
+    out = bytearray(1920)
+    for _ in range(2):
+        c.encode_into(pcm, pkt)
+        c.decode_into(pkt, out)
+    assert max(_s16(out, i) for i in range(960)) > 30000
+    assert min(_s16(out, i) for i in range(960)) < -30000

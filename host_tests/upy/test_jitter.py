@@ -8,7 +8,7 @@ def _f(i, n=8):
 
 
 def _pop(jb):
-    buf = bytearray(jb.frame_bytes)
+    buf = bytearray(jb.max_packet)
     n = jb.pop_into(buf)
     return bytes(buf[:n]) if n else None
 
@@ -105,10 +105,10 @@ def test_empty_frame_ignored():
 
 def test_errors():
     raises(lambda: JitterBuffer(0, 8, 0), "frames 0")
-    raises(lambda: JitterBuffer(4, 0, 0), "frame_bytes 0")
+    raises(lambda: JitterBuffer(4, 0, 0), "max_packet 0")
     raises(lambda: JitterBuffer(4, 8, 5), "prefill 5")
     jb = JitterBuffer(2, 8, 0)
-    raises(lambda: jb.push(bytes(9)), "9-byte frame > 8")
+    raises(lambda: jb.push(bytes(9)), "9-byte packet > 8")
     jb.push(bytes(8))
     raises(lambda: jb.pop_into(bytearray(4)), "4-byte buffer < 8")
     assert jb.level == 1  # a failed pop loses nothing
@@ -121,3 +121,38 @@ def test_push_first_n_bytes():
     assert jb.push(memoryview(big), 0) and jb.level == 0
     raises(lambda: jb.push(big, 9), "n 9 not in 0..8")
     raises(lambda: jb.push(big, -1), "n -1")
+
+
+def test_holds_compressed_packets_and_playback_decodes_them():
+    # 24 ADPCM slots at 16 kHz are 24 * 484 bytes, not 24 * 1920 of PCM.
+    from firmware import codec
+
+    c = codec.create("adpcm", 16000, 60)
+    jb = JitterBuffer(24, c.max_packet, 2)
+    assert len(jb._buf) == 24 * 484
+    assert jb.frame_bytes == jb.max_packet  # the name firmware/app.py still reads
+    pcm = bytearray(1920)
+    for i in range(960):
+        v = (i * 37 % 2000) - 1000
+        pcm[2 * i] = v & 0xFF
+        pcm[2 * i + 1] = (v >> 8) & 0xFF
+    whole = bytearray(c.max_packet)
+    c.encode_into(pcm, whole)
+    jb.push(whole)
+    jb.push(whole, 104)  # a short last packet keeps its own length
+    pkt = bytearray(c.max_packet)
+    out = bytearray(1920)
+    n = jb.pop_into(pkt)
+    assert n == 484 and c.decode_into(pkt, out, 0, n) == 1920
+    first = bytes(out)
+    n = jb.pop_into(pkt)
+    assert n == 104 and c.decode_into(pkt, out, 0, n) == 400 and bytes(out[:400]) == first[:400]
+
+
+def test_push_from_inside_a_received_frame():
+    jb = JitterBuffer(4, 8, 0)
+    frame = b"HDR!" + _f(7, 6)
+    assert jb.push(frame, 6, 4) and jb.push(frame, None, 4) and jb.push(frame, 2, 8)
+    assert [_pop(jb), _pop(jb), _pop(jb)] == [_f(7, 6), _f(7, 6), _f(7, 2)]
+    raises(lambda: jb.push(frame, 7, 4), "n 7 not in 0..6")
+    raises(lambda: jb.push(frame, None, 11), "off 11 not in 0..10")

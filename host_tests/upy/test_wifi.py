@@ -31,7 +31,7 @@ async def test_join_and_reasons():
     assert await m.join("home", "nope") == (False, "wrong password")
     assert await m.join("nowhere", "x") == (False, "AP not found (out of range or wrong name)")
     hal.wlan.control("fail 204")
-    assert await m.join("home", "pw-home") == (False, "handshake timed out (wrong password?)")
+    assert await m.join("home", "pw-home") == (False, "wrong password (handshake timed out)")
     assert wifi.reason(203) == "AP refused the association" and wifi.reason(7) == "status 7"
 
 

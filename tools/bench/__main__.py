@@ -1,9 +1,12 @@
-"""Run every benchmark and print their reports (`make bench`).
+"""Run the benchmarks and print their reports (`make bench`).
 
     python -m tools.bench            # all
-    python -m tools.bench device ws  # some: device, audio, ws, mcp, gateway, vad
+    python -m tools.bench device ws  # some: device, audio, ws, mcp, gateway, gateway-ops, heap, vad
+
+Each benchmark prints its own numbers; docs/benchmarks.md explains them. Exit 1 when any of them failed.
 """
 
+import argparse
 import os
 import subprocess
 import sys
@@ -18,26 +21,47 @@ BENCHES = {
     "ws": [sys.executable, os.path.join(HERE, "bench_ws.py")],
     "mcp": [MICROPYTHON, "-X", "heapsize=256k", os.path.join(HERE, "mcp_bench.py")],
     "gateway": [sys.executable, os.path.join(HERE, "bench_gateway.py")],
+    "gateway-ops": [sys.executable, os.path.join(HERE, "bench_gateway_ops.py")],
+    "heap": [sys.executable, "-m", "tools.bench.heap"],
     "vad": [sys.executable, os.path.join(HERE, "bench_vad.py")],
+}
+WHAT = {
+    "device": "the firmware on the unix port: per-frame CPU and heap, turn latencies, smallest heap",
+    "audio": "per-frame audio building blocks (viper vs pure Python): time and heap per 60 ms frame",
+    "ws": "the WebSocket client: masking, send and receive per 1920-byte frame",
+    "mcp": "the MCP server: time and heap per request, 40-tool registry, 256 KB heap",
+    "gateway": "the gateway: Opus CPU per stream, sessions per core, added latency per frame",
+    "gateway-ops": "the gateway's TLS connect cost against plain ws, and its per-frame metrics cost",
+    "heap": "the smallest MicroPython heap that completes a turn, per audio format, sources and .mpy",
+    "vad": "the hands-free voice detector: false triggers per hour on noise, detection on speech, CPU per frame",
 }
 
 
-def main(names):
-    unknown = [n for n in names if n not in BENCHES]
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0],
+                                epilog="benchmarks:\n" + "\n".join("  %-8s %s" % kv for kv in WHAT.items()),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all): " + ", ".join(BENCHES))
+    a = p.parse_args(argv)
+    unknown = [n for n in a.names if n not in BENCHES]
     if unknown:
-        print("unknown benchmark %s; choose from %s" % (", ".join(unknown), ", ".join(BENCHES)), file=sys.stderr)
-        return 2
+        p.error("unknown benchmark %s; choose from %s" % (", ".join(unknown), ", ".join(BENCHES)))
+    return a
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (ROOT, ROOT))
     failed = []
-    for name in names or list(BENCHES):
+    for name in a.names or list(BENCHES):
         print("== %s" % name, flush=True)
         if subprocess.run(BENCHES[name], cwd=ROOT, env=env).returncode != 0:
             failed.append(name)
     if failed:
-        print("failed: %s" % ", ".join(failed), file=sys.stderr)
+        print("bench: FAILED: %s" % ", ".join(failed), file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -48,8 +48,17 @@ def _bench_line(lines):
 
 
 def frame_cpu():
-    p = subprocess.run([sim.micropython_binary(), os.path.join(ROOT, "tools", "bench", "frame_cpu.py")],
-                       cwd=_device_dir("ws://127.0.0.1:9/"), env=upy.env(), capture_output=True, text=True, timeout=300)
+    # The pipeline opens the app's real channel: one server per downlink rate.
+    servers = [MockServer(tts_rate=rate, mcp_list_delay=600, ping_interval=None) for rate in (24000, 16000)]
+    for srv in servers:
+        srv.start_in_thread()
+    try:
+        p = subprocess.run([sim.micropython_binary(), os.path.join(ROOT, "tools", "bench", "frame_cpu.py"),
+                            servers[0].url, servers[1].url], cwd=_device_dir(servers[0].url), env=upy.env(),
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        for srv in servers:
+            srv.stop()
     return _bench_line(p.stdout.splitlines())
 
 

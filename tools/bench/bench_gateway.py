@@ -4,7 +4,9 @@ and the latency the gateway adds per frame.
 1. Codec CPU: libopus through opuslib_next on one core, per 60 ms frame:
    uplink encode (16 kHz speech PCM -> Opus, the configured complexity and
    bitrate) and downlink decode (24 kHz hybrid TTS and 16 kHz SILK prompts
-   -> 16 kHz PCM), as process CPU time over many frames.
+   -> 16 kHz PCM), as process CPU time over many frames; for an "adpcm"
+   device also the IMA-ADPCM decode before the encode and encode after the
+   decode (audioop's C codec).
 2. Load: the real gateway (`python -m tools.gateway`) in its own process,
    N simulated devices and a simulated Opus-only server in this process, all
    streams full duplex at real time (one 60 ms frame each way every 60 ms,
@@ -16,7 +18,7 @@ and the latency the gateway adds per frame.
    the server on loopback). Frames are matched by order (one TCP stream each).
 
     .venv/bin/python tools/bench/bench_gateway.py [--sessions 1,10,25] [--seconds 8]
-        [--complexity 5] [--bitrate 24000] [--frames 2000] [--json]
+        [--complexity 5] [--bitrate 24000] [--frames 2000] [--formats pcm,adpcm] [--json]
 """
 
 import argparse
@@ -36,8 +38,8 @@ import websockets  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.asyncio.server import serve  # noqa: E402
 
-from tools.gateway.transcode import Downlink, Uplink  # noqa: E402
-from tools.wav import read_wav  # noqa: E402
+from tools.common.wav import read_wav  # noqa: E402
+from tools.gateway.transcode import AdpcmEncoder, Downlink, Uplink  # noqa: E402
 
 SPEECH = os.path.join(ROOT, "host_tests", "fixtures", "gateway", "speech_en_16k.wav")
 FRAME_S = 0.060
@@ -46,6 +48,15 @@ FRAME_S = 0.060
 def speech_frames():
     rate, _, pcm = read_wav(SPEECH)
     return [pcm[i:i + 1920] for i in range(0, len(pcm) - 1919, 1920)]
+
+
+def device_frames(fmt):
+    """The speech as the device sends it: 1920-byte PCM or 484-byte ADPCM frames."""
+    frames = speech_frames()
+    if fmt == "adpcm":
+        enc = AdpcmEncoder()
+        return [enc.encode(f) for f in frames]
+    return frames
 
 
 def opus_packets(frames16, rate, app):
@@ -65,9 +76,9 @@ def opus_packets(frames16, rate, app):
 
 
 # -- 1. codec CPU --------------------------------------------------------------
-def codec_cpu(nframes, complexity, bitrate):
-    frames = speech_frames()
-    up = Uplink("pcm", 16000, bitrate, complexity, "voip")
+def codec_cpu(nframes, complexity, bitrate, fmt="pcm"):
+    frames = device_frames(fmt)
+    up = Uplink(fmt, 16000, bitrate, complexity, "voip")
     t0 = time.process_time()
     for i in range(nframes):
         up.feed(frames[i % len(frames)])
@@ -75,8 +86,8 @@ def codec_cpu(nframes, complexity, bitrate):
     res = {"encode_us": enc_us}
     for name, rate, app in (("decode_24k_hybrid_us", 24000, opuslib_next.APPLICATION_AUDIO),
                             ("decode_16k_silk_us", 16000, opuslib_next.APPLICATION_VOIP)):
-        pkts = opus_packets(frames, rate, app)
-        down = Downlink("pcm", 16000)
+        pkts = opus_packets(speech_frames(), rate, app)
+        down = Downlink(fmt, 16000)
         t0 = time.process_time()
         for i in range(nframes):
             down.feed(pkts[i % len(pkts)])
@@ -178,9 +189,9 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_load(n, seconds, complexity, bitrate, via_gateway):
-    frames = speech_frames()
-    packets = opus_packets(frames, 24000, opuslib_next.APPLICATION_AUDIO)
+async def run_load(n, seconds, complexity, bitrate, via_gateway, fmt="pcm"):
+    frames = device_frames(fmt)
+    packets = opus_packets(speech_frames(), 24000, opuslib_next.APPLICATION_AUDIO)
     srv = Server(packets, seconds)
     server = await serve(srv.handler, "127.0.0.1", 0, compression=None, max_size=2 ** 20)
     up_url = "ws://127.0.0.1:%d/xiaozhi/v1/" % server.sockets[0].getsockname()[1]
@@ -199,7 +210,6 @@ async def run_load(n, seconds, complexity, bitrate, via_gateway):
             line = await asyncio.to_thread(gw.stdout.readline)
             port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
             url = "ws://127.0.0.1:%d/xiaozhi/v1/" % port
-            fmt = "pcm"
         else:
             url, fmt = up_url, "opus"  # the direct path: same frames, no transcoding hop
         ids = ["bench-%03d" % i for i in range(n)]
@@ -233,8 +243,12 @@ def main(argv=None):
     p.add_argument("--complexity", type=int, default=5, help="uplink Opus complexity (5)")
     p.add_argument("--bitrate", type=int, default=24000, help="uplink Opus bitrate (24000)")
     p.add_argument("--frames", type=int, default=2000, help="frames for the codec CPU test (2000)")
+    p.add_argument("--formats", default="pcm,adpcm", help="device audio formats to load the gateway with (pcm,adpcm)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     a = p.parse_args(argv)
+    formats = [f for f in a.formats.split(",") if f.strip()]
+    if not formats or any(f not in ("pcm", "adpcm") for f in formats):
+        p.error("--formats must name pcm and/or adpcm, e.g. pcm,adpcm")
     try:
         counts = [int(x) for x in a.sessions.split(",") if x.strip()]
         if not counts or min(counts) < 1:
@@ -244,48 +258,54 @@ def main(argv=None):
     if a.seconds < 4:
         p.error("--seconds must be at least 4")
 
-    out = {"codec": codec_cpu(a.frames, a.complexity, a.bitrate), "load": []}
-    c = out["codec"]
+    out = {"codec": {f: codec_cpu(a.frames, a.complexity, a.bitrate, f) for f in ("pcm", "adpcm")}, "load": []}
     out["encode_us_by_complexity"] = {k: codec_cpu(a.frames // 2, k, a.bitrate)["encode_us"] for k in (0, 5, 10)}
-    per_session = c["encode_us"] + c["decode_24k_hybrid_us"]
-    out["codec_sessions_per_core"] = FRAME_S * 1e6 / per_session
+    out["codec_sessions_per_core"] = {f: FRAME_S * 1e6 / (c["encode_us"] + c["decode_24k_hybrid_us"])
+                                      for f, c in out["codec"].items()}
     base = asyncio.run(run_load(1, a.seconds, a.complexity, a.bitrate, via_gateway=False))
     out["baseline"] = {"up_p50": pct(base["up_ms"], 50), "up_p99": pct(base["up_ms"], 99),
                        "down_p50": pct(base["down_ms"], 50), "down_p99": pct(base["down_ms"], 99)}
-    for n in counts:
-        r = asyncio.run(run_load(n, a.seconds, a.complexity, a.bitrate, via_gateway=True))
-        out["load"].append({
-            "sessions": n, "gateway_cpu_pct": 100 * r["cpu_fraction"],
-            "sessions_per_core": n / r["cpu_fraction"] if r["cpu_fraction"] else float("inf"),
-            "up_p50": pct(r["up_ms"], 50), "up_p99": pct(r["up_ms"], 99),
-            "down_p50": pct(r["down_ms"], 50), "down_p99": pct(r["down_ms"], 99),
-            "lost_up": r["lost_up"], "lost_down": r["lost_down"]})
+    for fmt in formats:
+        for n in counts:
+            r = asyncio.run(run_load(n, a.seconds, a.complexity, a.bitrate, via_gateway=True, fmt=fmt))
+            out["load"].append(load_row(fmt, n, r))
     if a.json:
         print(json.dumps(out, indent=1))
         return 0
     print("gateway benchmark (python %s, libopus via opuslib_next, %d CPUs)" % (
         sys.version.split()[0], os.cpu_count() or 0))
     print("codec CPU per 60 ms frame, one stream (complexity %d, %d bps):" % (a.complexity, a.bitrate))
-    print("  uplink   encode 16 kHz PCM -> Opus        %7.1f us" % c["encode_us"])
-    print("  downlink decode 24 kHz hybrid (TOC %2d)    %7.1f us" % (c["decode_24k_hybrid_toc"],
-                                                                 c["decode_24k_hybrid_us"]))
-    print("  downlink decode 16 kHz SILK   (TOC %2d)    %7.1f us" % (c["decode_16k_silk_toc"],
-                                                                 c["decode_16k_silk_us"]))
-    print("  uplink encode by complexity: " + ", ".join(
+    for fmt, c in out["codec"].items():
+        print("  %-5s uplink   device %-5s -> Opus             %7.1f us" % (fmt, fmt, c["encode_us"]))
+        print("  %-5s downlink 24 kHz hybrid (TOC %2d) -> %-5s %7.1f us" % (
+            fmt, c["decode_24k_hybrid_toc"], fmt, c["decode_24k_hybrid_us"]))
+        print("  %-5s downlink 16 kHz SILK   (TOC %2d) -> %-5s %7.1f us" % (
+            fmt, c["decode_16k_silk_toc"], fmt, c["decode_16k_silk_us"]))
+    print("  uplink encode by complexity (pcm): " + ", ".join(
         "%d: %.0f us" % kv for kv in out["encode_us_by_complexity"].items()))
-    print("  codec-only bound: %.0f full-duplex sessions per core" % out["codec_sessions_per_core"])
+    print("  codec-only bound, full-duplex sessions per core: " + ", ".join(
+        "%s %.0f" % kv for kv in out["codec_sessions_per_core"].items()))
     b = out["baseline"]
     print("loopback baseline without gateway (ms): up p50 %.2f p99 %.2f, down p50 %.2f p99 %.2f" % (
         b["up_p50"], b["up_p99"], b["down_p50"], b["down_p99"]))
     print("through the gateway, all sessions full duplex at real time:")
-    print("  %8s %9s %9s | %-21s | %-21s | %s" % ("sessions", "gw CPU", "sess/core", "added up ms p50/p99",
-                                                 "added down ms p50/p99", "lost up/down"))
+    print("  %-6s %8s %9s %9s | %-21s | %-21s | %s" % ("format", "sessions", "gw CPU", "sess/core",
+                                                       "added up ms p50/p99", "added down ms p50/p99",
+                                                       "lost up/down"))
     for r in out["load"]:
-        print("  %8d %8.1f%% %9.0f | %9.2f / %-9.2f | %9.2f / %-9.2f | %d/%d" % (
-            r["sessions"], r["gateway_cpu_pct"], r["sessions_per_core"],
+        print("  %-6s %8d %8.1f%% %9.0f | %9.2f / %-9.2f | %9.2f / %-9.2f | %d/%d" % (
+            r["format"], r["sessions"], r["gateway_cpu_pct"], r["sessions_per_core"],
             r["up_p50"] - b["up_p50"], r["up_p99"] - b["up_p99"],
             r["down_p50"] - b["down_p50"], r["down_p99"] - b["down_p99"], r["lost_up"], r["lost_down"]))
     return 0
+
+
+def load_row(fmt, n, r):
+    return {"format": fmt, "sessions": n, "gateway_cpu_pct": 100 * r["cpu_fraction"],
+            "sessions_per_core": n / r["cpu_fraction"] if r["cpu_fraction"] else float("inf"),
+            "up_p50": pct(r["up_ms"], 50), "up_p99": pct(r["up_ms"], 99),
+            "down_p50": pct(r["down_ms"], 50), "down_p99": pct(r["down_ms"], 99),
+            "lost_up": r["lost_up"], "lost_down": r["lost_down"]}
 
 
 if __name__ == "__main__":

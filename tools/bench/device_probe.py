@@ -19,7 +19,7 @@ import time
 import wsframe
 from firmware import state as S
 from firmware.app import Device
-from firmware.session import Session
+from firmware.channel import WebSocketChannel
 
 dev = Device()
 marks = {}
@@ -73,21 +73,21 @@ def apply(actions):
         if act == S.MIC_ON:
             gc.collect()
             gc.disable()
-            marks["up"] = (gc.mem_alloc(), dev.frames_up)
+            marks["up"] = (gc.mem_alloc(), dev.audio.frames_up)
         elif act == S.MIC_OFF and "up" in marks:
             a, f = marks.pop("up")
             out["up_bytes"].append(gc.mem_alloc() - a)
-            out["up_frames"].append(dev.frames_up - f)
+            out["up_frames"].append(dev.audio.frames_up - f)
             gc.enable()
     _apply(actions)
 
 
 dev.apply = apply
 
-_on_audio = dev._on_audio
+_on_audio = dev.on_audio
 
 
-def on_audio(mv):
+def on_audio(mv, n):
     if dev.ctl.accepts_audio():
         if "first_rx" not in marks:
             # Collect first, then start the clock: the collection is the
@@ -98,10 +98,10 @@ def on_audio(mv):
             marks["nd"] = 0
             marks["first_rx"] = time.ticks_us()
         marks["nd"] += 1
-    _on_audio(mv)
+    _on_audio(mv, n)
 
 
-dev._on_audio = on_audio
+dev.on_audio = on_audio
 
 spk = dev.hal.speaker
 _write = spk.write
@@ -133,7 +133,7 @@ def stop():
 
 spk.stop = stop
 
-_open = Session.open
+_open = WebSocketChannel.open
 
 
 async def timed_open(self, *args, **kw):
@@ -144,7 +144,7 @@ async def timed_open(self, *args, **kw):
     return r
 
 
-Session.open = timed_open
+WebSocketChannel.open = timed_open
 
 
 async def main():

@@ -1,11 +1,13 @@
 # µs of device CPU per 60 ms frame on this port, for the app's per-frame path
-# (tools/bench/pipeline.py) and the I2S sample conversion the ESP32 HAL adds.
-# MicroPython only; run by tools/bench/bench_device.py. Prints "BENCH {json}".
+# (tools/harness/pipeline.py) and the I2S sample conversion the ESP32 HAL adds.
+# MicroPython only; run by tools/bench/bench_device.py with the URLs of two
+# mock servers (24 kHz and 16 kHz downlink). Prints "BENCH {json}".
 import json
+import sys
 import time
 
 from firmware import dsp
-from tools.bench.pipeline import Pipeline
+from tools.harness.pipeline import Pipeline
 
 N = 2000
 
@@ -20,12 +22,15 @@ def per_frame(fn):
 
 
 res = {}
+url24, url16 = sys.argv[1], sys.argv[2]
 for version in (1, 2, 3):
-    p = Pipeline(version, 24000)
+    p = Pipeline(version, url24)
     res["uplink_v%d_us" % version] = per_frame(p.uplink)
     res["downlink_v%d_us" % version] = per_frame(p.downlink)
-p16 = Pipeline(1, 16000)
+    p.close()
+p16 = Pipeline(1, url16)
 res["downlink_16k_resampled_us"] = per_frame(p16.downlink)
+p16.close()
 raw = bytearray(3840)
 pcm = bytearray(1920)
 res["i2s32_to_s16_us"] = per_frame(lambda: dsp.i2s32_to_s16(raw, pcm, 960, 12))

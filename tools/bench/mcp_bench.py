@@ -99,6 +99,17 @@ async def main():
             req = request(2, "tools/list", {"cursor": res["nextCursor"]})
 
     print("%d tools, %d tools/list pages, through McpServer.handle()" % (len(s.registry), await list_all()))
+    # One tools/list page as the protocol layer sends it: the reply, its JSON text, its bytes.
+    first = request(2, "tools/list")
+    default_page = s.page_bytes
+
+    async def one_page():
+        return mcp.dumps(await call(first)).encode()
+
+    for limit in (8000, default_page):  # the reference's page size, and ours
+        s.page_bytes = limit
+        await measure("tools/list one %d-byte page sent" % limit, one_page)
+    s.page_bytes = default_page
     await measure("initialize", lambda: call(init))
     await measure("tools/list (all pages)", list_all)
     await measure("tools/call get_device_status", lambda: call(status))

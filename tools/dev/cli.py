@@ -38,10 +38,31 @@ def cmd_deploy(a):
     from tools.dev import deploy, devconfig, ports
 
     values = devconfig.changes_from_args(a)
+    if a.dry_run and not a.port and not ports.candidates():
+        return plan_without_board(a, values)
     port = ports.choose(a.port)
     deploy.deploy(port, root=a.root, arch=a.arch, compile=not a.source, frozen=a.frozen, config_values=values,
                   dry_run=a.dry_run, reset=not a.no_reset, soft_reset_first=not a.resume, timeout=a.timeout,
                   src=os.path.abspath(a.src), prompt_format=None if a.no_prompts else a.prompt_format)
+    return 0
+
+
+def plan_without_board(a, values):
+    """deploy --dry-run with no board plugged in: build, and show the plan
+    against an empty board (everything is uploaded) and the config it would
+    write over the defaults. Nothing is connected to or changed."""
+    from tools.dev import build, deploy, devconfig
+
+    src = os.path.abspath(a.src)
+    if not os.path.isdir(os.path.join(src, "firmware")):
+        raise DevError("%s has no firmware/ directory: not a xiaozhi-mpy checkout" % src)
+    only = [f for f in build.ENTRY if os.path.isfile(os.path.join(src, f))] if a.frozen else None
+    files = build.build(arch=a.arch, compile=not a.source, root=src, files=only)
+    print("no board found: planning against an empty board (a connected board uploads only what changed)")
+    print("built %d files%s" % (len(files), " for %s" % a.arch if not a.source else " (source)"))
+    deploy.print_plan(deploy.Plan(files, {}, a.frozen), True)
+    for line in devconfig.describe_changes(None, devconfig.merge(None, values)) if values else ():
+        print("config: would set %s" % line)
     return 0
 
 
@@ -133,7 +154,10 @@ def build_parser():
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
-    f = sub.add_parser("flash", help="write a MicroPython firmware .bin to the board (esptool)")
+    f = sub.add_parser("flash", help="write a MicroPython firmware .bin to the board (esptool)",
+                       description="Write a MicroPython firmware image to the ESP32-S3 over USB with esptool: "
+                                   "enter the bootloader, optionally erase, write at the chip's offset, "
+                                   "verify, reset.")
     f.add_argument("image", help="MicroPython firmware .bin from micropython.org (merged image)")
     _port_args(f)
     f.add_argument("--baud", "-b", type=int, default=460800, help="flashing baud rate (default 460800)")
@@ -151,7 +175,11 @@ def build_parser():
     from tools.dev.build import ARCHES, ROOT
     from tools.dev.prompts import OUT as PROMPTS_OUT
 
-    d = sub.add_parser("deploy", help="compile firmware/ and lib/ to .mpy and upload what changed (mpremote)")
+    d = sub.add_parser("deploy", help="compile firmware/ and lib/ to .mpy and upload what changed (mpremote)",
+                       description="Compile firmware/ and lib/ to .mpy, compare with the files on the board by "
+                                   "sha256, upload only what changed, remove stale copies, optionally write "
+                                   "config keys, and soft-reset. --dry-run shows the plan; without a board it "
+                                   "plans against an empty one.")
     _port_args(d, resume=True, files=True)
     d.add_argument("--arch", default="xtensawin", choices=ARCHES, metavar="ARCH",
                    help="mpy-cross -march for files with native/viper code (default xtensawin = ESP32-S3/ESP32)")
@@ -168,18 +196,23 @@ def build_parser():
     devconfig.add_arguments(d)
     d.set_defaults(fn=cmd_deploy)
 
-    c = sub.add_parser("config", help="show the device config, or set keys in it")
+    c = sub.add_parser("config", help="show the device config, or set keys in it",
+                       description="Without flags, print the board's config.json with secrets hidden. With "
+                                   "flags, validate the new keys, merge them in and write the file atomically.")
     _port_args(c, resume=True, files=True)
     c.add_argument("--dry-run", "-n", action="store_true", help="show the change, write nothing")
     c.add_argument("--reset", action="store_true", help="soft-reset after writing so the config takes effect")
     devconfig.add_arguments(c)
     c.set_defaults(fn=cmd_config)
 
-    r = sub.add_parser("repl", help="open the MicroPython REPL (mpremote)")
+    r = sub.add_parser("repl", help="open the MicroPython REPL (mpremote)",
+                       description="Open the board's MicroPython REPL through mpremote. Ctrl-] or Ctrl-x leaves.")
     _port_args(r, resume=True)
     r.set_defaults(fn=cmd_repl)
 
-    lg = sub.add_parser("logs", help="follow the device log on the serial port")
+    lg = sub.add_parser("logs", help="follow the device log on the serial port",
+                        description="Print the board's log lines from the serial port as they come; optionally "
+                                    "only the '@EV' event lines, or until a line contains some text.")
     _port_args(lg)
     lg.add_argument("--baud", "-b", type=int, default=115200, help="baud rate (default 115200)")
     lg.add_argument("--reset", action="store_true", help="soft-reset first (Ctrl-C, Ctrl-D) to see the boot log")
@@ -188,7 +221,9 @@ def build_parser():
     lg.add_argument("--timeout", type=float, help="stop after this many seconds (exit 1 if --until was not seen)")
     lg.set_defaults(fn=cmd_logs)
 
-    k = sub.add_parser("check", help="static checks: mpy-cross every device file, mypy the ESP32 HAL, ruff")
+    k = sub.add_parser("check", help="static checks: mpy-cross every device file, mypy the ESP32 HAL, ruff",
+                       description="Static checks with no board: compile every device file with mpy-cross for "
+                                   "the chip, type-check the ESP32 HAL against the MicroPython stubs, run ruff.")
     k.add_argument("--arch", default="xtensawin", choices=ARCHES, metavar="ARCH",
                    help="mpy-cross -march (default xtensawin)")
     k.add_argument("--only", choices=["compile", "mypy", "ruff"], help="run one check")
@@ -218,7 +253,9 @@ def build_parser():
                          "the synthesized ones")
     pm.set_defaults(fn=cmd_prompts)
 
-    pk = sub.add_parser("package", help="regenerate package.json (mip) from the device file list")
+    pk = sub.add_parser("package", help="regenerate package.json (mip) from the device file list",
+                        description="Write package.json, the mip manifest that installs the firmware with "
+                                    "mip.install(), from the same file list deploy uses.")
     pk.add_argument("--check", action="store_true", help="exit 1 if package.json is out of date")
     pk.set_defaults(fn=cmd_package)
     return p
@@ -229,7 +266,7 @@ def main(argv=None):
     try:
         return args.fn(args)
     except DevError as e:
-        print("error: %s" % e, file=sys.stderr)
+        print("dev: FAILED: %s" % e, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

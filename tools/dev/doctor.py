@@ -8,7 +8,8 @@ The hops, in the order a device meets them:
   4. gateway  - one short text turn ("你好") comes back as pcm audio: that is the gateway; Opus audio
                 means the URL reaches a stock server directly, which the device cannot decode
 
-Each hop prints one line; the first failure ends the run with exit 1 and says what to change.
+Each hop that answers prints one line; the first failure ends the run with one `dev: FAILED:` line
+that says what to change (exit 1).
 """
 import ipaddress
 import json
@@ -177,7 +178,7 @@ def check_gateway(url, device_id, client_id, token):
 
 
 def run(cfg, ws_override=None, device_id=PROBE_DEVICE_ID, client_id=None, token=None):
-    """Check every hop; returns 0 when all pass, 1 at the first broken one (printed)."""
+    """Check every hop; returns 0 when all pass, raises DevError naming the first broken one."""
     client_id = client_id or cfg.get("client_id") or str(uuid.uuid4())
     try:
         check_config(cfg)
@@ -189,8 +190,7 @@ def run(cfg, ws_override=None, device_id=PROBE_DEVICE_ID, client_id=None, token=
             token = token or reply["websocket"].get("token") or None
         check_gateway(ws_url, device_id, client_id, token or cfg.get("ws_token"))
     except Broken as e:
-        print("FAIL  %s" % e, flush=True)
-        return 1
+        raise DevError(str(e)) from None  # the CLI prints it as the one "dev: FAILED:" line, exit 1
     print("all hops answer: the device should reach its server", flush=True)
     return 0
 

@@ -7,5 +7,8 @@ Opus-only xiaozhi servers.
 Modules: config (file + CLI settings), auth (signed device tokens), policy
 (rate limits, blocked words), audit (JSON-lines audit log), transcode
 (PCM <-> Opus), upstreams (failover and health), ota_proxy (HTTP side),
-proxy (the listener and per-device sessions). Run: python -m tools.gateway --help
+health (GET /healthz), metrics (GET /metrics, Prometheus text), logsafe
+(unforgeable log lines, JSON log format), proxy (the listener and per-device
+sessions). Shared with the other host tools: tools/common (framing, tokens,
+WAV). Run: python -m tools.gateway --help
 """

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
@@ -12,10 +13,12 @@ from .config import (
     check_http_url,
     check_opus_bitrate,
     check_opus_complexity,
+    check_tls,
     check_ws_url,
     load_file,
     parse_listen,
 )
+from .logsafe import JsonFormatter
 
 EPILOG = """\
 examples:
@@ -23,9 +26,12 @@ examples:
       --upstream ws://192.168.1.20:8000/xiaozhi/v1/ \\
       --upstream-ota http://192.168.1.20:8003/xiaozhi/ota/
   python -m tools.gateway --config gateway.json      # secrets, policies, several upstreams
+  python -m tools.gateway --listen 0.0.0.0:8765 --tls-cert gw.crt --tls-key gw.key \\
+      --upstream ws://192.168.1.20:8000/xiaozhi/v1/  # wss:// and https:// on one port
 
 Point the device's OTA URL at http://<gateway>:8765/xiaozhi/ota/ (the reply sends it to
 the gateway's WebSocket) or its ws_url at ws://<gateway>:8765/xiaozhi/v1/.
+GET /healthz (upstream reachability) and GET /metrics (Prometheus) share the port.
 See tools/gateway/config.py for every config-file key.
 """
 
@@ -51,6 +57,11 @@ def build_config(argv):
                    help="uplink Opus bitrate (default 24000; 0 = libopus chooses)")
     p.add_argument("--opus-complexity", type=int, metavar="0-10", help="uplink Opus complexity (default 5)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    # -- TLS and logs (gwsec)
+    p.add_argument("--tls-cert", metavar="PEM", help="certificate chain: serve wss:// and https:// (needs --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="json: one JSON object per log line (for log collectors)")
     a = p.parse_args(argv)
 
     cfg = Config()
@@ -70,9 +81,18 @@ def build_config(argv):
         cfg.opus.bitrate = check_opus_bitrate("--opus-bitrate", a.opus_bitrate)
     if a.opus_complexity is not None:
         cfg.opus.complexity = check_opus_complexity("--opus-complexity", a.opus_complexity)
+    if a.tls_cert is not None:
+        cfg.tls.cert = a.tls_cert
+    if a.tls_key is not None:
+        cfg.tls.key = a.tls_key
+    check_tls(cfg.tls)
     if not cfg.upstreams:
         raise ConfigError("no upstream: give --upstream WS_URL or 'upstreams' in the config file")
-    return cfg, a.log_level
+    return cfg, a.log_level, a.log_format
+
+
+class RunError(Exception):
+    """The gateway could not run (exit 1); bad arguments are ConfigError (exit 2)."""
 
 
 async def _run(cfg):
@@ -82,40 +102,58 @@ async def _run(cfg):
     try:
         await gw.start()
     except OSError as e:
-        raise ConfigError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
-    print(f"gateway ready on ws://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
-          f"(OTA: http://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
+        raise RunError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {e.strerror or e}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before "ready", so a stop right after it is clean
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover
             pass
+    ws, http = ("wss", "https") if cfg.tls.cert else ("ws", "http")
+    print(f"gateway ready on {ws}://{cfg.listen_host}:{gw.port}/xiaozhi/v1/ "
+          f"(OTA: {http}://{cfg.listen_host}:{gw.port}/xiaozhi/ota/)", flush=True)
+    if is_loopback(cfg.listen_host):
+        print(f"gateway: note: {cfg.listen_host} is loopback, so devices on the network cannot reach it; "
+              "use --listen 0.0.0.0:PORT to serve them", flush=True)
     await stop.wait()
     await gw.stop()
 
 
+def is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def main(argv=None):
     try:
-        cfg, level = build_config(sys.argv[1:] if argv is None else argv)
+        cfg, level, log_format = build_config(sys.argv[1:] if argv is None else argv)
     except ConfigError as e:
         print(f"gateway: error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=getattr(logging, level.upper()),
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         import opuslib_next  # noqa: F401
     except (ImportError, OSError) as e:  # libopus missing: say what to install instead of a traceback
-        print(f"gateway: error: cannot load libopus ({e}); run scripts/setup or install libopus0",
+        print(f"gateway: FAILED: cannot load libopus ({e}); run scripts/setup or install libopus0",
               file=sys.stderr)
-        return 2
+        return 1
     try:
         asyncio.run(_run(cfg))
     except ConfigError as e:
         print(f"gateway: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        print(f"gateway: FAILED: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # pragma: no cover
         pass
     return 0

@@ -2,7 +2,9 @@
 
 Events: connect, auth, upstream_fail, hello, session_start, listen, abort,
 stt, tts, blocked, mcp_call, mcp_result, close (a refused connect is a close
-with side "gateway"), session_end; ota and activate from the OTA proxy.
+with side "gateway": reason is what the client was told, detail the precise
+cause; side "keepalive" is an upstream that stopped answering), session_end;
+ota and activate from the OTA proxy.
 Never audio, never secrets: fields named like a secret are dropped here as a
 last line of defence, and callers pass no tokens.
 """

@@ -1,36 +1,18 @@
-"""Signed device tokens: "<base64url-nopad(HMAC-SHA256(secret, client|device|ts))>.<ts>".
+"""Signed device tokens at the gateway (tools/common/tokens.py has their shape).
 
-The same shape the stock server verifies (stock-server.md §3), with three
-additions the gateway needs because the token travels on every connect:
-a ±window on ts (not just an expiry), a replay cache (a token is accepted
-once), and a constant-time signature compare.
+Three checks beyond the stock server's, because the token travels on every
+connect: a ±window on ts (not just an expiry), a replay cache (a token is
+accepted once), and a constant-time signature compare. An unknown device costs
+the same HMAC as a known one, so timing does not tell them apart either.
 """
 
-import base64
-import hashlib
 import hmac
 import time
 
+from tools.common.tokens import bearer_token, parse, sign
 
-def sign(secret, client_id, device_id, ts):
-    """The token for one connect (the CPython twin of firmware/auth.py)."""
-    if isinstance(secret, str):
-        secret = secret.encode()
-    msg = f"{client_id}|{device_id}|{int(ts)}"
-    sig = hmac.new(secret, msg.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(sig).rstrip(b"=").decode() + f".{int(ts)}"
-
-
-def bearer_token(authorization):
-    """The token of an Authorization header value ("Bearer <tok>" or a bare token), or None."""
-    if not authorization:
-        return None
-    value = authorization.strip()
-    if value[:7].lower() == "bearer ":
-        value = value[7:].strip()
-    elif " " in value:
-        return None  # another scheme (Basic …)
-    return value or None
+# Signs the tokens of unknown devices, so their refusal takes as long as a bad signature's.
+_DECOY_SECRET = b"\x00" * 32
 
 
 class ReplayCache:
@@ -60,8 +42,10 @@ class ReplayCache:
 
 
 class TokenVerifier:
-    """verify() -> (ok, reason). Reasons are short and meant for close frames,
-    logs and the audit: they never contain the token or the secret."""
+    """verify() -> (ok, reason). The reason is precise, for the gateway's log
+    and audit only: the client is told just "auth failed" (proxy.py), so it
+    cannot learn which device ids exist. Reasons never contain the token or
+    the secret."""
 
     def __init__(self, secrets, window_s=300, clock=time.time):
         self.secrets = dict(secrets)
@@ -73,22 +57,23 @@ class TokenVerifier:
         tok = bearer_token(authorization)
         if tok is None:
             return False, "missing token"
-        sig, dot, ts_text = tok.rpartition(".")
-        if not dot or not sig or not ts_text.isdigit() or len(ts_text) > 12:
+        ts = parse(tok)
+        if ts is None:
             return False, "malformed token"
         secret = self.secrets.get(device_id or "")
+        # Stock semantics: a missing Client-Id signs as the string "None".
+        want = sign(secret if secret is not None else _DECOY_SECRET, client_id if client_id else "None",
+                    device_id, ts)
+        good_sig = hmac.compare_digest(tok.encode(), want.encode())
         if secret is None:
             return False, "unknown device"
-        ts = int(ts_text)
         now = self.clock()
         skew = int(now - ts)
         if skew > self.window_s:
             return False, f"token expired ({skew} s old, window {self.window_s} s)"
         if -skew > self.window_s:
             return False, f"token from the future ({-skew} s ahead, window {self.window_s} s)"
-        # Stock semantics: a missing Client-Id signs as the string "None".
-        want = sign(secret, client_id if client_id else "None", device_id, ts)
-        if not hmac.compare_digest(tok.encode(), want.encode()):
+        if not good_sig:
             return False, "bad signature"
         if self.replay.seen(tok):
             return False, "token replayed"

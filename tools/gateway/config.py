@@ -19,8 +19,14 @@ The file is optional; CLI flags override it. Example file:
   "opus": {"bitrate": 24000, "complexity": 5, "application": "voip"},
   "ota": {"timezone_offset": 480},
   "upstream_connect_timeout_s": 5,
-  "upstream_retry_s": 15
+  "upstream_retry_s": 15,
+  "tls": {"cert": "/etc/xiaozhi/gateway.crt", "key": "/etc/xiaozhi/gateway.key"},
+  "keepalive": {"device_ping_s": 20, "device_timeout_s": 20,
+                "upstream_ping_s": 20, "upstream_timeout_s": 20, "upstream_mode": "ws"}
 }
+keepalive.upstream_mode: "ws" (WebSocket PING, answered by any server) or
+"json" ({"type":"ping"}, for a stock server with enable_websocket_ping on).
+A *_ping_s of 0 turns that keepalive off.
 """
 
 import dataclasses
@@ -54,6 +60,37 @@ class Auth:
     devices: dict = dataclasses.field(default_factory=dict)  # device id -> secret
 
 
+# -- TLS and keepalive (gwsec) --------------------------------------------
+@dataclasses.dataclass
+class Tls:
+    cert: str = ""  # PEM certificate chain; with key, the listener speaks wss:// and https://
+    key: str = ""
+
+
+@dataclasses.dataclass
+class Keepalive:
+    device_ping_s: float = 20.0
+    device_timeout_s: float = 20.0
+    upstream_ping_s: float = 20.0
+    upstream_timeout_s: float = 20.0
+    upstream_mode: str = "ws"
+
+
+def check_keepalive_mode(key, v):
+    if v not in ("ws", "json"):
+        raise ConfigError(f"config key '{key}' must be 'ws' or 'json', got {v!r}")
+    return v
+
+
+def check_tls(tls):
+    """Both or neither of cert and key."""
+    if bool(tls.cert) != bool(tls.key):
+        raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key, "
+                          "or config keys 'tls.cert' and 'tls.key')")
+    return tls
+# -------------------------------------------------------------------------
+
+
 @dataclasses.dataclass
 class Config:
     listen_host: str = "127.0.0.1"
@@ -71,6 +108,8 @@ class Config:
     ota_timezone_offset: int = 0
     upstream_connect_timeout_s: float = 5.0
     upstream_retry_s: float = 15.0
+    tls: Tls = dataclasses.field(default_factory=Tls)
+    keepalive: Keepalive = dataclasses.field(default_factory=Keepalive)
 
     def redacted(self):
         """A dict for logs: secrets replaced by their count/presence."""
@@ -229,10 +268,21 @@ def apply_dict(cfg, data):
             cfg.upstream_connect_timeout_s = _num(key, v, 0.1)
         elif key == "upstream_retry_s":
             cfg.upstream_retry_s = _num(key, v, 0)
+        elif key == "tls":
+            _section(cfg.tls, key, v, {"cert": _str, "key": _str})
+        elif key == "keepalive":
+            _section(cfg.keepalive, key, v, {
+                "device_ping_s": lambda k, x: _num(k, x, 0),
+                "device_timeout_s": lambda k, x: _num(k, x, 0.1),
+                "upstream_ping_s": lambda k, x: _num(k, x, 0),
+                "upstream_timeout_s": lambda k, x: _num(k, x, 0.1),
+                "upstream_mode": check_keepalive_mode,
+            })
         else:
             raise ConfigError(f"unknown config key '{key}'")
     if cfg.auth.enabled and not cfg.auth.devices:
         raise ConfigError("config key 'auth.devices' must list at least one device when auth.enabled is true")
+    check_tls(cfg.tls)
     return cfg
 
 

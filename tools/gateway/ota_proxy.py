@@ -203,7 +203,7 @@ class OtaProxy:
         if self.cfg.public_url:
             return self.cfg.public_url
         host = req.header("Host") or f"{self.cfg.listen_host}:{self.cfg.listen_port}"
-        return f"ws://{host}/xiaozhi/v1/"
+        return f"{'wss' if self.cfg.tls.cert else 'ws'}://{host}/xiaozhi/v1/"
 
     def own_reply(self, req):
         return {

@@ -1,41 +1,53 @@
 """The gateway listener and one Session per device connection.
 
-One port serves both sides: a request with "Upgrade: websocket" becomes a
-device session, anything else is HTTP for the OTA proxy (ota_proxy.py). The
-sniffing happens in GatewayConnection.data_received before websockets sees a
-byte, because websockets' own HTTP parser only accepts GET (no OTA POSTs).
+One port serves both sides, plain or TLS (--tls-cert): a request with
+"Upgrade: websocket" becomes a device session, anything else is HTTP: GET
+/healthz, GET /metrics (health.py, metrics.py) or the OTA proxy
+(ota_proxy.py). The sniffing happens in GatewayConnection.data_received
+before websockets sees a byte, because websockets' own HTTP parser only
+accepts GET (no OTA POSTs).
 
 Session, after the upgrade:
-  1. rate limits (connections per minute per IP / per device) → close 4429
-  2. signed-token check when auth is on → close 4401 with the reason
+  1. with auth on: connections per minute per IP, then the signed token →
+     close 4401 "auth failed" (the precise reason goes to the log and audit
+     only). A failed check counts against the IP, never against the Device-Id
+     it claimed, so forged connects cannot lock a real device out.
+  2. rate limits (connections per minute per IP / per device) → close 4429
   3. one upstream connection (failover across upstreams) → close 1013 if none
-  4. two pumps until either side closes; the other side is then closed with
-     the reason, and everything is in the audit log.
-Close codes the device sees: 4400 bad request (no Device-Id / bad
+  4. two pumps until either side closes, plus an upstream keepalive; the
+     other side is then closed with the reason, everything is in the audit
+     log and one "session end" log line.
+Close codes the device sees: 4400 bad request (no or bad Device-Id / bad
 Protocol-Version / unsupported audio format), 4401 auth failed, 4429 rate
 limit, 1013 no upstream reachable, 1000 upstream ended the session normally,
-1011 upstream connection lost.
+1011 upstream connection lost or not answering its keepalive.
 """
 
 import asyncio
 import json
 import logging
+import ssl
 import time
 import urllib.parse
 
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
-from tools.mock_server import framing
+from tools.common import framing
 
-from . import ota_proxy
+from . import logsafe, metrics, ota_proxy
 from .audit import Audit
 from .auth import TokenVerifier
+from .config import ConfigError
+from .health import HealthCheck
+from .pacer import Pacer
 from .policy import BlockedWords, RateLimits
-from .transcode import Downlink, TranscodeError, Uplink
+from .transcode import DEVICE_FORMATS, Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
 
 log = logging.getLogger("gateway")
+session_log = logging.getLogger("gateway.session")
+logsafe.install()
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_AUTH = 4401
@@ -44,6 +56,8 @@ CLOSE_NO_UPSTREAM = 1013
 CLOSE_UPSTREAM_LOST = 1011
 UPSTREAM_AUDIO = {"format": "opus", "sample_rate": 16000, "channels": 1, "frame_duration": 60}
 _MAX_DEVICE_MESSAGE = 65536
+_MAX_ID_CHARS = 128  # Device-Id / Client-Id: a MAC or a UUID in practice
+_JSON_PING = '{"type":"ping"}'
 
 
 def _dumps(obj):
@@ -63,7 +77,46 @@ def _rpc_id(payload):
     return i if isinstance(i, (str, int, float)) else None
 
 
+async def _close_flooder(ws, code, reason):
+    """Close a client that sends too fast, without waiting close_timeout for its reply.
+
+    Its reply sits behind everything it already sent, and websockets stops
+    reading once its message queue is full, so a plain close() would wait the
+    whole close_timeout (10 s) before the client sees the end. Reading (and
+    dropping) those messages while the close runs lets the handshake finish.
+    """
+    closing = asyncio.create_task(ws.close(code, reason))
+    try:
+        async for _ in ws:
+            pass
+    except websockets.ConnectionClosed:
+        pass
+    await closing
+
+
+def _valid_id(text):
+    return len(text) <= _MAX_ID_CHARS and text.isprintable()
+
+
+def server_tls(tls):
+    """The listener's ssl context, or None without TLS; a bad file is a ConfigError."""
+    if not tls.cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(f"cannot load TLS certificate {tls.cert} / key {tls.key}: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+    return ctx
+
+
 def _closed_info(ws):
+    sent = ws.protocol.close_sent
+    if ws.protocol.close_rcvd is None and sent is not None:
+        # The peer never answered the close we sent (e.g. websockets' keepalive
+        # found it dead): our own code and reason say what happened, 1006 would not.
+        return int(sent.code), f"{sent.reason} (no close reply)"
     code = int(ws.close_code) if ws.close_code is not None else 1006  # CloseCode enum -> plain int
     return code, ws.close_reason or ""
 
@@ -128,7 +181,7 @@ class GatewayConnection(ServerConnection):
     async def _serve_http(self, req):
         peer = self.transport.get_extra_info("peername") or ("?", 0)
         try:
-            resp = await self.gateway.ota.handle(req, peer[0])
+            resp = await self.gateway.serve_http(req, peer[0])
         except Exception:
             log.exception("OTA proxy failed on %s %s", req.method, req.path)
             resp = ota_proxy.json_response(500, {"success": False, "message": "gateway error"})
@@ -165,9 +218,12 @@ class Session:
         self.rate = None
         self.uplink = Uplink("opus")  # until the hello says otherwise: pass through
         self.downlink = Downlink("opus")
+        self.pacer = None  # transcoded formats: whole 60 ms frames, sent at real time
         self.suppress = False  # a blocked turn: drop its reply until tts stop
         self.calls = {}  # MCP request id -> tool name, to pair results in the audit
         self.bad_frames = 0
+        self.up_heard = asyncio.Event()  # set by every upstream frame: proof of life for the JSON keepalive
+        self.json_pings = 0  # our {"type":"ping"}s whose pong is still to come (not the device's to see)
         self.t0 = time.monotonic()
 
     # -- device -> upstream ------------------------------------------------
@@ -179,9 +235,10 @@ class Session:
         self.uplink = Uplink(fmt, rate, cfg.bitrate, cfg.complexity, cfg.application)
         self.downlink = Downlink(fmt, rate)
         self.fmt, self.rate = fmt, rate
+        self.pacer = Pacer() if fmt in DEVICE_FORMATS else None
         out = dict(msg)
         out["version"] = 1  # the upstream always gets bare Opus frames
-        if fmt == "pcm":
+        if fmt in DEVICE_FORMATS:
             out["audio_params"] = dict(UPSTREAM_AUDIO)
         return _dumps(out)
 
@@ -222,7 +279,8 @@ class Session:
                 over = limits.message(self.ip, self.device_id)
                 if over:
                     reason = "rate limit: " + over
-                    await self.dev.close(CLOSE_RATE, _clip(reason))
+                    metrics.RATE_LIMIT_HITS.inc(limit=metrics.reason_label(over))
+                    await _close_flooder(self.dev, CLOSE_RATE, _clip(reason))
                     return "policy", CLOSE_RATE, reason
                 if isinstance(data, str):
                     try:
@@ -240,7 +298,12 @@ class Session:
                     if self.bad_frames == 1:
                         log.warning("%s: dropping malformed audio frame (%s)", self.device_id, e)
                     continue
-                for pkt in self.uplink.feed(payload):
+                metrics.FRAMES.inc(direction="up")
+                t0 = time.perf_counter_ns()
+                pkts = self.uplink.feed(payload)
+                if self.fmt not in (None, "opus"):
+                    metrics.TRANSCODE_US.observe((time.perf_counter_ns() - t0) / 1000, direction="up")
+                for pkt in pkts:
                     await up.send(pkt)
         except websockets.ConnectionClosed:
             pass
@@ -250,6 +313,9 @@ class Session:
     async def _send_dev_audio(self, frames):
         v = self.version
         for f in frames:
+            metrics.FRAMES.inc(direction="down")
+            if self.pacer is not None:
+                await self.pacer.wait()
             await self.dev.send(f if v == 1 else framing.pack(v, f))
 
     async def upstream_text(self, text):
@@ -262,11 +328,14 @@ class Session:
             await self.dev.send(text)
             return
         t = msg.get("type")
+        if t == "pong" and self.json_pings:
+            self.json_pings -= 1  # the answer to our keepalive, not to the device
+            return
         if t == "hello":
             if isinstance(msg.get("session_id"), str):
                 self.session_id = msg["session_id"]
-            if self.fmt == "pcm":
-                msg["audio_params"] = {"format": "pcm", "sample_rate": self.rate, "channels": 1,
+            if self.fmt in DEVICE_FORMATS:
+                msg["audio_params"] = {"format": self.fmt, "sample_rate": self.rate, "channels": 1,
                                        "frame_duration": 60}
                 text = _dumps(msg)
             self.gw.audit.write("session_start", device=self.device_id, upstream=self.upstream.url,
@@ -284,6 +353,7 @@ class Session:
                 self.gw.audit.write("tts", device=self.device_id, state=state)
             elif state == "stop":
                 await self._send_dev_audio(self.downlink.flush())
+                metrics.TURNS.inc()
                 self.gw.audit.write("tts", device=self.device_id, state=state, suppressed=self.suppress)
                 self.suppress = False
             elif self.suppress:
@@ -317,13 +387,47 @@ class Session:
         up = self.up
         try:
             async for data in up:
+                self.up_heard.set()
                 if isinstance(data, str):
                     await self.upstream_text(data)
                 elif not self.suppress:
-                    await self._send_dev_audio(self.downlink.feed(data))
+                    t0 = time.perf_counter_ns()
+                    frames = self.downlink.feed(data)
+                    if self.fmt not in (None, "opus"):
+                        metrics.TRANSCODE_US.observe((time.perf_counter_ns() - t0) / 1000, direction="down")
+                    await self._send_dev_audio(frames)
         except websockets.ConnectionClosed:
             pass
         return self._who_closed(first_guess="upstream")
+
+    async def keepalive_up(self):
+        """Returns only when the upstream stopped answering: ("keepalive", 1011, reason).
+
+        "ws": a WebSocket PING, which every server's library answers.
+        "json": {"type":"ping"}, for a stock server with enable_websocket_ping
+        on; any frame from the upstream counts as the answer, so a busy
+        upstream is never taken for a dead one.
+        """
+        ka = self.gw.cfg.keepalive
+        if not ka.upstream_ping_s:
+            await asyncio.Event().wait()  # keepalive off: only the pumps end the session
+        while True:
+            await asyncio.sleep(ka.upstream_ping_s)
+            try:
+                if ka.upstream_mode == "ws":
+                    answer = await self.up.ping()
+                else:
+                    self.up_heard.clear()
+                    self.json_pings += 1
+                    await self.up.send(_JSON_PING)
+                    answer = self.up_heard.wait()
+                await asyncio.wait_for(answer, ka.upstream_timeout_s)
+            except websockets.ConnectionClosed:
+                return self._who_closed(first_guess="upstream")
+            except TimeoutError:
+                metrics.UPSTREAM_KEEPALIVE_TIMEOUTS.inc()
+                return "keepalive", CLOSE_UPSTREAM_LOST, \
+                    f"upstream not answering (no keepalive reply within {ka.upstream_timeout_s:g} s)"
 
     # -- lifetime ----------------------------------------------------------
     def _who_closed(self, first_guess):
@@ -346,10 +450,20 @@ class Session:
         return _closed_info(ws)
 
     async def run(self):
+        metrics.SESSIONS_OPEN.inc()
+        try:
+            await self._run()
+        finally:
+            metrics.SESSIONS_OPEN.dec()
+
+    async def _run(self):
         t_up = asyncio.create_task(self.pump_up())
         t_down = asyncio.create_task(self.pump_down())
-        done, pending = await asyncio.wait({t_up, t_down}, return_when=asyncio.FIRST_COMPLETED)
-        first = done.pop()
+        t_alive = asyncio.create_task(self.keepalive_up())
+        done, pending = await asyncio.wait({t_up, t_down, t_alive}, return_when=asyncio.FIRST_COMPLETED)
+        t_alive.cancel()
+        pending.discard(t_alive)
+        first = t_alive if t_alive in done else done.pop()
         try:
             side, code, reason = first.result()
         except Exception as e:  # a bug, not a network event: still close both sides
@@ -359,7 +473,12 @@ class Session:
             code, reason = await self._final(self.up if side == "upstream" else self.dev)
         # Audit first: the close frames below are what observers wait for.
         self.gw.audit.write("close", device=self.device_id, side=side, code=code, reason=reason)
-        if side == "upstream":
+        if side == "keepalive":
+            # A dead peer never answers a close frame: drop the TCP connection instead.
+            self.up.transport.abort()
+            await self.dev.close(code, _clip(reason))
+            log.warning("%s: upstream %s: %s", self.device_id, self.upstream.url, reason)
+        elif side == "upstream":
             if code in (1000, 1001):
                 dcode, dreason = 1000, f"upstream closed ({code} {reason})"
             else:
@@ -378,11 +497,17 @@ class Session:
                 pass
             except Exception:
                 log.exception("%s: pump failed while closing", self.device_id)
-        self.gw.audit.write("session_end", device=self.device_id, seconds=round(time.monotonic() - self.t0, 3),
-                            upstream=self.upstream.url, frames_up=self.uplink.frames_in,
-                            packets_up=self.uplink.packets_out, packets_down=self.downlink.packets_in,
-                            frames_down=self.downlink.frames_out, bad_packets=self.downlink.bad_packets,
-                            bad_frames=self.bad_frames)
+        end = {"device": self.device_id, "seconds": round(time.monotonic() - self.t0, 3),
+               "upstream": self.upstream.url, "frames_up": self.uplink.frames_in,
+               "packets_up": self.uplink.packets_out, "packets_down": self.downlink.packets_in,
+               "frames_down": self.downlink.frames_out, "bad_packets": self.downlink.bad_packets,
+               "bad_frames": self.bad_frames}
+        self.gw.audit.write("session_end", **end)
+        metrics.SESSIONS.inc(side=side)
+        end.update(side=side, code=code, reason=reason)
+        session_log.info("session end %s: %.1f s, frames %d up / %d down, %s %s %s", self.device_id,
+                         end["seconds"], end["frames_up"], end["frames_down"], side, code, reason,
+                         extra={"fields": dict(end, event="session_end")})
 
 
 class Gateway:
@@ -396,6 +521,7 @@ class Gateway:
         self.pool = UpstreamPool(cfg.upstreams, cfg.upstream_connect_timeout_s, cfg.upstream_retry_s, mono)
         self.tokens = {}  # device id -> upstream token learned from the upstream OTA reply
         self.ota = ota_proxy.OtaProxy(cfg, self.tokens, self.audit, clock)
+        self.health = HealthCheck(cfg.upstreams, mono)
         self._server = None
 
     @property
@@ -404,19 +530,35 @@ class Gateway:
 
     async def start(self):
         conn_cls = type("BoundGatewayConnection", (GatewayConnection,), {"gateway": self})
+        ka = self.cfg.keepalive
         self._server = await serve(
             self._handle, self.cfg.listen_host, self.cfg.listen_port,
             create_connection=conn_cls,
+            ssl=server_tls(self.cfg.tls),
             open_timeout=30,  # also bounds an OTA request, which waits for the upstream OTA
             max_size=_MAX_DEVICE_MESSAGE,
             compression=None,
             server_header=None,
+            # Device keepalive: websockets PINGs and closes (1011) a device that stops answering.
+            ping_interval=ka.device_ping_s or None,
+            ping_timeout=ka.device_timeout_s,
         )
-        log.info("gateway listening on %s:%d, upstreams %s, upstream OTA %s, auth %s",
-                 self.cfg.listen_host, self.port, ", ".join(self.cfg.upstreams),
-                 self.cfg.upstream_ota or "(none: answering from config)",
+        log.info("gateway listening on %s:%d%s, upstreams %s, upstream OTA %s, auth %s",
+                 self.cfg.listen_host, self.port, " (TLS)" if self.cfg.tls.cert else "",
+                 ", ".join(self.cfg.upstreams), self.cfg.upstream_ota or "(none: answering from config)",
                  f"on ({len(self.cfg.auth.devices)} devices)" if self.verifier else "off")
         return self
+
+    async def serve_http(self, req, peer_ip):
+        """The whole HTTP response (bytes) for a plain HTTP request on the listener."""
+        if req.path in ("/healthz", "/metrics"):
+            if req.method != "GET":
+                return ota_proxy.json_response(405, {"success": False, "message": "use GET"})
+            if req.path == "/metrics":
+                return ota_proxy.response(200, metrics.REGISTRY.render(), "text/plain; version=0.0.4; charset=utf-8")
+            status, body = await self.health.check()
+            return ota_proxy.response(status, body)
+        return await self.ota.handle(req, peer_ip)
 
     async def stop(self):
         if self._server is not None:
@@ -448,29 +590,50 @@ class Gateway:
         pv = req.headers.get("Protocol-Version", "1").strip()
         self.audit.write("connect", device=device_id, client=client_id, ip=ip, protocol_version=pv)
 
-        async def refuse(code, reason):
-            self.audit.write("close", device=device_id, ip=ip, side="gateway", code=code, reason=reason)
-            log.info("refused %s from %s: %s", device_id or "(no Device-Id)", ip, reason)
+        async def refuse(code, reason, detail=None):
+            """reason goes to the client; detail, more precise, only to the audit and the log."""
+            rec = {"detail": detail} if detail else {}
+            self.audit.write("close", device=device_id, ip=ip, side="gateway", code=code, reason=reason, **rec)
+            log.info("refused %s from %s: %s", device_id or "(no Device-Id)", ip,
+                     f"{reason} ({detail})" if detail else reason)
             await dev.close(code, _clip(reason))
+
+        async def refuse_rate(over):
+            metrics.RATE_LIMIT_HITS.inc(limit=metrics.reason_label(over))
+            await refuse(CLOSE_RATE, "rate limit: " + over)
 
         if not device_id:
             return await refuse(CLOSE_BAD_REQUEST, "missing Device-Id header")
+        if not _valid_id(device_id) or not _valid_id(client_id):
+            return await refuse(CLOSE_BAD_REQUEST, f"bad Device-Id or Client-Id (printable, at most "
+                                                   f"{_MAX_ID_CHARS} characters)")
         if pv not in ("1", "2", "3"):
             return await refuse(CLOSE_BAD_REQUEST, f"unsupported Protocol-Version {pv[:8]!r}")
-        over = self.limits.admit(ip, device_id)
-        if over:
-            return await refuse(CLOSE_RATE, "rate limit: " + over)
         if self.verifier is not None:
+            # Until the token is checked the Device-Id is a claim: failures count
+            # against the source address only (the IP limit also bounds guessing).
+            if self.limits.conn_ip.would_exceed(ip):
+                return await refuse_rate(f"connections per minute per IP ({self.limits.conn_ip.limit})")
             ok, why = self.verifier.verify(authorization, client_id, device_id)
             self.audit.write("auth", device=device_id, ip=ip, ok=ok, reason=why)
             if not ok:
-                return await refuse(CLOSE_AUTH, "auth failed: " + why)
+                self.limits.conn_ip.add(ip)
+                metrics.AUTH_REFUSALS.inc(reason=metrics.reason_label(why))
+                # One reason for every failure, so a client cannot tell which device ids exist.
+                return await refuse(CLOSE_AUTH, "auth failed", why)
+        over = self.limits.admit(ip, device_id)
+        if over:
+            return await refuse_rate(over)
         s = Session(self, dev, ip, device_id, client_id, int(pv))
         try:
-            s.up, s.upstream = await self.pool.connect(self._upstream_headers(device_id, client_id, authorization))
+            # ping_interval=None: Session.keepalive_up checks this link, the way the upstream accepts.
+            s.up, s.upstream = await self.pool.connect(self._upstream_headers(device_id, client_id, authorization),
+                                                       ping_interval=None)
         except NoUpstream as e:
             self.audit.write("upstream_fail", device=device_id, reason=str(e))
             return await refuse(CLOSE_NO_UPSTREAM, "no upstream reachable")
+        if s.upstream.url != self.cfg.upstreams[0]:
+            metrics.UPSTREAM_FAILOVERS.inc()
         log.info("%s (%s) connected via %s, protocol v%s", device_id, ip, s.upstream.url, pv)
         try:
             await s.run()

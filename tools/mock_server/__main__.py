@@ -76,6 +76,8 @@ def build_parser():
     g = p.add_argument_group("faults (first connection only unless --fault-sessions)")
     g.add_argument("--no-hello", action="store_true", help="never answer the hello")
     g.add_argument("--stall", action="store_true", help="stop responding after the hello")
+    g.add_argument("--hang-after-listen-stop", action="store_true",
+                   help="after a listen stop read nothing, send nothing, keep the TCP open (a hung peer)")
     g.add_argument("--slow-ms", type=_nonneg_int, default=0, help="delay every response by N ms")
     g.add_argument("--close-mid-tts", type=_nonneg_int, default=0, metavar="N",
                    help="close (1000) after N audio frames of the first reply")
@@ -88,12 +90,24 @@ def build_parser():
                    help="send a 200 KB binary frame and a 200 KB text frame in the first reply")
     g.add_argument("--fault-sessions", type=_nonneg_int, default=1, metavar="N",
                    help="apply faults to the first N connections (default 1; 0 = all)")
+    g = p.add_argument_group("TLS")
+    g.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate (chain)")
+    g.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (default: in --tls-cert)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
+def _usage_error(e):
+    """Bad arguments: one line, exit 2 (a failed run is 'mock_server: FAILED: ...', exit 1)."""
+    print(f"mock_server: error: {e}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
                         format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
     if not args.verbose:
@@ -103,7 +117,7 @@ def main(argv=None):
         try:
             script = mcp_script.load(args.mcp_script)
         except mcp_script.ScriptError as e:
-            sys.exit(f"error: {e}")
+            return _usage_error(e)
     try:
         srv = MockServer(
             args.host, args.port, format=args.format, tts_rate=args.tts_rate,
@@ -115,16 +129,18 @@ def main(argv=None):
             vad_threshold_db=args.vad_threshold, vad_silence_ms=args.vad_silence_ms,
             ping_interval=args.ping_interval or None, ping_timeout=args.ping_interval or None,
             no_hello=args.no_hello, stall=args.stall, slow_ms=args.slow_ms,
+            hang_after_listen_stop=args.hang_after_listen_stop,
             close_mid_tts=args.close_mid_tts, drop_mid_tts=args.drop_mid_tts,
-            garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions)
+            garbage=args.garbage, oversized=args.oversized, fault_sessions=args.fault_sessions,
+            tls_cert=args.tls_cert, tls_key=args.tls_key)
     except ValueError as e:
-        sys.exit(f"error: {e}")
+        return _usage_error(e)
 
     async def run():
         try:
             await srv.start()
         except OSError as e:
-            sys.exit(f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+            sys.exit(f"mock_server: FAILED: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
         print(f"mock xiaozhi server on {srv.url}", flush=True)
         try:
             await asyncio.Future()
@@ -136,8 +152,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     except OSError as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"mock_server: FAILED: {e}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,18 +5,12 @@ A missing client-id counts as the string "None" (as stock); tokens older than
 `expire_s` are refused, tokens from the future are accepted.
 """
 
-import base64
-import hashlib
 import hmac
 import time
 
+from tools.common.tokens import sign
+
 EXPIRE_S = 30 * 24 * 3600
-
-
-def make_token(key, client_id, device_id, ts):
-    msg = f"{client_id}|{device_id}|{ts}"
-    sig = hmac.new(key.encode(), msg.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(sig).rstrip(b"=").decode() + f".{ts}"
 
 
 def bearer(authorization):
@@ -43,7 +37,7 @@ def check(authorization, client_id, device_id, key=None, token=None, allow_devic
         ts = int(ts)
     except ValueError:
         return "malformed token"
-    want = make_token(key, client_id if client_id is not None else "None", device_id, ts)
+    want = sign(key, client_id if client_id is not None else "None", device_id, ts)
     if not hmac.compare_digest(tok.encode(), want.encode()):
         return "bad signature"
     if (time.time() if now is None else now) - ts > expire_s:

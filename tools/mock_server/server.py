@@ -30,7 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from . import audio, auth, framing
+from tools.common import framing
+
+from . import audio, auth
 from . import mcp_script as _script
 from .record import Recorder, Session, Turn
 
@@ -128,6 +130,7 @@ class _Conn:
         self.vad = audio.EnergyVAD(srv.vad_threshold_db, srv.vad_min_speech_ms,
                                    srv.vad_silence_ms, srv.max_utterance_ms)
         self.stalled = False
+        self.hung = False  # hang_after_listen_stop: a peer that is there but answers nothing
         self.reply_task = None
         self.reply_turn = None
         self.replies = 0
@@ -158,14 +161,20 @@ class _Conn:
             log.error("%s task failed: %r", self.tag(), t.exception())
 
     async def send_json(self, obj):
+        if self.hung:
+            return
         self.s.add_frame("tx", "text", obj)
         await self.ws.send(json.dumps(obj, ensure_ascii=False))
 
     async def send_text(self, text):
+        if self.hung:
+            return
         self.s.add_frame("tx", "text", _parse_text(text))
         await self.ws.send(text)
 
     async def send_frame(self, data):
+        if self.hung:
+            return
         self.s.add_frame("tx", "binary", len(data))
         await self.ws.send(bytes(data))
 
@@ -322,6 +331,9 @@ class _Conn:
             log.info("%s listen start (%s)", self.tag(), self.mode)
         elif state == "stop":
             log.info("%s listen stop", self.tag())
+            if self.srv.hang_after_listen_stop and self.faulty:
+                self.hang()
+                return
             if self.listening:
                 self.end_utterance("stop")
         elif state == "detect":
@@ -342,6 +354,15 @@ class _Conn:
             self.start_reply(turn)
         else:
             log.info("%s listen with unknown state %r (ignored)", self.tag(), state)
+
+    def hang(self):
+        """Stop reading the socket (so PINGs get no PONG) and sending, with
+        no FIN: what a peer behind a dead NAT or a frozen server looks like."""
+        log.info("%s hanging: reading and sending nothing from now on", self.tag())
+        self.hung = True
+        self.ws.transport.pause_reading()
+        if self.ws.keepalive_task is not None:
+            self.ws.keepalive_task.cancel()
 
     def end_utterance(self, reason):
         level = audio.rms_dbfs(self.buf)
@@ -599,7 +620,8 @@ class MockServer:
       ping_interval, ping_timeout  WebSocket keepalive (20, 20; None disables)
     Faults (applied to the first `fault_sessions` connections; 0 = all; default 1 so a
     reconnecting device then finds a healthy server):
-      no_hello, stall, slow_ms, close_mid_tts=N, drop_mid_tts=N, garbage, oversized
+      no_hello, stall, slow_ms, close_mid_tts=N, drop_mid_tts=N, garbage, oversized,
+      hang_after_listen_stop (read nothing, send nothing, no FIN: a hung peer)
     """
 
     def __init__(self, host="127.0.0.1", port=0, *, format="pcm", tts_rate=24000,
@@ -610,7 +632,8 @@ class MockServer:
                  max_utterance_ms=15000, wake_words=DEFAULT_WAKE_WORDS,
                  ping_interval=20.0, ping_timeout=20.0, max_size=1 << 20, vision_url=None,
                  no_hello=False, stall=False, slow_ms=0, close_mid_tts=0, drop_mid_tts=0,
-                 garbage=False, oversized=False, fault_sessions=1):
+                 garbage=False, oversized=False, hang_after_listen_stop=False, fault_sessions=1, tls_cert=None,
+                 tls_key=None):
         if format not in ("pcm", "opus"):
             raise ValueError(f"format must be pcm or opus, not {format!r}")
         if format == "opus" and tts_rate not in OPUS_RATES:
@@ -654,7 +677,18 @@ class MockServer:
         self.drop_mid_tts = drop_mid_tts
         self.garbage = garbage
         self.oversized = oversized
+        self.hang_after_listen_stop = hang_after_listen_stop
         self.fault_sessions = fault_sessions
+        # wss:// when given a certificate (PEM) and its key, e.g. from tools/testca.py.
+        self.tls = None
+        if tls_cert:
+            import ssl
+
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                self.tls.load_cert_chain(tls_cert, tls_key)
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f"TLS certificate {tls_cert} / key {tls_key} unusable: {e}") from None
 
         self.sessions = []
         self._conns = {}  # session index -> _Conn
@@ -669,7 +703,7 @@ class MockServer:
     # ---- knobs -----------------------------------------------------------------------
     def has_faults(self):
         return bool(self.no_hello or self.stall or self.slow_ms or self.close_mid_tts
-                    or self.drop_mid_tts or self.garbage or self.oversized)
+                    or self.drop_mid_tts or self.garbage or self.oversized or self.hang_after_listen_stop)
 
     def auth_enabled(self):
         return self.auth_key is not None or self.token is not None
@@ -683,7 +717,7 @@ class MockServer:
 
     @property
     def url(self):
-        return f"ws://{self.host}:{self.port}/xiaozhi/v1/"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/xiaozhi/v1/"
 
     # ---- change notification (thread-safe waits for tests) ------------------------------
     def _notify(self):
@@ -773,7 +807,7 @@ class MockServer:
         self._server = await serve(
             self._handler, self.host, self.port, process_request=self._process_request,
             ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            max_size=self.max_size, compression=None)
+            max_size=self.max_size, compression=None, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("mock xiaozhi server on %s (format %s, tts %d Hz)", self.url, self.format,
                  self.tts_rate)

@@ -1,12 +1,12 @@
-"""Binary audio framing, protocol versions 1/2/3 (xiaozhi-protocol.md §3.2).
+"""Binary audio framing, protocol versions 1/2/3 (docs/protocol.md §3.2).
 
 v1: bare payload.
 v2: 16-byte header: version u16 (=2), type u16 (0), reserved u32, timestamp u32,
     payload_size u32 — big-endian.
 v3: 4-byte header: type u8 (0), reserved u8, payload_size u16 — big-endian.
 
-The stock server only speaks v1; the mock serves all three so the device's
-framing can be tested.
+The stock server only speaks v1. The gateway speaks all three toward devices;
+the mock server serves all three so the device's framing can be tested.
 """
 
 import struct

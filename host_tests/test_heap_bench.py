@@ -1,0 +1,51 @@
+"""tools/bench/heap.py's probe on a real turn through the gateway to the Opus
+mock: it splits the heap into buffers and objects, sees the jitter buffer and
+the WebSocket buffer, runs the deploy .mpy files with --mpy, and finds the
+boot-only modules gone mid-turn (firmware/resident.py)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tools import sim
+from tools.bench import heap
+
+HEAP = 512 * 1024
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with heap.Stack() as s:
+        yield s
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "adpcm"])
+def test_split_from_sources(stack, fmt):
+    r = heap.split(stack.url, fmt, HEAP, sim.ROOT)
+    assert r["boot_resident"] == []  # dropped after boot
+    assert r["boot_cost"] > 4096  # and they are worth dropping
+    assert r["buffers"] > 0 and r["objects"] > 0 and r["used"] == r["buffers"] + r["objects"]
+    paths = [p for _, p in r["largest"]]
+    assert any("jitter" in p for p in paths), paths
+    assert r["loaded_from"]["firmware.codec"].endswith(".py")
+
+
+def test_split_from_the_deploy_build(stack, tmp_path):
+    root = sim.build_mpy(str(tmp_path))
+    r = heap.split(stack.url, "adpcm", HEAP, root)
+    assert all(f.endswith(".mpy") and f.startswith(root) for f in r["loaded_from"].values()), r["loaded_from"]
+    assert r["boot_resident"] == []
+
+
+def test_a_heap_too_small_fails_the_turn(stack):
+    ok, why, _ = heap.turn(stack.url, "adpcm", 48 * 1024, sim.ROOT)
+    assert not ok and "MemoryError" in why
+
+
+def test_bad_arguments_exit_2():
+    for args in (["--formats", "mp3"], ["--lo", "1m", "--hi", "64k"], ["--step", "abc"], ["--lo", "8k"]):
+        p = subprocess.run([sys.executable, "-m", "tools.bench.heap", *args], capture_output=True, text=True,
+                           cwd=sim.ROOT, timeout=60)
+        assert p.returncode == 2, p.stderr
+        assert "error: " in p.stderr.strip().splitlines()[-1], p.stderr
