@@ -4,22 +4,33 @@
 # the listening earcon). `python -m tools.dev prompts` makes them from text and
 # `tools.dev deploy` uploads them; the README says how to record your own.
 # The file format and the names are in firmware/prompt_file.py.
-from firmware import codec, log
+from firmware import codec, dsp, log
 from firmware.prompt_file import HEADER, ROOT, parse_header, path
 
 _TAG = "prompt"
 
 
 class Player:
-    """Plays a queue of prompts frame by frame into the caller's buffer.
-    next_frame(pcm) -> bytes of s16le at RATE, 0 when the queue is done."""
+    """Plays a queue of prompts frame by frame.
+    next_frame(pcm) -> bytes of s16le at RATE into pcm, 0 when the queue is done;
+    next_render(gain) -> the next frame resampled to the speaker and at the
+    volume (a view to write to the speaker), None when done. Both allocate
+    nothing per frame."""
 
     RATE = 16000
+    FRAME_SAMPLES = 960  # 60 ms at RATE
 
-    def __init__(self, language, root=ROOT, max_packet=1920):
+    def __init__(self, language, speaker_rate=RATE, root=ROOT, max_packet=1920):
         self.language = language
         self.root = root
         self.pkt = bytearray(max_packet)
+        self.pcm = bytearray(2 * self.FRAME_SAMPLES)
+        self._resampler = None
+        self._out = self.pcm
+        if speaker_rate != self.RATE:
+            self._resampler = dsp.Resampler(self.RATE, speaker_rate, self.FRAME_SAMPLES)
+            self._out = bytearray(2 * self._resampler.max_out(self.FRAME_SAMPLES))
+        self._out_views = {}  # output bytes -> memoryview of _out
         self._views = {}  # packet size -> memoryview, made once per size
         self._head = bytearray(HEADER)
         self._queue = []
@@ -43,6 +54,8 @@ class Player:
         self._close()
 
     def _close(self):
+        if self._resampler is not None:
+            self._resampler.reset()
         if self._file is not None:
             self._file.close()
         self._file = None
@@ -79,9 +92,22 @@ class Player:
             self._view = self._views[packet]
             self._left = frames
             self.playing = name
-            log.event("prompt", {"name": name})
+            log.event("prompt", {"name": name, "file": p})
             return True
         return False
+
+    def next_render(self, gain):
+        n = self.next_frame(self.pcm)
+        if not n:
+            return None
+        samples = n >> 1
+        if self._resampler is not None:
+            samples = self._resampler.process(self.pcm, samples, self._out)
+        dsp.apply_gain(self._out, samples, gain)
+        view = self._out_views.get(samples)
+        if view is None:
+            view = self._out_views[samples] = memoryview(self._out)[: 2 * samples]
+        return view
 
     def next_frame(self, pcm):
         """Decode the next frame into pcm; 0 once every queued prompt has played."""

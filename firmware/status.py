@@ -37,7 +37,9 @@ class Status:
         """A device state name (firmware/state.py NAMES), or "activation"/"error"."""
         if state in ("idle", "listening", "connecting"):
             self.mood = "neutral"  # a reply's emotion lasts until the reply ends
-        if state != "error":
+        if self._error_until is not None:
+            if state == "idle":
+                return  # a failed open ends in idle: the error stays up for its time
             self._error_until = None
         self.state = state
         self._apply(text)
@@ -66,6 +68,7 @@ class Status:
         while True:
             now = clock.now_ms()
             if self._error_until is not None and now >= self._error_until:
+                self._error_until = None
                 self.show("idle")
             lit = indicator.lit(self.pattern, now)
             if lit != self._lit or self._changed.is_set():

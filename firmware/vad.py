@@ -95,6 +95,7 @@ class Vad:
         self._zc_min = _ZC_MIN_PER_K * frame_samples // 1000
         self._zc_max = _ZC_MAX_PER_K * frame_samples // 1000
         self.triggers = 0  # onsets since creation (benchmarks count them)
+        self.frames = 0  # frames fed since creation: the mic's frame index (events, tests)
         self.floor = 0  # mean square of the noise, learned while quiet
         self.seen = 0  # frames the floor has learned from (saturates at the warm-up)
         self.reset()
@@ -120,6 +121,7 @@ class Vad:
         """Take one frame (frame_samples of s16le); True on speech onset.
         The frame is kept in the ring for preroll(). No allocation."""
         n = self.frame_samples
+        self.frames += 1
         dsp.copy_bytes(self.ring, self.head * self.frame_bytes, pcm, 0, self.frame_bytes)
         self.head += 1
         if self.head == self.slots:

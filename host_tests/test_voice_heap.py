@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tools.harness.upy import ROOT, env, json_lines, micropython_binary
-from tools.png import frame_to_png
+from tools.common.png import frame_to_png
 
 SCRIPT = r"""
 import asyncio
@@ -170,7 +170,7 @@ def test_every_emotion_draws_a_different_face(report):
 def test_png_writer_round_trip_and_bad_frame(tmp_path):
     import zlib
 
-    from tools import png
+    from tools.common import png
 
     buf = bytearray(1024)
     buf[0] = 0x01  # top-left pixel

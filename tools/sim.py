@@ -206,6 +206,16 @@ class Transcript:
             text = "%-6s %s" % (k, d.get("reason"))
         elif k == "ready":
             text = "ready  device %s" % d.get("device_id")
+        elif k == "prompt":
+            text = "voice  %s" % ("says %s" % d["name"] if "name" in d else "cut short (%s)" % d.get("cut"))
+        elif k == "vad":
+            text = "vad    speech heard; %d frames (%.2f s) kept as pre-roll" % (d["preroll"], d["preroll"] * 0.06)
+        elif k == "preroll":
+            text = "->     pre-roll %d frames first" % d["frames"]
+        elif k == "failed":
+            text = "failed %s: %s" % (d.get("step"), d.get("reason"))
+        elif k == "display":
+            text = "face   frame %d" % d["frame"]
         elif k == "activation":
             text = "activation code %s: %s" % (d.get("code"), d.get("message"))
         elif k == "activate":
@@ -292,15 +302,18 @@ def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False):
             fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
             time.sleep(mic_seconds / speed + 0.2)  # hold the button while the utterance plays
             fw.send("release")
+        elif mode == "vad" and n == 1:  # hands-free: the voice detector starts the turn
+            fw.wait_for("turn %d: the voice detector never started listening" % n, "tx", per_turn, fail_on=stop,
+                        type="listen", state="start")
         elif n == 1:
             fw.send("click")
             fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
         fw.wait_for("turn %d: no reply" % n, "rx", per_turn, fail_on=stop, type="tts", state="start")
         fw.wait_for("turn %d: reply never finished" % n, "rx", fail_on=stop, type="tts", state="stop")
         fw.wait_for("turn %d: reply never finished playing" % n, "audio", fail_on=stop, dir="play")
-        if mode == "auto":
+        if mode in ("auto", "vad"):
             fw.wait_for("turn %d: device did not listen again" % n, "tx", fail_on=stop, type="listen", state="start")
-    if mode == "auto":
+    if mode in ("auto", "vad"):
         fw.send("click")  # listening -> close the channel, as a person would
         fw.wait_for("channel did not close", "state", 5, to="idle")
 
@@ -344,8 +357,9 @@ def parse_args(argv):
     p.add_argument("--ptt", action="store_true",
                    help="push-to-talk on the terminal: hold Space, or Enter to start and stop (default with --mic -)")
     p.add_argument("--timeline", metavar="PNG", help="draw the turns (states, messages, audio, waveform) to a PNG")
-    p.add_argument("--mode", choices=("manual", "auto"), default="manual",
-                   help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance")
+    p.add_argument("--mode", choices=("manual", "auto", "vad"), default="manual",
+                   help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance; "
+                        "vad: hands-free, the device's voice detector starts the turn (listen_trigger vad)")
     p.add_argument("--turns", type=int, default=1, help="turns to complete (default 1)")
     p.add_argument("--protocol-version", type=int, choices=(1, 2, 3), default=1, help="binary framing version")
     p.add_argument("--heap", metavar="SIZE", help="MicroPython heap size, e.g. 256k (passed as -X heapsize=)")
@@ -400,6 +414,35 @@ def parse_args(argv):
 SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
 
 
+def link_prompts(workdir):
+    """Give the device its prompt sounds as deploy does (prompts/ beside
+    config.json), made by tools.dev prompts and cached in build/prompts.
+    Without espeak-ng the run goes on, silent where a prompt would play."""
+    from tools.dev import prompts
+
+    target = os.path.join(workdir, "prompts")
+    if os.path.lexists(target):
+        return
+    try:
+        prompts.build(quiet=True)
+    except DevError as e:
+        print("sim: no local prompts: %s" % e, file=sys.stderr)
+        return
+    os.symlink(prompts.OUT, target)
+
+
+def finish_prompt(fw, timeout=15):
+    """A failed run may still be saying why (a prompt): let it play into the
+    speaker WAV before the firmware is stopped."""
+    failed = [i for i, e in enumerate(fw.seen) if e["k"] == "failed"]
+    if not failed or any(e["k"] == "speaker" for e in fw.seen[failed[-1]:]):
+        return
+    try:
+        fw.wait_for("prompt", "speaker", timeout)
+    except SimError:
+        pass
+
+
 def display_dir(path):
     """An empty folder for the display's frames (old frames would mix with the new)."""
     path = os.path.abspath(path)
@@ -412,7 +455,7 @@ def display_dir(path):
 
 def display_pngs(path):
     """Turn the raw frames the sim display wrote into PNG files; -> how many."""
-    from tools.png import frame_to_png
+    from tools.common.png import frame_to_png
 
     n = 0
     for name in sorted(os.listdir(path)):
@@ -435,6 +478,7 @@ def device_config(a, server_url, ota_url=None, hal_keys=None):
         "protocol_version": a.protocol_version,
         "button_mode": "ptt" if a.mode == "manual" else "click",
         "listen_mode": "auto",
+        "listen_trigger": "vad" if a.mode == "vad" else "button",
     }
     if a.volume is not None:
         cfg["volume"] = a.volume
@@ -590,6 +634,7 @@ def main(argv=None):
             return 2
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(cfg, f)
+        link_prompts(workdir)
         opts = {"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed, "clock_speed": a.clock_speed,
                 "networks": [dict(SIM_NETWORK, rssi=-45)]}
         live = sim_pipes.LiveAudio(workdir, sys.stdin.buffer.raw if a.mic == "-" else None,
@@ -634,6 +679,8 @@ def main(argv=None):
         say("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
         return 0
     except SimError as e:
+        if fw is not None:
+            finish_prompt(fw)
         print("sim: FAILED: %s" % e, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
-from tools import wav  # noqa: E402
+from tools.common import wav  # noqa: E402
 from tools.harness.upy import env, micropython_binary  # noqa: E402
 
 RATE = 16000

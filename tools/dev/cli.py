@@ -191,8 +191,8 @@ def build_parser():
     d.add_argument("--no-reset", action="store_true", help="do not soft-reset at the end")
     d.add_argument("--src", default=ROOT, metavar="DIR", help="checkout to deploy from (default: this one)")
     d.add_argument("--no-prompts", action="store_true", help="do not build and upload the local prompt sounds")
-    d.add_argument("--prompt-format", default="pcm", choices=PROMPT_FORMATS,
-                   help="codec of the prompt files (default pcm)")
+    d.add_argument("--prompt-format", default="adpcm", choices=PROMPT_FORMATS,
+                   help="codec of the prompt files (default adpcm: a quarter of pcm on the flash)")
     devconfig.add_arguments(d)
     d.set_defaults(fn=cmd_deploy)
 
@@ -246,7 +246,7 @@ def build_parser():
                         description="Speak every prompt (connecting, cannot reach Wi-Fi/OTA/server, Wi-Fi lost, "
                                     "set up Wi-Fi, activation digits) in en and zh-CN with espeak-ng, plus the "
                                     "listening earcon, and write them in the device codec. deploy does this too.")
-    pm.add_argument("--format", default="pcm", choices=PROMPT_FORMATS, help="device codec (default pcm)")
+    pm.add_argument("--format", default="adpcm", choices=PROMPT_FORMATS, help="device codec (default adpcm)")
     pm.add_argument("--out", default=PROMPTS_OUT, metavar="DIR", help="output folder (default build/prompts)")
     pm.add_argument("--recorded", metavar="DIR",
                     help="folder of recorded voices (en/NAME.wav, zh-CN/NAME.wav, 16 kHz mono) that replace "

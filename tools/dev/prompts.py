@@ -22,7 +22,7 @@ import subprocess
 
 from firmware import codec
 from firmware import prompt_file as prompts
-from tools import wav
+from tools.common import wav
 from tools.dev.build import ROOT
 from tools.dev.errors import DevError
 
@@ -127,7 +127,7 @@ def _espeak_version():
     return _run(["espeak-ng", "--version"]).decode().strip()
 
 
-def build(out=OUT, fmt="pcm", recorded=None, quiet=False):
+def build(out=OUT, fmt="adpcm", recorded=None, quiet=False):
     """Make every prompt under out/ unless the stamp says they are current. -> {device path: bytes}."""
     if fmt not in prompts.FORMATS:
         raise DevError("unknown prompt format %r (choose from %s)" % (fmt, ", ".join(prompts.FORMATS)))

@@ -1,0 +1,72 @@
+# The device's own voice and face: what it shows (firmware/status.py: LED and
+# display) and the local prompts it says (firmware/prompts.py), with no server
+# needed. Boot (firmware/startup.py, firmware/ota.py) and the Device call it
+# with what happened; prompts play through the Device's playback task.
+#   show(state)          a device state name: face, status line, LED
+#   emotion(name)        llm.emotion of the reply
+#   failed(step, text)   step: "wifi", "ota" or "server": the error face and
+#                        the "cannot reach ..." prompt naming the step
+#   activation(code)     show the code and read it digit by digit
+#   say(*names)          queue prompts (firmware/prompt_file.py names)
+#   cut()                a key press or a server reply: stop speaking now
+import asyncio
+
+from firmware import clock, log
+from firmware import prompt_file as P
+from firmware.prompts import Player
+from firmware.status import Status
+
+SLOW_CONNECT_MS = 3000  # say "connecting" only when connecting takes longer than this
+_ERRORS = {"wifi": P.ERR_WIFI, "ota": P.ERR_OTA, "server": P.ERR_SERVER}
+_TAG = "voice"
+
+
+class Voice:
+    def __init__(self, hal, language, speaker_rate, wake):
+        self.status = Status(hal)
+        self.player = Player(language, speaker_rate)
+        self.wake = wake  # the playback task's event: set when there is something to say
+        self._slow = None  # the pending "connecting" prompt's task
+
+    def start(self):
+        self.status.start()
+
+    def show(self, state, text=None):
+        self.status.show(state, text)
+        if state in ("starting", "connecting"):
+            if self._slow is None:
+                self._slow = asyncio.create_task(self._say_if_slow(state))
+        elif self._slow is not None:
+            self._slow.cancel()
+            self._slow = None
+
+    async def _say_if_slow(self, state):
+        try:
+            await clock.sleep_ms(SLOW_CONNECT_MS)
+        except asyncio.CancelledError:
+            return
+        self._slow = None
+        if self.status.state == state:
+            self.say(P.CONNECTING)
+
+    def emotion(self, name):
+        self.status.emotion(name)
+
+    def failed(self, step, text):
+        log.event("failed", {"step": step, "reason": text})
+        self.status.error(text)
+        self.say(_ERRORS[step])
+
+    def activation(self, code):
+        digits = [P.DIGITS[int(c)] for c in str(code) if "0" <= c <= "9"]
+        self.status.show("activation", ("Code " + str(code))[:14])
+        self.say(P.ACTIVATION, *digits)
+
+    def say(self, *names):
+        self.player.say(*names)
+        self.wake.set()
+
+    def cut(self):
+        if self.player.active:
+            log.event("prompt", {"cut": self.player.playing})
+            self.player.stop()
