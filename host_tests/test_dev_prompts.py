@@ -12,7 +12,7 @@ import pytest
 from dev_cli import assert_one_line_error
 from dev_cli import run_dev as dev
 
-from firmware import prompt_file
+from firmware import codec, prompt_file
 from tools.dev import prompts
 
 
@@ -27,16 +27,23 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("prompts")
     p = dev("prompts", "--out", str(out), timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "made 35 prompts (pcm)" in p.stdout
+    assert "made 35 prompts (adpcm)" in p.stdout
     return out
 
 
 def _read(path):
+    """-> the header's fields and the audio decoded to PCM with the firmware's codec."""
     data = path.read_bytes()
     fmt, frame_ms, rate, packet, frames = prompt_file.parse_header(data[:prompt_file.HEADER])
     body = data[prompt_file.HEADER:]
     assert len(body) == packet * frames
-    return fmt, frame_ms, rate, packet, frames, body
+    c = codec.create(fmt, rate, frame_ms)
+    pcm = bytearray()
+    out = bytearray(c.frame_bytes)
+    for i in range(frames):
+        n = c.decode_into(body, out, i * packet, packet)
+        pcm += out[:n]
+    return fmt, frame_ms, rate, packet, frames, bytes(pcm)
 
 
 def _rms_dbfs(pcm):
@@ -49,7 +56,7 @@ def test_every_prompt_in_both_languages_is_speech_in_the_device_codec(built):
     for lang in ("en", "zh-CN"):
         for name in prompt_file.NAMES:
             fmt, frame_ms, rate, packet, frames, body = _read(built / lang / (name + ".xzp"))
-            assert (fmt, frame_ms, rate, packet) == ("pcm", 60, 16000, 1920), name
+            assert (fmt, frame_ms, rate, packet) == ("adpcm", 60, 16000, 484), name
             # Trimmed words: a digit is a fraction of a second, a sentence a few seconds.
             assert 3 <= frames <= 150, (lang, name, frames)
             assert _rms_dbfs(body) > -35, (lang, name)
@@ -78,7 +85,7 @@ def test_recorded_voices_replace_the_synthesized_ones(tmp_path):
         w.setframerate(16000)
         w.writeframes(tone)
     out = tmp_path / "out"
-    p = dev("prompts", "--out", str(out), "--recorded", str(tmp_path / "rec"), timeout=300)
+    p = dev("prompts", "--out", str(out), "--format", "pcm", "--recorded", str(tmp_path / "rec"), timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     *_, frames, body = _read(out / "en" / "err_server.xzp")
     assert frames == 5 and body[:len(tone)] == tone

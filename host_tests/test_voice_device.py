@@ -65,7 +65,8 @@ def test_turn_with_an_emotion_writes_the_faces(tmp_path, server):
     pngs = sorted(n for n in os.listdir(shots) if n.endswith(".png"))
     assert len(pngs) >= 3 and not [n for n in os.listdir(shots) if n.endswith(".fb")]
     blobs = [(shots / n).read_bytes() for n in pngs]
-    assert len(set(blobs)) == len(blobs), "a frame was written twice"
+    assert all(a != b for a, b in zip(blobs, blobs[1:], strict=False)), "a frame was written without a change"
+    assert len(set(blobs)) >= 3
     assert all(b.startswith(b"\x89PNG") for b in blobs)
     shows = [e["d"] for e in events(ev) if e["k"] == "show"]
     states = [(d["state"], d["emotion"]) for d in shows]

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from tools.harness.upy import ROOT, env, json_lines, micropython_binary
 from tools.common.png import frame_to_png
+from tools.harness.upy import ROOT, env, json_lines, micropython_binary
 
 SCRIPT = r"""
 import asyncio

@@ -287,6 +287,7 @@ def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False):
     long as they like."""
     if not any(e["k"] == "ready" for e in fw.seen):
         fw.wait_for("firmware did not start", "ready")
+    finish_prompt(fw)
     per_turn = TURN_TIMEOUT_S + mic_seconds / speed
     stop = ("error", "closed")  # in a scripted turn, either means the turn is lost
     for n in range(1, turns + 1):
@@ -431,14 +432,16 @@ def link_prompts(workdir):
     os.symlink(prompts.OUT, target)
 
 
-def finish_prompt(fw, timeout=15):
-    """A failed run may still be saying why (a prompt): let it play into the
-    speaker WAV before the firmware is stopped."""
-    failed = [i for i, e in enumerate(fw.seen) if e["k"] == "failed"]
-    if not failed or any(e["k"] == "speaker" for e in fw.seen[failed[-1]:]):
+def finish_prompt(fw, after="prompt", timeout=15):
+    """Let a prompt that is playing finish into the speaker WAV (a press would
+    cut it short, and so would stopping the firmware): after boot (the
+    activation code read aloud) and after a failure (what went wrong). after:
+    the event kind that announces the prompt."""
+    said = [i for i, e in enumerate(fw.seen) if e["k"] == after]
+    if not said or any(e["k"] == "speaker" for e in fw.seen[said[-1]:]):
         return
     try:
-        fw.wait_for("prompt", "speaker", timeout)
+        fw.wait_for("the prompt did not finish", "speaker", timeout)
     except SimError:
         pass
 
@@ -680,7 +683,7 @@ def main(argv=None):
         return 0
     except SimError as e:
         if fw is not None:
-            finish_prompt(fw)
+            finish_prompt(fw, after="failed")
         print("sim: FAILED: %s" % e, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

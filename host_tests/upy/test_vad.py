@@ -1,9 +1,8 @@
 # The voice detector on synthetic frames, under MicroPython and CPython.
 import random
 
-from host_tests.upy.checks import raises
-
 from firmware import vad
+from host_tests.upy.checks import raises
 
 N = 960
 

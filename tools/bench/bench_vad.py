@@ -177,7 +177,7 @@ def main(argv=None):
                 room = lowpassed(lead, room_db, rng)
                 words = list(s) + [0] * RATE
                 if added_db is not None:
-                    words = [x + y for x, y in zip(words, lowpassed(len(words), added_db, rng))]
+                    words = [x + y for x, y in zip(words, lowpassed(len(words), added_db, rng), strict=True)]
                 name = "%s_%s" % (base, label)
                 path = os.path.join(tmp, name + ".wav")
                 wav.write_wav(path, RATE, _pcm(room + words))
@@ -225,9 +225,14 @@ def main(argv=None):
         print("  %-28s %6.1f" % (name, v))
     print("speech fixtures after 3 s of room noise:")
     for name, v in report["speech"].items():
-        print("  %-28s %s" % (name, "detected %4d ms after the first syllable, pre-roll %s" % (
-            v["fired_ms_after_speech"], "covers it" if v["preroll_covers_start"] else "MISSES it")
-            if v["detected"] else "MISSED") + (", %d early trigger(s)" % v["false_before"] if v["false_before"] else ""))
+        if v["detected"]:
+            text = "detected %4d ms after the first syllable, pre-roll %s" % (
+                v["fired_ms_after_speech"], "covers it" if v["preroll_covers_start"] else "MISSES it")
+        else:
+            text = "MISSED"
+        if v["false_before"]:
+            text += ", %d early trigger(s)" % v["false_before"]
+        print("  %-28s %s" % (name, text))
     return 0
 
 

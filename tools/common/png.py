@@ -16,13 +16,15 @@ def encode_grey(width, height, pixels):
         raise ValueError("png: %d pixels for %dx%d" % (len(pixels), width, height))
     rows = b"".join(b"\x00" + pixels[y * width:(y + 1) * width] for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, 9)) + _chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, 9))
+            + _chunk(b"IEND", b""))
 
 
 def vlsb_to_grey(buf, width, height, scale=1):
     """An SSD1306 page buffer (MONO_VLSB) -> (w, h, grey pixels), each pixel scale x scale."""
     if len(buf) != width * height // 8:
-        raise ValueError("display frame: %d bytes, expected %d for %dx%d" % (len(buf), width * height // 8, width, height))
+        raise ValueError("display frame: %d bytes, expected %d for %dx%d"
+                         % (len(buf), width * height // 8, width, height))
     out = bytearray(width * height * scale * scale)
     w2 = width * scale
     for y in range(height):

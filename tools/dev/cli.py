@@ -170,8 +170,8 @@ def build_parser():
                    help="what to do when done (default: hard reset)")
     f.set_defaults(fn=cmd_flash)
 
-    from tools.dev import devconfig
     from firmware.prompt_file import FORMATS as PROMPT_FORMATS
+    from tools.dev import devconfig
     from tools.dev.build import ARCHES, ROOT
     from tools.dev.prompts import OUT as PROMPTS_OUT
 
