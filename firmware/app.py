@@ -252,7 +252,7 @@ class Device:
                         if self._preroll:
                             self._send_preroll()
                         self.uplink_frame()
-                elif vad.feed(pcm):
+                elif vad is not None and vad.feed(pcm):
                     self._voice_onset()
             mic.stop()
 
