@@ -30,7 +30,12 @@ class Player:
         if speaker_rate != self.RATE:
             self._resampler = dsp.Resampler(self.RATE, speaker_rate, self.FRAME_SAMPLES)
             self._out = bytearray(2 * self._resampler.max_out(self.FRAME_SAMPLES))
-        self._out_views = {}  # output bytes -> memoryview of _out
+        # Output samples -> memoryview of _out, made now for every size a frame can
+        # come out as (the resampler's phase makes it vary by a sample).
+        self._out_views = {}
+        top = self._resampler.max_out(self.FRAME_SAMPLES) if self._resampler else self.FRAME_SAMPLES
+        for k in range(max(1, top - 2), top + 1):
+            self._out_views[k] = memoryview(self._out)[: 2 * k]
         self._views = {}  # packet size -> memoryview, made once per size
         self._head = bytearray(HEADER)
         self._queue = []

@@ -119,6 +119,20 @@ pl = prompts.Player("en", root=OUT + "/p")
 pl.say("connecting")
 pcm = bytearray(1920)
 prove("prompt_next_frame", lambda: pl.next_frame(pcm), 50)
+# ... and an adpcm prompt decoded, resampled to a 24 kHz speaker and set to the volume.
+from firmware import codec, dsp
+c = codec.create("adpcm", 16000, 60)
+pkt = bytearray(c.max_packet)
+n = c.encode_into(loud, pkt)
+with open(OUT + "/p/en/err_server.xzp", "wb") as f:
+    f.write(prompt_file.pack_header("adpcm", 60, 16000, n, 200))
+    for _ in range(200):
+        f.write(pkt)
+spk = prompts.Player("en", 24000, root=OUT + "/p")
+spk.say("err_server")
+gain = dsp.volume_gain(70)
+prove("prompt_next_render_adpcm_24k", lambda: spk.next_render(gain), 50)
+R["render_bytes"] = len(spk.next_render(gain))
 print("J " + json.dumps(R))
 """
 
@@ -143,7 +157,7 @@ def test_control_allocation_is_caught(report):
 
 @pytest.mark.parametrize("name", ["vad_feed_quiet", "vad_feed_speech", "vad_feed_muted", "vad_preroll",
                                   "vad_mute_unmute", "screen_set_unchanged", "screen_set_unchanged_text",
-                                  "prompt_next_frame"])
+                                  "prompt_next_frame", "prompt_next_render_adpcm_24k"])
 def test_allocates_nothing(report, name):
     err, delta = report[0][name]
     assert err is None and delta == 0, "%s allocated (%s, %d bytes)" % (name, err, delta)
@@ -161,6 +175,10 @@ def test_screen_writes_a_frame_only_when_it_changed(report):
     frame_to_png(str(out / frames[3]), str(out / "happy.png"))
     png = (out / "happy.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"IDAT" in png
+
+
+def test_prompt_renders_whole_speaker_frames(report):
+    assert report[0]["render_bytes"] in (2880, 2882), report[0]["render_bytes"]  # 60 ms at 24 kHz (+1 sample of phase)
 
 
 def test_every_emotion_draws_a_different_face(report):

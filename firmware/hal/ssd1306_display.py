@@ -43,16 +43,20 @@ def open_display(board):
     sda = getattr(board, "DISPLAY_SDA", None)
     if sda is None:
         return None
-    from machine import I2C, Pin
-
-    addr = getattr(board, "DISPLAY_ADDR", 0x3C)
     try:
         import ssd1306  # type: ignore[import-not-found]  # installed on the board by mip
     except ImportError:
         log.warn(_TAG, "no ssd1306 driver: run `mpremote mip install ssd1306` for the OLED")
         return None
-    i2c = I2C(getattr(board, "DISPLAY_I2C_ID", 0), scl=Pin(board.DISPLAY_SCL), sda=Pin(sda), freq=400000)
-    if addr not in i2c.scan():
-        log.info(_TAG, "no display at I2C 0x%02x (SDA %d, SCL %d)" % (addr, sda, board.DISPLAY_SCL))
+    from machine import I2C, Pin
+
+    addr = getattr(board, "DISPLAY_ADDR", 0x3C)
+    try:
+        i2c = I2C(getattr(board, "DISPLAY_I2C_ID", 0), scl=Pin(board.DISPLAY_SCL), sda=Pin(sda), freq=400000)
+        if addr not in i2c.scan():
+            log.info(_TAG, "no display at I2C 0x%02x (SDA %d, SCL %d)" % (addr, sda, board.DISPLAY_SCL))
+            return None
+        return Ssd1306Display(ssd1306.SSD1306_I2C(128, 64, i2c, addr))
+    except OSError as e:  # a bus fault or a panel that stops answering during its init
+        log.warn(_TAG, "display at I2C 0x%02x unusable: %s" % (addr, e))
         return None
-    return Ssd1306Display(ssd1306.SSD1306_I2C(128, 64, i2c, addr))
