@@ -14,7 +14,9 @@ import sys
 
 import pytest
 
+from tools import sim as simtool
 from tools.common import wav
+from tools.harness.device import start_device
 from tools.mock_server.server import MockServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,14 +78,18 @@ def test_turn_with_an_emotion_writes_the_faces(tmp_path, server):
     assert "display: %d frame(s)" % len(pngs) in p.stdout
 
 
-def test_unreachable_server_says_so_in_the_speaker(tmp_path):
+def _dead_url():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens here now
+    return "ws://127.0.0.1:%d/xiaozhi/v1/" % port
+
+
+def test_unreachable_server_says_so_in_the_speaker(tmp_path):
     out = tmp_path / "out.wav"
     ev = tmp_path / "ev.jsonl"
-    p = sim("--server", "ws://127.0.0.1:%d/xiaozhi/v1/" % port, "--out", str(out), "--events", str(ev),
+    p = sim("--server", _dead_url(), "--out", str(out), "--events", str(ev),
             "--set", 'language="en"')
     assert p.returncode == 1 and "sim: FAILED" in p.stderr
     got = events(ev)
@@ -108,6 +114,19 @@ def test_activation_code_is_read_digit_by_digit(tmp_path):
     assert said[0]["file"] == "prompts/zh-CN/activation.xzp"  # the default language
     level, _ = level_dbfs(str(out))
     assert level is not None and level > -40
+
+
+def test_a_press_cuts_a_prompt_short(tmp_path):
+    _need_prompt_tools()
+    simtool.link_prompts(str(tmp_path))
+    fw = start_device(str(tmp_path), _dead_url(), button_mode="click", language="en")
+    try:
+        fw.send("click")  # the open fails: the device starts saying so
+        fw.wait_for("no prompt", "prompt", name="err_server")
+        fw.send("click")
+        fw.wait_for("the prompt was not cut short", "prompt", cut="err_server")
+    finally:
+        fw.stop()
 
 
 def _mic_with_quiet_lead(path, lead_s=1.5):
