@@ -14,7 +14,6 @@ import sys
 import time
 
 from firmware import APP_NAME, VERSION, boards, config, hal, log
-from firmware import prompt_file as P
 from firmware import state as S
 from firmware.audio_path import AudioPath
 from firmware.channel import MAX_HEADER, ChannelError, WebSocketChannel
@@ -113,7 +112,7 @@ class Device:
         """Every state move: the face, the LED, and the portal's prompt."""
         self.voice.show("speaking" if name == "draining" else name)
         if name == "wifi_configuring":
-            self.voice.say(P.WIFI_SETUP)
+            self.voice.say("wifi_setup")
 
     def _report_downlink(self):
         d = self.audio.downlink_figures()
@@ -263,7 +262,7 @@ class Device:
             # frame: the mic frame (counted from 1) the detector fired on.
             log.event("vad", {"frame": v.frames, "floor": v.floor, "preroll": v.preroll_frames()})
             self._preroll = True
-            self.voice.say(P.LISTEN)
+            self.voice.say("listen")
             self.apply(acts)
 
     def _send_preroll(self):
@@ -287,12 +286,12 @@ class Device:
         drained() once a finished reply has played out. Between replies the
         local prompts play the same way. The voice detector is muted while
         the speaker plays."""
-        spk, audio, ctl, player, vad = self.hal.speaker, self.audio, self.ctl, self.voice.player, self.vad
+        spk, audio, ctl, voice, vad = self.hal.speaker, self.audio, self.ctl, self.voice, self.vad
         playing = False
         while True:
             out = audio.next_render()
-            if out is None and player.active and not ctl.accepts_audio():
-                out = player.next_render(audio.gain)
+            if out is None and voice.player is not None and not ctl.accepts_audio():
+                out = voice.next_render(audio.gain)
             if out is not None:
                 if not playing:
                     spk.start()
@@ -331,7 +330,7 @@ class Device:
             self.wifi.changed.clear()
             if not self.wifi.connected:
                 self.voice.status.error("Wi-Fi lost")
-                self.voice.say(P.WIFI_LOST)
+                self.voice.say("wifi_lost")
                 self.apply(self.ctl.wifi_lost())
 
     async def run(self):

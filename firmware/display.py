@@ -14,7 +14,7 @@ from array import array
 
 import framebuf
 
-from firmware import indicator
+from firmware import faces, indicator
 
 WIDTH = 128
 HEIGHT = 64
@@ -42,7 +42,7 @@ class Face:
         self._icon(state)
         fb.text(text[:_MAX_TEXT], 12, 1, 1)
         fb.hline(0, _TOP + 1, WIDTH, 1)
-        eyes, mouth = indicator.face(emotion)
+        eyes, mouth = faces.face(emotion)
         self._eye(eyes, 64 - _EYE_DX, False)
         self._eye(eyes, 64 + _EYE_DX, True)
         self._mouth(mouth)

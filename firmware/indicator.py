@@ -1,5 +1,6 @@
 # What the device shows: the server's llm.emotion (docs/protocol.md §3) and
-# the device state mapped to a face on the display and to the status LED.
+# the device state mapped to the status LED and the display's status line
+# (the faces themselves are in firmware/faces.py, loaded only with a display).
 # Pure tables, tested under both runtimes (host_tests/upy/test_indicator.py).
 #
 # The emotion names are the reference firmware's 21 faces; an unknown or
@@ -15,43 +16,9 @@ EMOTIONS = (
     "delicious", "kissy", "confident", "sleepy", "silly", "confused",
 )
 
-# Faces are built from an eye shape and a mouth shape (firmware/display.py draws them).
-EYES = ("dot", "arc", "line", "ring", "wink", "heart", "tear", "angry", "shades", "half", "odd", "look")
-MOUTHS = ("flat", "smile", "grin", "frown", "o", "tongue", "kiss", "wavy", "smirk", "open")
-
-_FACES = {
-    "neutral": ("dot", "flat"),
-    "happy": ("dot", "smile"),
-    "laughing": ("arc", "grin"),
-    "funny": ("wink", "grin"),
-    "sad": ("dot", "frown"),
-    "angry": ("angry", "frown"),
-    "crying": ("tear", "frown"),
-    "loving": ("heart", "smile"),
-    "embarrassed": ("line", "wavy"),
-    "surprised": ("ring", "o"),
-    "shocked": ("ring", "open"),
-    "thinking": ("look", "flat"),
-    "winking": ("wink", "smile"),
-    "cool": ("shades", "smirk"),
-    "relaxed": ("arc", "smile"),
-    "delicious": ("arc", "tongue"),
-    "kissy": ("line", "kiss"),
-    "confident": ("half", "smirk"),
-    "sleepy": ("half", "o"),
-    "silly": ("odd", "tongue"),
-    "confused": ("odd", "wavy"),
-}
-
-
 def emotion_name(emotion):
     """The emotion to show for a server value: one of EMOTIONS."""
-    return emotion if emotion in _FACES else "neutral"
-
-
-def face(emotion):
-    """(eyes, mouth) for an emotion name; neutral for anything unknown."""
-    return _FACES.get(emotion) or _FACES["neutral"]
+    return emotion if emotion in EMOTIONS else "neutral"
 
 
 # Display states: the device states (firmware/state.py names) plus "error",

@@ -1,22 +1,23 @@
 # Emotion and state -> face and LED, under MicroPython and CPython.
+from firmware import faces
 from firmware import indicator as ind
 
 
 def test_every_reference_emotion_has_its_own_known_face():
     assert len(ind.EMOTIONS) == 21
-    faces = set()
+    seen = set()
     for e in ind.EMOTIONS:
-        eyes, mouth = ind.face(e)
-        assert eyes in ind.EYES and mouth in ind.MOUTHS, e
-        faces.add((eyes, mouth))
-    assert len(faces) == 21, "two emotions share a face"
+        eyes, mouth = faces.face(e)
+        assert eyes in faces.EYES and mouth in faces.MOUTHS, e
+        seen.add((eyes, mouth))
+    assert len(seen) == 21, "two emotions share a face"
 
 
 def test_unknown_or_missing_emotion_is_neutral():
     assert ind.emotion_name("grumpy") == "neutral"
     assert ind.emotion_name(None) == "neutral"
     assert ind.emotion_name("happy") == "happy"
-    assert ind.face("grumpy") == ind.face("neutral")
+    assert faces.face("grumpy") == faces.face("neutral")
 
 
 def test_state_led_table():

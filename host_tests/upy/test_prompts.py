@@ -89,3 +89,11 @@ def test_stop_cuts_the_prompt_and_the_queue_short():
     assert p.next_frame(pcm) and pcm[0] == 70 and p.playing == "err_server"
     p.stop()
     assert not p.active and p.next_frame(pcm) == 0
+
+
+def test_the_names_the_device_says_are_prompt_files():
+    # firmware/voice.py and firmware/app.py name prompts as plain strings.
+    for name in ("connecting", "err_wifi", "err_ota", "err_server", "wifi_lost", "wifi_setup", "activation"):
+        assert name in pf.NAMES, name
+    assert ["digit_" + c for c in "0123456789"] == list(pf.DIGITS)
+    assert pf.LISTEN == "listen"
