@@ -41,6 +41,7 @@ class Status:
             if state == "idle":
                 return  # a failed open ends in idle: the error stays up for its time
             self._error_until = None
+            self.mood = "neutral"
         self.state = state
         self._apply(text)
 
@@ -51,6 +52,7 @@ class Status:
     def error(self, text):
         """Show an error (a short ASCII reason) until the next state or ERROR_SHOW_MS."""
         self.state = "error"
+        self.mood = "sad"
         self._error_until = clock.now_ms() + ERROR_SHOW_MS
         self._apply(text)
 
@@ -69,6 +71,7 @@ class Status:
             now = clock.now_ms()
             if self._error_until is not None and now >= self._error_until:
                 self._error_until = None
+                self.mood = "neutral"
                 self.show("idle")
             lit = indicator.lit(self.pattern, now)
             if lit != self._lit or self._changed.is_set():
