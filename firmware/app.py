@@ -3,6 +3,8 @@
 #   state.Controller   every input -> a state change + actions
 #   channel            the server: transport, session id, sends, liveness, backoff
 #   audio_path         buffers, codec, jitter buffer, resampler, gain
+#   voice              LED, display and local prompts (firmware/voice.py)
+#   vad                the hands-free voice detector (listen_trigger "vad")
 # Device runs the tasks (button, capture, playback, channel, Wi-Fi watch),
 # turns what they see into Controller inputs and carries out the actions it
 # returns. It decides nothing itself.
@@ -13,6 +15,7 @@ import time
 
 from firmware import APP_NAME, VERSION, boards, config, hal, log
 from firmware import state as S
+from firmware.voice import Voice
 
 _TAG = "app"
 _LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARN, "error": log.ERROR}
@@ -42,6 +45,10 @@ class Device:
         self.mic_on = False
         self._mic_flag = asyncio.Event()
         self._play_flag = asyncio.Event()
+        self.voice = Voice(self.hal, cfg.get("language"), self.board.SPEAKER_RATE, self._play_flag)
+        self.machine.listener = self._on_state
+        self.vad = None  # the voice detector, with listen_trigger "vad" (made with the session's parts)
+        self._preroll = False  # a detected turn's pre-roll waits to be sent
 
     def _build(self):
         """The session's parts, imported and made once boot has dropped its
@@ -55,6 +62,10 @@ class Device:
         self.audio = AudioPath(cfg.get("audio_format"), self.board.SPEAKER_RATE, cfg.get("jitter_frames"),
                                cfg.get("volume"), MAX_HEADER)
         self.channel = WebSocketChannel(cfg, Identity(cfg, self.hal), self.audio.codec_up.max_packet, self)
+        if cfg.get("listen_trigger") == "vad":
+            from firmware.vad import Vad
+
+            self.vad = Vad(self.audio.codec_up.frame_samples)
         self.mcp = self._mcp_server()
 
     def _mcp_server(self):
@@ -107,6 +118,12 @@ class Device:
             elif act == S.REBOOT:
                 self._schedule_reboot()
 
+    def _on_state(self, name):
+        """Every state move: the face, the LED, and the portal's prompt."""
+        self.voice.show("speaking" if name == "draining" else name)
+        if name == "wifi_configuring":
+            self.voice.say("wifi_setup")
+
     def _report_downlink(self):
         d = self.audio.downlink_figures()
         if d["frames"] or d["ignored"]:
@@ -118,6 +135,7 @@ class Device:
         in ctl.closed(): a failed open must never strand 'connecting'."""
         wifi = self.wifi
         if wifi is not None and not wifi.connected:
+            self.voice.failed("wifi", "No Wi-Fi")
             self._report_error("no Wi-Fi; not connecting")
             self.apply(self.ctl.closed())
             return
@@ -130,6 +148,7 @@ class Device:
             try:
                 await self.channel.open(self.settings, self.audio.codec_up, self.audio.start_downlink)
             except ChannelError as e:
+                self.voice.failed("server", "No server")  # first: its event tells tools.sim to wait for the prompt
                 self._report_error(str(e))
                 return
             self.audio.start_uplink(self.channel.header_len)
@@ -157,6 +176,7 @@ class Device:
             st = msg.get("state")
             log.event("rx", {"type": "tts", "state": st, "text": msg.get("text")})
             if st == "start":
+                self.voice.cut()  # the server's reply wins over a local prompt
                 self.apply(ctl.tts_start())
             elif st == "stop":
                 self.apply(ctl.tts_stop())
@@ -167,6 +187,7 @@ class Device:
             log.event("rx", {"type": "stt", "text": msg.get("text")})
         elif t == "llm":
             log.event("rx", {"type": "llm", "emotion": msg.get("emotion")})
+            self.voice.emotion(msg.get("emotion"))
         elif t == "mcp":
             asyncio.create_task(self._mcp(msg.get("payload"), size))
         elif t == "system":
@@ -218,24 +239,55 @@ class Device:
         while True:
             ev = await self.hal.button.event()
             log.event("button", ev)
+            if ev == "press":
+                self.voice.cut()
             try:
                 self.apply(self.ctl.press() if ev == "press" else self.ctl.release())
             except Exception as e:  # a bug behind one press must not leave the device deaf
                 log.exc(_TAG, "button %s failed" % ev, e)
 
     async def _capture(self):
-        """Mic -> codec -> channel, one 60 ms frame at a time."""
-        mic, pcm = self.hal.mic, self.audio.pcm_up
+        """Mic -> codec -> channel, one 60 ms frame at a time. With the voice
+        detector the mic never stops: between turns its frames go to the
+        detector, which keeps the last 600 ms for the next turn's pre-roll."""
+        mic, pcm, vad = self.hal.mic, self.audio.pcm_up, self.vad
         while True:
-            while not self.mic_on:
+            while not self.mic_on and vad is None:
                 self._mic_flag.clear()
                 await self._mic_flag.wait()
             mic.start()
-            while self.mic_on:
+            while self.mic_on or vad is not None:
                 await mic.readinto(pcm)
-                if self.mic_on and self.channel.is_open:
-                    self.uplink_frame()
+                if self.mic_on:
+                    if self.channel.is_open:
+                        if self._preroll:
+                            self._send_preroll()
+                        self.uplink_frame()
+                elif vad is not None and vad.feed(pcm):
+                    self._voice_onset()
             mic.stop()
+
+    def _voice_onset(self):
+        acts = self.ctl.voice_onset()
+        if acts:
+            v = self.vad
+            # frame: the mic frame (counted from 1) the detector fired on.
+            log.event("vad", {"frame": v.frames, "floor": v.floor, "preroll": v.preroll_frames()})
+            self._preroll = True
+            self.voice.say("listen")
+            self.apply(acts)
+
+    def _send_preroll(self):
+        """The frames from before the detector fired (and while the channel
+        opened) go first, so the server hears the first syllable."""
+        self._preroll = False
+        vad = self.vad
+        n = vad.preroll_frames()
+        for i in range(n):
+            self.channel.send_audio(self.audio.pkt_up, self.audio.encode_uplink(vad.preroll(i)))
+        # first: the mic frame (counted from 1) the pre-roll starts with.
+        log.event("preroll", {"frames": n, "first": vad.frames - n + 1})
+        vad.reset()
 
     def uplink_frame(self):
         """Encode, frame and queue the captured frame. No allocation."""
@@ -243,24 +295,42 @@ class Device:
 
     async def _playback(self):
         """Jitter buffer -> decode -> resample -> volume -> speaker; reports
-        drained() once a finished reply has played out."""
-        spk, audio, ctl = self.hal.speaker, self.audio, self.ctl
+        drained() once a finished reply has played out. Between replies the
+        local prompts play the same way. The voice detector is muted while
+        the speaker plays."""
+        spk, ctl, voice = self.hal.speaker, self.ctl, self.voice
         playing = False
         while True:
-            out = audio.next_render()
+            # Looked up each time round: this task runs from boot (its prompts: the
+            # activation code, Wi-Fi setup), before bring_up has built the audio path.
+            audio, vad = self.audio, self.vad
+            out = audio.next_render() if audio is not None else None
+            if out is None and voice.player is not None and not ctl.accepts_audio():
+                out = voice.next_render(audio.gain if audio is not None else self._boot_gain())
             if out is not None:
                 if not playing:
                     spk.start()
                     playing = True
+                    if vad is not None:
+                        vad.mute()
                 await spk.write(out)
                 continue
-            if ctl.draining() and not audio.queued():
-                if playing:
-                    await spk.stop()
-                    playing = False
+            queued = audio is not None and audio.queued()
+            draining = ctl.draining()
+            if playing and not queued and (draining or not ctl.accepts_audio()):
+                await spk.stop()  # a reply has played out, or a prompt has
+                playing = False
+                if vad is not None:
+                    vad.unmute()
+            if draining and not queued:
                 self.apply(ctl.drained())
             self._play_flag.clear()
             await self._play_flag.wait()
+
+    def _boot_gain(self):
+        from firmware import dsp  # prompts load it anyway; only boot's prompts come here
+
+        return dsp.volume_gain(self.cfg.get("volume"))
 
     # -- start -----------------------------------------------------------------------
     async def bring_up(self):
@@ -268,7 +338,7 @@ class Device:
         then the session's parts."""
         from firmware import startup
 
-        settings = await startup.bring_up(self.cfg, self.hal, self.machine)
+        settings = await startup.bring_up(self.cfg, self.hal, self.machine, self.voice)
         self.wifi = settings.pop("wifi")
         self.settings = settings
         startup = None  # so the collection below frees the module too
@@ -284,18 +354,24 @@ class Device:
             await self.wifi.changed.wait()
             self.wifi.changed.clear()
             if not self.wifi.connected:
+                self.voice.status.error("Wi-Fi lost")
+                self.voice.say("wifi_lost")
                 self.apply(self.ctl.wifi_lost())
 
     async def run(self):
         # The HAL runs from the start: the button must work during boot (a
         # press cuts OTA retries short) and the simulator's control lines too.
         shutdown = asyncio.create_task(self.hal.until_shutdown())
+        # The LED, the display and the speaker (for boot's prompts: the
+        # activation code, Wi-Fi setup) work from the start too.
+        self.voice.start()
+        asyncio.create_task(self._playback())
         await self.bring_up()
         gc.collect()
         # Small, regular collections instead of one long pause mid-turn.
         gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
         log.event("ready", {"device_id": self.channel.identity.device_id, "free": gc.mem_free()})
-        for task in (self._buttons, self._capture, self._playback):
+        for task in (self._buttons, self._capture):
             asyncio.create_task(task())
         await shutdown
         await self.hang_up()

@@ -79,11 +79,11 @@ class AudioPath:
         """A session opened whose audio frames carry header_len bytes of header."""
         self._up_body = memoryview(self.pkt_up)[header_len:]
 
-    def encode_uplink(self):
-        """Encode the captured pcm_up into pkt_up after the header room; returns
-        the payload length. Per frame: no allocation."""
+    def encode_uplink(self, pcm=None):
+        """Encode the captured pcm_up (or pcm: a pre-roll frame) into pkt_up
+        after the header room; returns the payload length. Per frame: no allocation."""
         self.frames_up += 1
-        return self.codec_up.encode_into(self.pcm_up, self._up_body)
+        return self.codec_up.encode_into(self.pcm_up if pcm is None else pcm, self._up_body)
 
     # -- downlink ----------------------------------------------------------
     def start_downlink(self, hello):

@@ -41,6 +41,8 @@ DEFAULTS = {
     "audio_format": "pcm",
     "listen_mode": "auto",  # mode for a button click: auto | realtime
     "button_mode": "ptt",  # ptt: hold to talk (manual) | click: toggle like the reference
+    # button: a session starts on a press | vad: also on speech while idle (firmware/vad.py)
+    "listen_trigger": "button",
     "client_id": "",  # UUID v4, generated once on first boot
     "device_secret": "",  # per-device HMAC secret for signed tokens (never sent)
     "volume": 70,
@@ -68,6 +70,7 @@ _CHOICES = {
     "audio_format": ("pcm", "adpcm"),
     "listen_mode": ("auto", "realtime"),
     "button_mode": ("ptt", "click"),
+    "listen_trigger": ("button", "vad"),
     "log_level": ("debug", "info", "warn", "error"),
     "board": boards.NAMES,
 }

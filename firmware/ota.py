@@ -161,10 +161,11 @@ def session_settings(cfg):
 
 
 class Ota:
-    def __init__(self, cfg, hal, net=None):
+    def __init__(self, cfg, hal, net=None, voice=None):
         self.cfg = cfg
         self.hal = hal
         self.net = net  # callable -> network facts for the body, or None
+        self.voice = voice  # firmware/voice.py: shows and reads out the code, says a failed check
         self.url = cfg.get("ota_url")
         self.skipped = False  # the user pressed the button to stop waiting
 
@@ -222,6 +223,8 @@ class Ota:
         # The code is meant to be seen: log line, event (simulator transcript), LED.
         log.info(_TAG, "activation code %s: %s" % (code, msg))
         log.event("activation", {"code": code, "message": msg})
+        if self.voice is not None:
+            self.voice.activation(code)
 
     async def _blink(self):
         # Slow blink while waiting for the user to enter the code on the server.
@@ -236,7 +239,8 @@ class Ota:
 
     async def _activate(self, act):
         self._show_code(act)
-        blink = asyncio.create_task(self._blink())
+        # With a voice its LED pattern says "activation"; the bare LED blinks here.
+        blink = asyncio.create_task(self._blink()) if self.voice is None else None
         try:
             for n in range(1, POLLS + 1):
                 status = await self.activate_once(act.get("challenge"))
@@ -253,7 +257,8 @@ class Ota:
                     return False
             return False
         finally:
-            blink.cancel()
+            if blink is not None:
+                blink.cancel()
 
     async def run(self):
         """Check (CHECKS attempts, RETRY_MS doubling) and activate until a
@@ -275,6 +280,8 @@ class Ota:
                          % (why, e, backoff.attempts, CHECKS - 1, delay // 1000))
                 log.event("ota_retry", {"attempt": backoff.attempts, "delay_ms": delay, "cause": why,
                                         "error": str(e)})
+                if backoff.attempts == 1 and self.voice is not None:
+                    self.voice.failed("ota", "No OTA server")
                 if await pressed_within(self.hal, delay):
                     log.info(_TAG, "button pressed: skipping the OTA check; using stored settings")
                     self.skipped = True

@@ -40,7 +40,7 @@ async def _portal(cfg, hal, wifi):
     await Portal(cfg, hal, wifi, host, port, dns_port).run()
 
 
-async def join_network(cfg, hal, machine):
+async def join_network(cfg, hal, machine, voice=None):
     """Join a saved network, or run the portal until one works. -> WifiManager,
     or None on a HAL without Wi-Fi (the simulator without 'networks')."""
     if getattr(hal, "wlan", None) is None:
@@ -57,14 +57,17 @@ async def join_network(cfg, hal, machine):
             if await wifi.connect():
                 return wifi
             log.warn(_TAG, "could not join a saved network (%s); provisioning portal" % wifi.last_error)
+            if voice is not None:
+                voice.failed("wifi", "No Wi-Fi")
         machine.to(state.WIFI_CONFIGURING)
         await _portal(cfg, hal, wifi)
         need_portal = not cfg.get("wifi")
 
 
-async def bring_up(cfg, hal, machine):
+async def bring_up(cfg, hal, machine, voice=None):
     """-> {"ws_url", "ws_token", "protocol_version", "source", "wifi"} with
-    wifi the WifiManager (for supervise()/set_power_save()) or None."""
+    wifi the WifiManager (for supervise()/set_power_save()) or None. voice
+    (firmware/voice.py) shows and says what goes wrong, and the activation code."""
     if not cfg.get("client_id"):
         # Client-Id: a UUID generated once and kept (docs/protocol.md §1.2).
         cfg.set("client_id", uuid4(hal.random_bytes(16)))
@@ -73,7 +76,7 @@ async def bring_up(cfg, hal, machine):
         except ValueError as e:
             log.error(_TAG, "cannot keep the new client id: %s" % e)
     machine.to(state.STARTING)
-    wifi = await join_network(cfg, hal, machine)
+    wifi = await join_network(cfg, hal, machine, voice)
     if wifi:
         await ntp.bring_up(cfg)  # before the first checked TLS connection (OTA, server)
     if ntp.checked_tls(cfg) and not cfg.get("ca_file"):
@@ -82,7 +85,7 @@ async def bring_up(cfg, hal, machine):
     machine.to(state.ACTIVATING)
     o = None
     if cfg.get("ota_url"):
-        o = ota.Ota(cfg, hal, net=wifi.info if wifi else None)
+        o = ota.Ota(cfg, hal, net=wifi.info if wifi else None, voice=voice)
         if await o.run() or o.skipped:
             o = None  # checked, or the user chose the stored settings: no retries behind their back
     else:

@@ -53,6 +53,7 @@ class Machine:
     def __init__(self):
         self.state = UNKNOWN
         self.refused = 0  # moves the table refused (a Controller bug if ever > 0)
+        self.listener = None  # called with the new state's name after each move (the LED and display)
 
     @property
     def name(self):
@@ -69,6 +70,8 @@ class Machine:
         log.info(_TAG, "%s -> %s" % (NAMES[self.state], NAMES[new]))
         log.event("state", {"from": NAMES[self.state], "to": NAMES[new]})
         self.state = new
+        if self.listener is not None:
+            self.listener(NAMES[new])
         return True
 
 
@@ -184,6 +187,14 @@ class Controller:
             self.m.to(IDLE)
             return [(MIC_OFF, None), (LISTEN_STOP, None)]
         return []
+
+    # -- voice detector (listen_trigger "vad") -----------------------------
+    def voice_onset(self):
+        """Speech heard while idle: a hands-free turn in auto mode, as a click
+        would start (the server's VAD ends each utterance)."""
+        if self.m.state != IDLE:
+            return []
+        return self._start_turn(AUTO)
 
     # -- channel -----------------------------------------------------------
     def opened(self):

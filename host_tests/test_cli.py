@@ -77,7 +77,7 @@ def test_help_works(tool):
 def test_every_dev_subcommand_has_a_description():
     parser = build_parser()
     subs = next(a for a in parser._actions if a.dest == "cmd").choices  # noqa: SLF001 - argparse keeps them here
-    assert set(subs) == {"flash", "deploy", "config", "repl", "logs", "check", "doctor", "package"}
+    assert set(subs) == {"flash", "deploy", "config", "repl", "logs", "check", "doctor", "package", "prompts"}
     for name, sub in subs.items():
         assert sub.description and len(sub.description) > 40, name
 

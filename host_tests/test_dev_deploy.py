@@ -15,7 +15,7 @@ import pytest
 from dev_cli import ROOT, assert_one_line_error
 from dev_cli import run_dev as dev
 
-from tools.dev import build, devconfig
+from tools.dev import build, devconfig, prompts
 from tools.dev.cli import build_parser
 from tools.dev.errors import DevError
 
@@ -127,7 +127,8 @@ def test_deploy_uploads_then_nothing_and_firmware_imports(boards, tmp_path):
         (root / libmods[0]).write_text("raise ImportError('stale shadow imported')\n")
     b = boards(root)
     files = build.build(arch="x64", root=src)
-    p = dev("deploy", *on_board(b), "--src", src, "--arch", "x64", "--ssid", "home-net", "--password", PASSWORD,
+    p = dev("deploy", *on_board(b), "--src", src, "--arch", "x64", "--no-prompts", "--ssid", "home-net",
+            "--password", PASSWORD,
             "--ws-url", "ws://127.0.0.1:8000/xiaozhi/v1/", env={"XIAOZHI_WS_TOKEN": TOKEN})
     assert p.returncode == 0, p.stdout + p.stderr
     out = p.stdout + p.stderr
@@ -149,7 +150,7 @@ def test_deploy_uploads_then_nothing_and_firmware_imports(boards, tmp_path):
     # The board "reboots": a second deploy finds every hash equal and uploads nothing.
     b2 = boards(root)
     mtimes = {rel: os.stat(root / rel).st_mtime_ns for rel in files}
-    p = dev("deploy", *on_board(b2), "--src", src, "--arch", "x64", "--no-reset", "--ssid", "home-net",
+    p = dev("deploy", *on_board(b2), "--src", src, "--arch", "x64", "--no-prompts", "--no-reset", "--ssid", "home-net",
             "--password", PASSWORD)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "deploy: 0 uploaded, %d unchanged, 0 removed" % len(files) in p.stdout
@@ -181,9 +182,12 @@ def test_dry_run_changes_nothing(boards, tmp_path):
     b = boards(tmp_path / "board")
     p = dev("deploy", *on_board(b), "--arch", "x64", "--dry-run", "--ws-url", "ws://10.0.0.2:8000/")
     assert p.returncode == 0, p.stdout + p.stderr
-    n = len(build.device_files())
+    # The prompt sounds are built (espeak-ng + sox) and planned with the firmware.
+    n = len(build.device_files()) + len(prompts.files())
     assert "deploy: would %d to upload, 0 unchanged, 0 to remove" % n in p.stdout
     assert "upload  firmware/config.mpy" in p.stdout and "mkdir   firmware" in p.stdout
+    assert "upload  prompts/en/err_server.xzp" in p.stdout and "upload  prompts/zh-CN/digit_7.xzp" in p.stdout
+    assert "upload  prompts/listen.xzp" in p.stdout
     assert 'config: would set ws_url: "" -> "ws://10.0.0.2:8000/"' in p.stdout
     assert os.listdir(b.root) == []
     assert not b.ended(0.2), "a dry run must not reset the board"
@@ -194,7 +198,7 @@ def test_frozen_deploy_removes_shadowing_copies(boards, tmp_path):
     (root / "firmware").mkdir(parents=True)
     (root / "firmware" / "app.mpy").write_bytes(b"M")
     b = boards(root)
-    p = dev("deploy", *on_board(b), "--frozen", "--no-reset")
+    p = dev("deploy", *on_board(b), "--frozen", "--no-prompts", "--no-reset")
     assert p.returncode == 0, p.stdout + p.stderr
     entry = [f for f in build.ENTRY if os.path.exists(os.path.join(ROOT, f))]
     assert sorted(os.listdir(root)) == sorted(entry + ["firmware"])

@@ -319,7 +319,7 @@ def test_every_gateway_and_sim_flag_is_in_both_readmes():
 
 # The rows of a wiring table, in order, and the profile constants of each.
 WIRING = (("MIC_SCK", "MIC_WS", "MIC_SD"), ("SPK_SCK", "SPK_WS", "SPK_SD"), ("BUTTON_PIN",), ("LED_PIN",),
-          ("LAMP_PIN",))
+          ("LAMP_PIN",), ("DISPLAY_SDA", "DISPLAY_SCL"))
 
 
 def profile_pins(board):

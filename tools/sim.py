@@ -237,6 +237,16 @@ class Transcript:
             text = "%-6s %s" % (k, d.get("reason"))
         elif k == "ready":
             text = "ready  device %s" % d.get("device_id")
+        elif k == "prompt":
+            text = "voice  %s" % ("says %s" % d["name"] if "name" in d else "cut short (%s)" % d.get("cut"))
+        elif k == "vad":
+            text = "vad    speech heard; %d frames (%.2f s) kept as pre-roll" % (d["preroll"], d["preroll"] * 0.06)
+        elif k == "preroll":
+            text = "->     pre-roll %d frames first" % d["frames"]
+        elif k == "failed":
+            text = "failed %s: %s" % (d.get("step"), d.get("reason"))
+        elif k == "display":
+            text = "face   frame %d" % d["frame"]
         elif k == "activation":
             text = "activation code %s: %s" % (d.get("code"), d.get("message"))
         elif k == "activate":
@@ -308,6 +318,7 @@ def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False):
     long as they like."""
     if not any(e["k"] == "ready" for e in fw.seen):
         fw.wait_for("firmware did not start", "ready")
+    finish_prompt(fw)
     per_turn = TURN_TIMEOUT_S + mic_seconds / speed
     stop = ("error", "closed")  # in a scripted turn, either means the turn is lost
     for n in range(1, turns + 1):
@@ -323,15 +334,18 @@ def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False):
             fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
             time.sleep(mic_seconds / speed + 0.2)  # hold the button while the utterance plays
             fw.send("release")
+        elif mode == "vad" and n == 1:  # hands-free: the voice detector starts the turn
+            fw.wait_for("turn %d: the voice detector never started listening" % n, "tx", per_turn, fail_on=stop,
+                        type="listen", state="start")
         elif n == 1:
             fw.send("click")
             fw.wait_for("turn %d: listening never started" % n, "tx", fail_on=stop, type="listen", state="start")
         fw.wait_for("turn %d: no reply" % n, "rx", per_turn, fail_on=stop, type="tts", state="start")
         fw.wait_for("turn %d: reply never finished" % n, "rx", fail_on=stop, type="tts", state="stop")
         fw.wait_for("turn %d: reply never finished playing" % n, "audio", fail_on=stop, dir="play")
-        if mode == "auto":
+        if mode in ("auto", "vad"):
             fw.wait_for("turn %d: device did not listen again" % n, "tx", fail_on=stop, type="listen", state="start")
-    if mode == "auto":
+    if mode in ("auto", "vad"):
         fw.send("click")  # listening -> close the channel, as a person would
         fw.wait_for("channel did not close", "state", 5, to="idle")
 
@@ -381,8 +395,9 @@ def parse_args(argv):
     p.add_argument("--ptt", action="store_true",
                    help="push-to-talk on the terminal: hold Space, or Enter to start and stop (default with --mic -)")
     p.add_argument("--timeline", metavar="PNG", help="draw the turns (states, messages, audio, waveform) to a PNG")
-    p.add_argument("--mode", choices=("manual", "auto"), default="manual",
-                   help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance")
+    p.add_argument("--mode", choices=("manual", "auto", "vad"), default="manual",
+                   help="manual: hold-to-talk turns; auto: click once, server VAD ends each utterance; "
+                        "vad: hands-free, the device's voice detector starts the turn (listen_trigger vad)")
     p.add_argument("--turns", type=int, default=1, help="turns to complete (default 1)")
     p.add_argument("--protocol-version", type=int, choices=(1, 2, 3), default=1, help="binary framing version")
     p.add_argument("--heap", metavar="SIZE", type=_heap_size,
@@ -410,6 +425,8 @@ def parse_args(argv):
                         "profile on a model of the chip (tools/esp32_model), from a power-on clock, "
                         "over wss:// with certificate checks")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the firmware's own log lines")
+    p.add_argument("--display", metavar="DIR",
+                   help="give the device a 128x64 display and write each new frame to DIR as frame-NNNN.png")
     a = p.parse_args(argv)
     if a.hal == "esp32-model" and (a.portal or a.insecure or a.speed != 1 or a.clock_speed != 1):
         p.error("--hal esp32-model runs in real time with certificate checks and a saved network "
@@ -481,6 +498,61 @@ def _launch_problem(a):
 SIM_NETWORK = {"ssid": "sim-ap", "password": "simsimsim"}
 
 
+def link_prompts(workdir):
+    """Give the device its prompt sounds as deploy does (prompts/ beside
+    config.json), made by tools.dev prompts and cached in build/prompts.
+    Without espeak-ng the run goes on, silent where a prompt would play."""
+    from tools.dev import prompts
+
+    target = os.path.join(workdir, "prompts")
+    if os.path.lexists(target):
+        return
+    try:
+        prompts.build(quiet=True)
+    except DevError as e:
+        print("sim: no local prompts: %s" % e, file=sys.stderr)
+        return
+    os.symlink(prompts.OUT, target)
+
+
+def finish_prompt(fw, after="prompt", timeout=15):
+    """Let a prompt that is playing finish into the speaker WAV (a press would
+    cut it short, and so would stopping the firmware): after boot (the
+    activation code read aloud) and after a failure (what went wrong). after:
+    the event kind that announces the prompt."""
+    said = [i for i, e in enumerate(fw.seen) if e["k"] == after]
+    if not said or any(e["k"] == "speaker" for e in fw.seen[said[-1]:]):
+        return
+    try:
+        fw.wait_for("the prompt did not finish", "speaker", timeout)
+    except SimError:
+        pass
+
+
+def display_dir(path):
+    """An empty folder for the display's frames (old frames would mix with the new)."""
+    path = os.path.abspath(path)
+    os.makedirs(path, exist_ok=True)
+    for n in os.listdir(path):
+        if n.startswith("frame-") and n.endswith((".fb", ".png")):
+            os.remove(os.path.join(path, n))
+    return path
+
+
+def display_pngs(path):
+    """Turn the raw frames the sim display wrote into PNG files; -> how many."""
+    from tools.common.png import frame_to_png
+
+    n = 0
+    for name in sorted(os.listdir(path)):
+        if name.startswith("frame-") and name.endswith(".fb"):
+            src = os.path.join(path, name)
+            frame_to_png(src, src[:-3] + ".png")
+            os.remove(src)
+            n += 1
+    return n
+
+
 def device_config(a, server_url, ota_url=None, hal_keys=None):
     cfg = {
         "board": "sim",
@@ -492,6 +564,7 @@ def device_config(a, server_url, ota_url=None, hal_keys=None):
         "protocol_version": a.protocol_version,
         "button_mode": "ptt" if a.mode == "manual" else "click",
         "listen_mode": "auto",
+        "listen_trigger": "vad" if a.mode == "vad" else "button",
     }
     if a.volume is not None:
         cfg["volume"] = a.volume
@@ -619,6 +692,12 @@ def main(argv=None):
     except SimError as e:
         print("sim: error: %s" % e, file=sys.stderr)
         return 2
+    if a.display:
+        try:
+            a.display = display_dir(a.display)
+        except OSError as e:
+            print("sim: error: --display %s: %s" % (a.display, e.strerror or e), file=sys.stderr)
+            return 2
     term = None
     if a.ptt:
         from tools import ptt
@@ -666,6 +745,7 @@ def main(argv=None):
             return 2
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(cfg, f)
+        link_prompts(workdir)
         opts = {"mic": os.path.abspath(a.mic), "out": out, "speed": a.speed, "clock_speed": a.clock_speed,
                 "networks": [dict(SIM_NETWORK, rssi=-45)]}
         live = sim_pipes.LiveAudio(workdir, sys.stdin.buffer.raw if a.mic == "-" else None,
@@ -674,6 +754,8 @@ def main(argv=None):
         if a.portal:
             opts.update(portal=True, portal_port=a.portal_port, dns_port=0)
         opts.update(model_opts)
+        if a.display:
+            opts["display"] = a.display
         with open(os.path.join(workdir, "sim.json"), "w") as f:
             json.dump(opts, f)
         code_root = build_mpy(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaozhi-mpy-"))) \
@@ -708,6 +790,8 @@ def main(argv=None):
         say("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
         return 0
     except SimError as e:
+        if fw is not None:
+            finish_prompt(fw, after="failed")
         print("sim: FAILED: %s%s" % (_ota_cause(fw), e), file=sys.stderr)
         return 1
     except _Terminated:
@@ -729,6 +813,8 @@ def main(argv=None):
             server.stop()
         if events:
             events.close()
+        if a.display:
+            print("display: %d frame(s) in %s" % (display_pngs(a.display), a.display))
         if not a.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -42,6 +42,12 @@ PORTAL_WINDOW_MS = 2000
 LED_PIN = 2  # the DevKit's blue LED, active high
 LED_WS2812 = False
 LAMP_PIN = 18  # the reference's MCP lamp default: a plain LED + resistor, or a relay input
+# Optional SSD1306 128x64 OLED on the reference's pins; absent is fine. Drawing
+# it costs ~11 KB of heap (faces, display code, frame buffer) when it is there.
+DISPLAY_I2C_ID = 0
+DISPLAY_SDA = 4
+DISPLAY_SCL = 15
+DISPLAY_ADDR = 0x3C
 
 
 def tools(registry, hal):

@@ -28,6 +28,11 @@ BUTTON_PIN = 0  # BOOT, active low
 PORTAL_WINDOW_MS = 2000
 LED_PIN = 48
 LED_WS2812 = True  # DevKitC-1 v1.0 style RGB LED on GPIO 48
+# Optional SSD1306 128x64 OLED (the reference's wiring); absent is fine.
+DISPLAY_I2C_ID = 0
+DISPLAY_SDA = 41
+DISPLAY_SCL = 42
+DISPLAY_ADDR = 0x3C
 LAMP_PIN = 18  # the reference breadboard's MCP lamp: a plain LED + resistor, or a relay input
 
 

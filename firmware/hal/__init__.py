@@ -13,6 +13,9 @@
 #   button                   await .event() -> "press" | "release"; .pressed() -> bool now
 #   wlan, ap                 network.WLAN station / access point (sim: firmware/hal/sim_wlan.py), or None
 #   led(on)
+#   led_colour((r, g, b))    optional: an RGB status LED (WS2812); led() is then its on/off
+#   display                  a 128x64 monochrome panel (.pages, await .write_page(i, view),
+#                            await .flush()), or None (firmware/display.py draws on it)
 #   sysinfo() -> dict        chip, flash size, free heap, board type (OTA body, MCP status)
 #   reboot()
 #   until_shutdown()         coroutine: returns when the firmware should stop (sim: "quit" or end

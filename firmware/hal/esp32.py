@@ -293,6 +293,11 @@ class Hal:
                 self._led_rgb = neopixel.NeoPixel(Pin(board.LED_PIN), 1)
             else:
                 self._led_pin = Pin(board.LED_PIN, Pin.OUT)
+        self.display = None  # the optional OLED (firmware/hal/ssd1306_display.py)
+        if getattr(board, "DISPLAY_SDA", None) is not None:
+            from firmware.hal.ssd1306_display import open_display
+
+            self.display = open_display(board)
         self._forever = asyncio.Event()
         self.exit_code = 0
 
@@ -308,6 +313,14 @@ class Hal:
         elif self._led_rgb is not None:
             self._led_rgb[0] = (0, 24, 0) if on else (0, 0, 0)
             self._led_rgb.write()
+
+    def led_colour(self, rgb):
+        """The status colour (firmware/status.py); a plain LED is lit for any colour but black."""
+        if self._led_rgb is not None:
+            self._led_rgb[0] = rgb
+            self._led_rgb.write()
+        else:
+            self.led(rgb != (0, 0, 0))
 
     def sysinfo(self):
         gc.collect()

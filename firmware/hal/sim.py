@@ -153,6 +153,11 @@ class Hal:
         self.mic = Mic(opts["mic"], board.MIC_RATE, speed, opts.get("mic_pipe", False))
         self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed, opts.get("out_pipe", False))
         self.button = Button(opts.get("button_held", False))
+        self.display = None
+        if opts.get("display"):
+            from firmware.hal.sim_display import SimDisplay
+
+            self.display = SimDisplay(opts["display"])
         self.wlan = self.ap = None
         if "networks" in opts:
             from firmware.hal.sim_wlan import SimAP, SimWLAN
@@ -170,6 +175,9 @@ class Hal:
 
     def led(self, on):
         log.event("led", {"on": bool(on)})
+
+    def led_colour(self, rgb):
+        log.event("led", {"rgb": list(rgb)})
 
     def sysinfo(self):
         gc.collect()

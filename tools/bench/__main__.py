@@ -1,7 +1,7 @@
 """Run the benchmarks and print their reports (`make bench`).
 
     python -m tools.bench                 # all but the long runs
-    python -m tools.bench device ws       # some: device, audio, ws, mcp, gateway, gateway-ops, heap
+    python -m tools.bench device ws       # some: device, audio, ws, mcp, gateway, gateway-ops, heap, vad
     python -m tools.bench soak [--quick]  # a long run by name; what follows its name are its own options
 
 Each benchmark prints its own numbers; docs/benchmarks.md explains them. Exit 1 when any of them failed.
@@ -24,6 +24,7 @@ BENCHES = {
     "gateway": [sys.executable, os.path.join(HERE, "bench_gateway.py")],
     "gateway-ops": [sys.executable, os.path.join(HERE, "bench_gateway_ops.py")],
     "heap": [sys.executable, "-m", "tools.bench.heap"],
+    "vad": [sys.executable, os.path.join(HERE, "bench_vad.py")],
     "soak": [sys.executable, os.path.join(HERE, "soak.py")],
     "keepalive": [sys.executable, os.path.join(HERE, "keepalive_soak.py")],
 }
@@ -37,6 +38,7 @@ WHAT = {
     "gateway": "the gateway: Opus CPU per stream, sessions per core, added latency per frame",
     "gateway-ops": "the gateway's TLS connect cost against plain ws, and its per-frame metrics cost",
     "heap": "the smallest MicroPython heap that completes a turn, per audio format, sources and .mpy",
+    "vad": "the hands-free voice detector: false triggers per hour on noise, detection on speech, CPU per frame",
     "soak": "(long) fuzz, server kills, blackhole, idle, 500 turns with the heap, config-save cuts, secrets",
     "keepalive": "(long) an idle session against a server that never pings survives 5 min; a hung one is closed",
 }

@@ -1,4 +1,4 @@
-"""python -m tools.dev flash|deploy|config|repl|logs|check|doctor|package ..."""
+"""python -m tools.dev flash|deploy|config|repl|logs|check|doctor|package|prompts ..."""
 import argparse
 import os
 import subprocess
@@ -43,7 +43,7 @@ def cmd_deploy(a):
     port = ports.choose(a.port)
     deploy.deploy(port, root=a.root, arch=a.arch, compile=not a.source, frozen=a.frozen, config_values=values,
                   dry_run=a.dry_run, reset=not a.no_reset, soft_reset_first=not a.resume, timeout=a.timeout,
-                  src=os.path.abspath(a.src))
+                  src=os.path.abspath(a.src), prompt_format=None if a.no_prompts else a.prompt_format)
     return 0
 
 
@@ -128,6 +128,13 @@ def cmd_package(a):
     return package.main(check=a.check)
 
 
+def cmd_prompts(a):
+    from tools.dev import prompts
+
+    prompts.build(out=os.path.abspath(a.out), fmt=a.format, recorded=a.recorded)
+    return 0
+
+
 def cmd_doctor(a):
     from tools.dev import doctor
 
@@ -163,8 +170,10 @@ def build_parser():
                    help="what to do when done (default: hard reset)")
     f.set_defaults(fn=cmd_flash)
 
+    from firmware.prompt_file import FORMATS as PROMPT_FORMATS
     from tools.dev import devconfig
     from tools.dev.build import ARCHES, ROOT
+    from tools.dev.prompts import OUT as PROMPTS_OUT
 
     d = sub.add_parser("deploy", help="compile firmware/ and lib/ to .mpy and upload what changed (mpremote)",
                        description="Compile firmware/ and lib/ to .mpy, compare with the files on the board by "
@@ -181,6 +190,9 @@ def build_parser():
     d.add_argument("--dry-run", "-n", action="store_true", help="show the plan, change nothing")
     d.add_argument("--no-reset", action="store_true", help="do not soft-reset at the end")
     d.add_argument("--src", default=ROOT, metavar="DIR", help="checkout to deploy from (default: this one)")
+    d.add_argument("--no-prompts", action="store_true", help="do not build and upload the local prompt sounds")
+    d.add_argument("--prompt-format", default="adpcm", choices=PROMPT_FORMATS,
+                   help="codec of the prompt files (default adpcm: a quarter of pcm on the flash)")
     devconfig.add_arguments(d)
     d.set_defaults(fn=cmd_deploy)
 
@@ -229,6 +241,17 @@ def build_parser():
     dr.add_argument("--device-id", default="02:00:00:d0:c7:01", help="Device-Id to probe with (default: a made-up MAC)")
     dr.add_argument("--client-id", help="Client-Id to probe with (default: the config's, or a new UUID)")
     dr.set_defaults(fn=cmd_doctor)
+
+    pm = sub.add_parser("prompts", help="make the local prompt sounds from text (espeak-ng + sox) for deploy",
+                        description="Speak every prompt (connecting, cannot reach Wi-Fi/OTA/server, Wi-Fi lost, "
+                                    "set up Wi-Fi, activation digits) in en and zh-CN with espeak-ng, plus the "
+                                    "listening earcon, and write them in the device codec. deploy does this too.")
+    pm.add_argument("--format", default="adpcm", choices=PROMPT_FORMATS, help="device codec (default adpcm)")
+    pm.add_argument("--out", default=PROMPTS_OUT, metavar="DIR", help="output folder (default build/prompts)")
+    pm.add_argument("--recorded", metavar="DIR",
+                    help="folder of recorded voices (en/NAME.wav, zh-CN/NAME.wav, 16 kHz mono) that replace "
+                         "the synthesized ones")
+    pm.set_defaults(fn=cmd_prompts)
 
     pk = sub.add_parser("package", help="regenerate package.json (mip) from the device file list",
                         description="Write package.json, the mip manifest that installs the firmware with "

@@ -11,7 +11,7 @@ from tools.dev import build, devconfig
 from tools.dev.device import Device
 from tools.dev.errors import DevError
 
-OWNED_DIRS = ("firmware", "lib")
+OWNED_DIRS = ("firmware", "lib", "prompts")
 
 
 def _module_key(rel):
@@ -106,14 +106,21 @@ def write_config(dev, values, dry_run):
 
 
 def deploy(port, root="/", arch="xtensawin", compile=True, frozen=False, config_values=None, dry_run=False,
-           reset=True, soft_reset_first=True, timeout=10, src=build.ROOT):
-    """Build, connect, upload what changed, optionally write config, soft-reset. Returns the Plan."""
+           reset=True, soft_reset_first=True, timeout=10, src=build.ROOT, prompt_format=None):
+    """Build, connect, upload what changed, optionally write config, soft-reset. Returns the Plan.
+    prompt_format: also build the local prompt sounds in that codec and upload them (None: leave them)."""
     if not os.path.isdir(os.path.join(src, "firmware")):
         raise DevError("%s has no firmware/ directory: not a xiaozhi-mpy checkout" % src)
     # A frozen build carries firmware/ and lib/ in flash: only the entry points are uploaded, so only they are built.
     only = [f for f in build.ENTRY if os.path.isfile(os.path.join(src, f))] if frozen else None
     files = build.build(arch=arch, compile=compile, root=src, files=only)
     print("built %d files%s" % (len(files), " for %s" % arch if compile else " (source)"))
+    if prompt_format:
+        from tools.dev import prompts
+
+        made = prompts.build(fmt=prompt_format)
+        files.update(made)
+        print("prompts: %d files (%d KB, %s)" % (len(made), sum(len(v) for v in made.values()) // 1024, prompt_format))
     dev = Device(port, root=root, soft_reset=soft_reset_first, timeout=timeout)
     try:
         plan = make_plan(dev, files, frozen, src)

@@ -19,6 +19,7 @@ from tools.dev.build import ROOT
 from tools.dev.errors import DevError
 
 HAL = "firmware/hal/esp32.py"
+BOARD_DEVICES = ("firmware/hal/ssd1306_display.py",)  # board-only HAL parts beside esp32.py
 
 
 def compile_errors(arch="xtensawin", root=ROOT, files=None):
@@ -43,7 +44,8 @@ def mypy_targets(root=ROOT):
     hal = [HAL] if os.path.isfile(os.path.join(root, HAL)) else []
     if not hal and os.path.isfile(os.path.join(root, "firmware", "app.py")):
         raise DevError("%s is missing: the firmware has an app but no ESP32 HAL to type-check" % HAL)
-    return hal + boards
+    devices = [p for p in BOARD_DEVICES if os.path.isfile(os.path.join(root, p))]
+    return hal + devices + boards
 
 
 def _dist_dir(dist, marker):

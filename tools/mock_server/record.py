@@ -35,6 +35,7 @@ class Turn:
     t_start_ms: int = 0  # listen start / detect
     t_end_ms: int = 0  # utterance ended (stop / VAD)
     t_done_ms: int = None  # tts stop sent
+    pcm: bytes = b""  # the utterance's uplink audio as decoded, for tests that check what was heard
 
 
 class Session:

@@ -368,7 +368,7 @@ class _Conn:
         level = audio.rms_dbfs(self.buf)
         turn = Turn(len(self.s.turns), "audio", self.mode, reason, frames=self.nframes,
                     bytes=len(self.buf), level_db=level, t_start_ms=self.t_listen,
-                    t_end_ms=self.s.t_ms())
+                    t_end_ms=self.s.t_ms(), pcm=bytes(self.buf))
         self.buf = bytearray()
         self.nframes = 0
         # Realtime mode: the device keeps its mic open through the reply and sends no new
