@@ -61,11 +61,13 @@ class Device:
         cfg = self.cfg
         self.audio = AudioPath(cfg.get("audio_format"), self.board.SPEAKER_RATE, cfg.get("jitter_frames"),
                                cfg.get("volume"), MAX_HEADER)
-        self.channel = WebSocketChannel(cfg, Identity(cfg, self.hal), self.audio.codec_up.max_packet, self)
         if cfg.get("listen_trigger") == "vad":
             from firmware.vad import Vad
 
             self.vad = Vad(self.audio.codec_up.frame_samples)
+        # The pre-roll goes out in one burst after the open: room for all of it.
+        self.channel = WebSocketChannel(cfg, Identity(cfg, self.hal), self.audio.codec_up.max_packet, self,
+                                        burst=self.vad.slots if self.vad is not None else 0)
         self.mcp = self._mcp_server()
 
     def _mcp_server(self):

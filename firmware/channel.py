@@ -4,9 +4,10 @@
 # transport, so a second one (MQTT + UDP, docs/protocol.md §4) is another
 # class with the same names:
 #
-#   ch = WebSocketChannel(cfg, identity, max_packet, listener)
+#   ch = WebSocketChannel(cfg, identity, max_packet, listener, burst=0)
 #       max_packet: the uplink codec's largest packet (sizes the send slots)
 #       listener:   on_json(msg, size), on_audio(mv, n), on_dead(reason)
+#       burst:      extra send slots for frames queued at once (a pre-roll)
 #   MAX_HEADER, ch.header_len   uplink packets keep MAX_HEADER bytes free in
 #                               front; this session's header takes header_len
 #   await ch.open(settings, codec_up, accept) -> protocol.ServerHello
@@ -58,14 +59,16 @@ class ChannelError(Exception):
 
 
 class WebSocketChannel:
-    def __init__(self, cfg, identity, max_packet, listener):
+    def __init__(self, cfg, identity, max_packet, listener, burst=0):
+        """burst: uplink frames queued at once on top of the live stream (the
+        hands-free pre-roll): the send ring gets room for them too."""
         self.cfg = cfg
         self.identity = identity
         self.listener = listener
         # The receive buffer holds one whole message; a longer one is skipped
         # as it streams in (an MCP request gets an error reply, see _oversize).
         self._max_message = cfg.get("ws_max_message")
-        self.ws = WebSocket(max_message=self._max_message, audio_slots=_UP_SLOTS,
+        self.ws = WebSocket(max_message=self._max_message, audio_slots=_UP_SLOTS + burst,
                             audio_slot_size=MAX_HEADER + max_packet, rx_buf=_RX_BUF,
                             on_oversize=self._oversize)
         self.session_id = ""  # kept across sessions: a hello without one keeps the last (docs/protocol.md §1.4)
