@@ -109,6 +109,18 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         assert p.stderr.startswith("gateway: error: ") and p.stderr.count("\n") == 1, p.stderr
 
 
+def test_cli_without_libopus_says_what_to_install(tmp_path):
+    # A shim that fails the way opuslib_next does on a host without libopus0.
+    (tmp_path / "opuslib_next.py").write_text("raise ImportError('libopus.so.0: cannot open shared object file')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    p = subprocess.run([sys.executable, "-m", "tools.gateway", "--upstream", UP, "--listen", "127.0.0.1:0"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith("gateway: FAILED: cannot load libopus (libopus.so.0"), p.stderr
+    assert "run scripts/setup or install libopus0" in p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
 def test_cli_listen_port_in_use_is_a_clear_error():
     import socket
 

@@ -22,6 +22,7 @@ from .config import (
     parse_listen,
 )
 from .logsafe import JsonFormatter
+from .tls import server_tls
 
 EPILOG = """\
 examples:
@@ -98,8 +99,6 @@ def build_config(argv):
     if a.tls_key is not None:
         cfg.tls.key = a.tls_key
     check_tls(cfg.tls)
-    from .proxy import server_tls
-
     server_tls(cfg.tls)  # load the files now: a bad one is a usage error before any worker starts
     if a.workers is not None:
         cfg.workers = check_workers("--workers", a.workers)

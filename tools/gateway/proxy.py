@@ -26,7 +26,6 @@ limit, 1013 no upstream reachable, 1000 upstream ended the session normally,
 import asyncio
 import json
 import logging
-import ssl
 import time
 import urllib.parse
 
@@ -38,11 +37,11 @@ from tools.common import framing
 from . import logsafe, metrics, ota_proxy
 from .audit import Audit
 from .auth import TokenVerifier, bearer_token
-from .config import ConfigError
 from .health import HealthCheck
 from .pacer import Pacer
 from .policy import BlockedWords, RateLimits
 from .store import SharedState
+from .tls import server_tls
 from .transcode import DEVICE_FORMATS, Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
 from .warm import WarmPool
@@ -98,19 +97,6 @@ async def _close_flooder(ws, code, reason):
 
 def _valid_id(text):
     return len(text) <= _MAX_ID_CHARS and text.isprintable()
-
-
-def server_tls(tls):
-    """The listener's ssl context, or None without TLS; a bad file is a ConfigError."""
-    if not tls.cert:
-        return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        ctx.load_cert_chain(tls.cert, tls.key)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError(f"cannot load TLS certificate {tls.cert} / key {tls.key}: "
-                          f"{getattr(e, 'strerror', None) or e}") from None
-    return ctx
 
 
 def _closed_info(ws):
