@@ -210,7 +210,7 @@ class Session:
         self.suppress = False  # a blocked turn: drop its reply until tts stop
         self.calls = {}  # MCP request id -> tool name, to pair results in the audit
         self.bad_frames = 0
-        self.up_heard = asyncio.Event()  # set by every upstream frame: proof of life for the JSON keepalive
+        self.up_heard = asyncio.Event()  # set by every upstream frame: proof of life for the keepalive
         self.json_pings = 0  # our {"type":"ping"}s whose pong is still to come (not the device's to see)
         self.t0 = time.monotonic()
 
@@ -393,26 +393,36 @@ class Session:
 
         "ws": a WebSocket PING, which every server's library answers.
         "json": {"type":"ping"}, for a stock server with enable_websocket_ping
-        on; any frame from the upstream counts as the answer, so a busy
-        upstream is never taken for a dead one.
+        on. In both modes any frame from the upstream also counts as the
+        answer: while the pacer holds downlink audio, websockets stops reading
+        once its queue is full and the PONG waits behind the queued frames, so
+        a busy upstream must never be taken for a dead one.
         """
         ka = self.gw.cfg.keepalive
         if not ka.upstream_ping_s:
             await asyncio.Event().wait()  # keepalive off: only the pumps end the session
         while True:
             await asyncio.sleep(ka.upstream_ping_s)
+            self.up_heard.clear()
             try:
                 if ka.upstream_mode == "ws":
-                    answer = await self.up.ping()
+                    answers = {await self.up.ping()}
                 else:
-                    self.up_heard.clear()
                     self.json_pings += 1
                     await self.up.send(_JSON_PING)
-                    answer = self.up_heard.wait()
-                await asyncio.wait_for(answer, ka.upstream_timeout_s)
+                    answers = set()
             except websockets.ConnectionClosed:
                 return self._who_closed(first_guess="upstream")
-            except TimeoutError:
+            heard = asyncio.ensure_future(self.up_heard.wait())
+            try:
+                done, _ = await asyncio.wait(answers | {heard}, timeout=ka.upstream_timeout_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                heard.cancel()
+            pong = next(iter(answers), None)
+            if pong is not None and pong.done() and pong.exception() is not None:
+                return self._who_closed(first_guess="upstream")  # the ping ended with the connection
+            if not done:
                 metrics.UPSTREAM_KEEPALIVE_TIMEOUTS.inc()
                 return "keepalive", CLOSE_UPSTREAM_LOST, \
                     f"upstream not answering (no keepalive reply within {ka.upstream_timeout_s:g} s)"
