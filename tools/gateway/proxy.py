@@ -8,6 +8,8 @@ before websockets sees a byte, because websockets' own HTTP parser only
 accepts GET (no OTA POSTs).
 
 Session, after the upgrade:
+  0. the device's IP: the TCP peer, or behind a trusted proxy its X-Real-IP /
+     X-Forwarded-For (clientip.py); every limit, audit record and log uses it
   1. with auth on: connections per minute per IP, then the signed token →
      close 4401 "auth failed" (the precise reason goes to the log and audit
      only). A failed check counts against the IP, never against the Device-Id
@@ -34,7 +36,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from tools.common import framing
 
-from . import logsafe, metrics, ota_proxy
+from . import clientip, logsafe, metrics, ota_proxy
 from .audit import Audit
 from .auth import TokenVerifier, bearer_token
 from .health import HealthCheck
@@ -169,7 +171,7 @@ class GatewayConnection(ServerConnection):
     async def _serve_http(self, req):
         peer = self.transport.get_extra_info("peername") or ("?", 0)
         try:
-            resp = await self.gateway.serve_http(req, peer[0])
+            resp = await self.gateway.serve_http(req, self.gateway.client_ip(peer[0], req.headers))
         except Exception:
             log.exception("OTA proxy failed on %s %s", req.method, req.path)
             resp = ota_proxy.json_response(500, {"success": False, "message": "gateway error"})
@@ -514,6 +516,7 @@ class Gateway:
         self.clock = clock
         self.audit = Audit(cfg.audit_log, clock)
         self.limits = RateLimits(cfg.limits, mono)
+        self.trusted_proxies = clientip.networks(cfg.trusted_proxies)
         self.verifier = TokenVerifier(cfg.auth.devices, cfg.auth.window_s, clock) if cfg.auth.enabled else None
         self.blocked = BlockedWords(cfg.blocked_words)
         self.pool = UpstreamPool(cfg.upstreams, cfg.upstream_connect_timeout_s, cfg.upstream_retry_s, mono)
@@ -556,6 +559,10 @@ class Gateway:
                  f"on ({len(self.cfg.auth.devices)} devices)" if self.verifier else "off")
         return self
 
+    def client_ip(self, peer_ip, headers):
+        """The address limits, audit and logs use: the device's, also behind a trusted proxy."""
+        return clientip.client_ip(peer_ip, headers, self.trusted_proxies)
+
     async def serve_http(self, req, peer_ip):
         """The whole HTTP response (bytes) for a plain HTTP request on the listener."""
         if req.path in ("/healthz", "/metrics"):
@@ -593,7 +600,7 @@ class Gateway:
     async def _handle(self, dev):
         req = dev.request
         peer = dev.remote_address or ("?", 0)
-        ip = peer[0]
+        ip = self.client_ip(peer[0], req.headers.raw_items())
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(req.path).query))
         device_id = req.headers.get("Device-Id") or query.get("device-id") or ""
         client_id = req.headers.get("Client-Id") or query.get("client-id") or ""
