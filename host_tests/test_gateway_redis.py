@@ -94,6 +94,29 @@ async def test_connect_limit_holds_across_instances(redis_server):
 
 
 @async_test
+async def test_failed_auths_through_one_instance_spend_the_ip_budget_of_another(redis_server):
+    limits = Limits(connections_per_minute_per_ip=2)
+    forged = {"Device-Id": DEV, "Client-Id": CID, "Protocol-Version": "1",
+              "Authorization": "Bearer " + "A" * 43 + ".1795784743"}
+    up = FakeUpstream()
+    async with serving(up):
+        for url in (redis_server.url, ""):
+            a, b = (_gateway(up, url, auth=_auth(), limits=limits) for _ in range(2))
+            async with serving(a, b):
+                for _ in range(2):
+                    assert await closed_with(await open_device(a, headers=forged)) == (4401, "auth failed")
+                if url:  # shared: b counts a's failures, so even a valid token from that IP waits
+                    ws = await open_device(b, headers=_headers(b))
+                    assert await closed_with(ws) == (4429, "rate limit: connections per minute per IP (2)")
+                    assert not b.audit.find("auth")  # refused before the token check
+                    r = redis.Redis.from_url(redis_server.url)
+                    assert r.zcard("xzgw:conn:ip:127.0.0.1") == 2
+                    r.close()
+                else:  # control: per process, b never saw them
+                    assert await _accepted(b, _headers(b))
+
+
+@async_test
 async def test_redis_going_away_fails_closed_logged_and_recovers(redis_server, caplog):
     caplog.set_level(logging.INFO, logger="gateway.redis")
     up = FakeUpstream()

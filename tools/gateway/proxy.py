@@ -630,14 +630,19 @@ class Gateway:
         if self.verifier is not None:
             # Until the token is checked the Device-Id is a claim: failures count
             # against the source address only (the IP limit also bounds guessing).
-            if self.limits.conn_ip.would_exceed(ip):
+            # With Redis the IP's budget and its failures are shared by every process.
+            full = await self.shared.ip_full(ip) if self.shared else self.limits.conn_ip.would_exceed(ip)
+            if full:
                 return await refuse_rate(f"connections per minute per IP ({self.limits.conn_ip.limit})")
             ok, why = self.verifier.verify(authorization, client_id, device_id)
             if ok and self.shared:  # accepted here; now once across every process
                 ok, why = await self.shared.first_use(bearer_token(authorization), 2 * self.cfg.auth.window_s + 1)
             self.audit.write("auth", device=device_id, ip=ip, ok=ok, reason=why)
             if not ok:
-                self.limits.conn_ip.add(ip)
+                if self.shared:
+                    await self.shared.auth_failed(ip)
+                else:
+                    self.limits.conn_ip.add(ip)
                 metrics.AUTH_REFUSALS.inc(reason=metrics.reason_label(why))
                 # One reason for every failure, so a client cannot tell which device ids exist.
                 return await refuse(CLOSE_AUTH, "auth failed", why)
