@@ -24,7 +24,7 @@ def test_help():
     p = cli("--help")
     assert p.returncode == 0
     for flag in ("--listen", "--upstream", "--upstream-ota", "--config", "--public-url", "--audit-log",
-                 "--tls-cert", "--tls-key", "--log-format"):
+                 "--tls-cert", "--tls-key", "--log-format", "--trusted-proxy"):
         assert flag in p.stdout
 
 
@@ -101,6 +101,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         (("--config", str(tmp_path / "missing.json")), "cannot read config file"),
         (("--config", str(broken)), "is not valid JSON"),
         (("--config", str(bad), "--upstream", UP), "'limits.messages_per_second_per_ip'"),
+        (("--upstream", UP, "--trusted-proxy", "nginx"), "'--trusted-proxy[0]' must be an IP address or CIDR"),
     ]
     for args, want in cases:
         p = cli(*args)
