@@ -422,7 +422,7 @@ class Session:
             finally:
                 heard.cancel()
             pong = next(iter(answers), None)
-            if pong is not None and pong.done() and pong.exception() is not None:
+            if pong is not None and pong.done() and (pong.cancelled() or pong.exception() is not None):
                 return self._who_closed(first_guess="upstream")  # the ping ended with the connection
             if not done:
                 metrics.UPSTREAM_KEEPALIVE_TIMEOUTS.inc()
