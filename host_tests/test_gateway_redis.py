@@ -31,13 +31,16 @@ def _auth():
     return Auth(enabled=True, window_s=300, devices={DEV: SECRET})
 
 
-_age = iter(range(100))
+_last_ts = [2 ** 62]
 
 
 def _headers(gw, dev=DEV):
-    """A fresh token each call (a different ts), so only a deliberate reuse is a replay."""
+    """A fresh token each call, so only a deliberate reuse is a replay: its ts is
+    below every earlier one (now minus an age would repeat when a second passes
+    between two calls on a loaded machine)."""
+    ts = _last_ts[0] = min(int(gw.clock()), _last_ts[0] - 1)
     return {"Device-Id": dev, "Client-Id": CID, "Protocol-Version": "1",
-            "Authorization": "Bearer " + sign(SECRET, CID, dev, int(gw.clock()) - next(_age))}
+            "Authorization": "Bearer " + sign(SECRET, CID, dev, ts)}
 
 
 async def _accepted(gw, headers):
