@@ -24,7 +24,7 @@ def test_help():
     p = cli("--help")
     assert p.returncode == 0
     for flag in ("--listen", "--upstream", "--upstream-ota", "--config", "--public-url", "--audit-log",
-                 "--tls-cert", "--tls-key", "--log-format"):
+                 "--tls-cert", "--tls-key", "--log-format", "--trusted-proxy"):
         assert flag in p.stdout
 
 
@@ -101,12 +101,25 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         (("--config", str(tmp_path / "missing.json")), "cannot read config file"),
         (("--config", str(broken)), "is not valid JSON"),
         (("--config", str(bad), "--upstream", UP), "'limits.messages_per_second_per_ip'"),
+        (("--upstream", UP, "--trusted-proxy", "nginx"), "'--trusted-proxy[0]' must be an IP address or CIDR"),
     ]
     for args, want in cases:
         p = cli(*args)
         assert p.returncode == 2, (args, p.stderr)
         assert want in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
         assert p.stderr.startswith("gateway: error: ") and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_cli_without_libopus_says_what_to_install(tmp_path):
+    # A shim that fails the way opuslib_next does on a host without libopus0.
+    (tmp_path / "opuslib_next.py").write_text("raise ImportError('libopus.so.0: cannot open shared object file')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    p = subprocess.run([sys.executable, "-m", "tools.gateway", "--upstream", UP, "--listen", "127.0.0.1:0"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith("gateway: FAILED: cannot load libopus (libopus.so.0"), p.stderr
+    assert "run scripts/setup or install libopus0" in p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.count("\n") == 1, p.stderr
 
 
 def test_cli_listen_port_in_use_is_a_clear_error():

@@ -48,7 +48,7 @@ async def test_failover_to_second_upstream_and_health_logs(caplog):
         assert states[dead].state == DOWN and "Connect" in states[dead].last_error
         assert states[busy_url].state == DOWN and states[busy_url].last_error == "HTTP 503"
         assert states[dier_url].state == DOWN
-        assert states[good.url].state == UP and states[good.url].sessions == 1
+        assert states[good.url].state == UP and len(good.connections) == 1
         logs = caplog.text
         for u in (dead, dier_url, busy_url):
             assert "upstream %s is DOWN" % u in logs

@@ -90,3 +90,19 @@ def test_firmware_logs_why_the_gateway_ended_its_session_on_a_dead_upstream(tmp_
             assert reason == "server closed (code 1011, upstream not answering (no keepalive reply within 3 s))"
 
     asyncio.run(main())
+
+
+@async_test
+async def test_reply_faster_than_real_time_is_not_taken_for_a_dead_upstream():
+    # The whole reply arrives at once and the pacer lets it out at 60 ms a frame, so
+    # the upstream's PONG waits behind ~3 s of audio: three times the timeout.
+    # The frames themselves are the proof of life.
+    up = FakeUpstream(tts_frames=50)
+    async with gateway_for(up, keepalive=Keepalive(upstream_ping_s=0.2, upstream_timeout_s=1)) as (up, gw):
+        ws, _ = await open_session(gw)
+        await ws.send(json.dumps({"type": "listen", "state": "detect", "text": "hi"}))
+        _, _, sizes = await recv_until(ws, lambda m: m.get("type") == "tts" and m.get("state") == "stop")
+        assert len(sizes) == len(up.tts_packets) + len(up.prompt_packets) == 55
+        assert not gw.audit.find("close")  # nobody ended the session
+        await asyncio.wait_for(await ws.ping(), T)  # and it is still up
+        await ws.close()

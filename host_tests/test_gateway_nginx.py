@@ -3,9 +3,12 @@
 processes behind it, the mock server (Opus only, as stock) upstream, and the
 real firmware under micropython booting through the OTA endpoint over https
 and talking over wss:// with the test CA. A turn completes; one gateway is
-killed; the next turn completes through the other."""
+killed; the next turn completes through the other. The gateways trust nginx
+(--trusted-proxy), so a client's own address reaches their audit, never the
+one it claims in X-Real-IP / X-Forwarded-For."""
 
 import asyncio
+import http.client
 import json
 import os
 import ssl
@@ -54,6 +57,24 @@ def ota_reply(url, ca_pem):
         return json.loads(r.read())
 
 
+def ota_from(port, source_ip, ca_pem, claimed_ip):
+    """An OTA POST to nginx from source_ip (any 127.x is local on Linux), claiming another address."""
+    ctx = ssl.create_default_context(cafile=ca_pem)
+    c = http.client.HTTPSConnection("localhost", port, timeout=20, context=ctx, source_address=(source_ip, 0))
+    try:
+        c.request("POST", "/xiaozhi/ota/", body=b"{}", headers={
+            "Device-Id": SIM_DEVICE, "Client-Id": "c", "Content-Type": "application/json",
+            "X-Real-IP": claimed_ip, "X-Forwarded-For": claimed_ip})
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
+def audit_ips(path):
+    with open(path) as f:
+        return [r["ip"] for r in map(json.loads, f) if r["event"] == "ota"]
+
+
 def test_turn_through_nginx_and_two_gateways_survives_one_gateway_dying(tmp_path):
     asyncio.run(asyncio.wait_for(_nginx_stack(tmp_path), 240))
 
@@ -67,15 +88,20 @@ async def _nginx_stack(tmp_path):
     gws = []
     nginx = None
     try:
-        for _ in range(2):
+        audits = [tmp_path / f"audit{i}.jsonl" for i in range(2)]
+        for audit in audits:
             gws.append(await asyncio.to_thread(GatewayCli, "--workers", "1", "--upstream", mock.url,
-                                               "--public-url", public))
+                                               "--public-url", public, "--trusted-proxy", "127.0.0.1",
+                                               "--audit-log", str(audit)))
         (tmp_path / "nginx").mkdir()
         nginx = await asyncio.to_thread(Nginx(tmp_path / "nginx", site_for(port, [g.port for g in gws], pki),
                                               port).start)
         # The OTA reply, fetched through nginx, hands out the public wss:// URL.
         reply = await asyncio.to_thread(ota_reply, ota, pki["ca_pem"])
         assert reply["websocket"]["url"] == public, reply
+        # nginx's X-Real-IP replaces the claim; the gateway trusts nginx, so it sees the real source.
+        assert await asyncio.to_thread(ota_from, port, "127.0.0.2", pki["ca_pem"], "203.0.113.9") == 200
+        assert sorted(audit_ips(audits[0]) + audit_ips(audits[1])) == ["127.0.0.1", "127.0.0.2"]
 
         code, out = await sim_turn(ota, pki["ca_der"], tmp_path / "reply1.wav")
         assert code == 0, out

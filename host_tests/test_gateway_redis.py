@@ -31,13 +31,16 @@ def _auth():
     return Auth(enabled=True, window_s=300, devices={DEV: SECRET})
 
 
-_age = iter(range(100))
+_last_ts = [2 ** 62]
 
 
 def _headers(gw, dev=DEV):
-    """A fresh token each call (a different ts), so only a deliberate reuse is a replay."""
+    """A fresh token each call, so only a deliberate reuse is a replay: its ts is
+    below every earlier one (now minus an age would repeat when a second passes
+    between two calls on a loaded machine)."""
+    ts = _last_ts[0] = min(int(gw.clock()), _last_ts[0] - 1)
     return {"Device-Id": dev, "Client-Id": CID, "Protocol-Version": "1",
-            "Authorization": "Bearer " + sign(SECRET, CID, dev, int(gw.clock()) - next(_age))}
+            "Authorization": "Bearer " + sign(SECRET, CID, dev, ts)}
 
 
 async def _accepted(gw, headers):
@@ -91,6 +94,29 @@ async def test_connect_limit_holds_across_instances(redis_server):
             ws, sh = await open_session(b, headers=other)
             assert sh["type"] == "hello"
             await ws.close()
+
+
+@async_test
+async def test_failed_auths_through_one_instance_spend_the_ip_budget_of_another(redis_server):
+    limits = Limits(connections_per_minute_per_ip=2)
+    forged = {"Device-Id": DEV, "Client-Id": CID, "Protocol-Version": "1",
+              "Authorization": "Bearer " + "A" * 43 + ".1795784743"}
+    up = FakeUpstream()
+    async with serving(up):
+        for url in (redis_server.url, ""):
+            a, b = (_gateway(up, url, auth=_auth(), limits=limits) for _ in range(2))
+            async with serving(a, b):
+                for _ in range(2):
+                    assert await closed_with(await open_device(a, headers=forged)) == (4401, "auth failed")
+                if url:  # shared: b counts a's failures, so even a valid token from that IP waits
+                    ws = await open_device(b, headers=_headers(b))
+                    assert await closed_with(ws) == (4429, "rate limit: connections per minute per IP (2)")
+                    assert not b.audit.find("auth")  # refused before the token check
+                    r = redis.Redis.from_url(redis_server.url)
+                    assert r.zcard("xzgw:conn:ip:127.0.0.1") == 2
+                    r.close()
+                else:  # control: per process, b never saw them
+                    assert await _accepted(b, _headers(b))
 
 
 @async_test

@@ -16,12 +16,14 @@ from .config import (
     check_opus_complexity,
     check_redis_url,
     check_tls,
+    check_trusted_proxies,
     check_workers,
     check_ws_url,
     load_file,
     parse_listen,
 )
 from .logsafe import JsonFormatter
+from .tls import server_tls
 
 EPILOG = """\
 examples:
@@ -74,6 +76,9 @@ def build_config(argv):
                    "without the shared replay check (default: refuse them)")
     p.add_argument("--upstream-pool", type=int, metavar="K", help="keep K warm upstream connections "
                    "(only for upstreams that do not need Device-Id at handshake; not the stock server)")
+    p.add_argument("--trusted-proxy", metavar="ADDR", action="append",
+                   help="address or CIDR of a reverse proxy (nginx) whose X-Real-IP / X-Forwarded-For "
+                        "name the device's address; repeatable (default: none, the TCP peer counts)")
     a = p.parse_args(argv)
 
     cfg = Config()
@@ -98,8 +103,6 @@ def build_config(argv):
     if a.tls_key is not None:
         cfg.tls.key = a.tls_key
     check_tls(cfg.tls)
-    from .proxy import server_tls
-
     server_tls(cfg.tls)  # load the files now: a bad one is a usage error before any worker starts
     if a.workers is not None:
         cfg.workers = check_workers("--workers", a.workers)
@@ -111,6 +114,8 @@ def build_config(argv):
         if a.upstream_pool < 0:
             raise ConfigError(f"--upstream-pool must be >= 0, got {a.upstream_pool}")
         cfg.upstream_pool = a.upstream_pool
+    if a.trusted_proxy:
+        cfg.trusted_proxies = check_trusted_proxies("--trusted-proxy", a.trusted_proxy)
     if not cfg.upstreams:
         raise ConfigError("no upstream: give --upstream WS_URL or 'upstreams' in the config file")
     return cfg, a.log_level, a.log_format

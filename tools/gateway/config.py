@@ -25,14 +25,18 @@ The file is optional; CLI flags override it. Example file:
                 "upstream_ping_s": 20, "upstream_timeout_s": 20, "upstream_mode": "ws"},
   "redis": {"url": "redis://127.0.0.1:6379/0", "fail_open": false},
   "workers": 2,
-  "upstream_pool": 0
+  "upstream_pool": 0,
+  "trusted_proxies": ["127.0.0.1"]
 }
 keepalive.upstream_mode: "ws" (WebSocket PING, answered by any server) or
 "json" ({"type":"ping"}, for a stock server with enable_websocket_ping on).
 A *_ping_s of 0 turns that keepalive off.
+trusted_proxies: addresses/CIDRs of reverse proxies (nginx) whose X-Real-IP /
+X-Forwarded-For name the device's address (clientip.py); empty: use the TCP peer.
 """
 
 import dataclasses
+import ipaddress
 import json
 import urllib.parse
 
@@ -127,6 +131,7 @@ class Config:
     redis: Redis = dataclasses.field(default_factory=Redis)
     workers: int = 0  # 0: one per CPU core
     upstream_pool: int = 0  # warm upstream connections kept open; 0: connect per device
+    trusted_proxies: list = dataclasses.field(default_factory=list)  # CIDR strings (clientip.py)
 
     def redacted(self):
         """A dict for logs: secrets replaced by their count/presence."""
@@ -201,6 +206,20 @@ def redacted_redis_url(v):
     if not u.password:
         return v
     return v.replace(":" + u.password + "@", ":***@", 1)
+
+
+def check_trusted_proxies(key, v):
+    """A list of addresses/CIDRs -> their normalised CIDR strings ("127.0.0.1" -> "127.0.0.1/32")."""
+    if not isinstance(v, list):
+        raise ConfigError(f"config key '{key}' must be a list of addresses or CIDRs, got {v!r}")
+    out = []
+    for i, text in enumerate(v):
+        try:
+            out.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except (AttributeError, ValueError):
+            raise ConfigError(f"config key '{key}[{i}]' must be an IP address or CIDR "
+                              f"(e.g. 127.0.0.1 or 10.0.0.0/8), got {text!r}") from None
+    return out
 
 
 def check_workers(key, v):
@@ -327,6 +346,8 @@ def apply_dict(cfg, data):
             cfg.workers = check_workers(key, v)
         elif key == "upstream_pool":
             cfg.upstream_pool = _int(key, v, 0, 1000)
+        elif key == "trusted_proxies":
+            cfg.trusted_proxies = check_trusted_proxies(key, v)
         else:
             raise ConfigError(f"unknown config key '{key}'")
     if cfg.auth.enabled and not cfg.auth.devices:

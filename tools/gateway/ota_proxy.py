@@ -27,8 +27,10 @@ _REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 4
             405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway"}
 # Request headers that describe the hop, not the device; everything else is forwarded.
+# The client's own X-Forwarded-For / X-Real-IP are dropped: the gateway sets them
+# to the address it resolved (clientip.py), so a device cannot pick its own.
 _HOP = {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "upgrade",
-        "proxy-connection", "te", "trailer", "accept-encoding"}
+        "proxy-connection", "te", "trailer", "accept-encoding", "x-forwarded-for", "x-real-ip"}
 
 
 class HttpError(Exception):
@@ -241,7 +243,7 @@ class OtaProxy:
             url = url if url.endswith("/") else url + "/"
             url += "activate"
         fwd = [(k, v) for k, v in req.headers if k.lower() not in _HOP]
-        fwd.append(("X-Forwarded-For", peer_ip))
+        fwd += [("X-Forwarded-For", peer_ip), ("X-Real-IP", peer_ip)]
         try:
             status, hdrs, body = await http_request("POST", url, fwd, req.body, timeout=10.0)
         except (TimeoutError, OSError, ConnectionError, ValueError) as e:

@@ -8,6 +8,8 @@ before websockets sees a byte, because websockets' own HTTP parser only
 accepts GET (no OTA POSTs).
 
 Session, after the upgrade:
+  0. the device's IP: the TCP peer, or behind a trusted proxy its X-Real-IP /
+     X-Forwarded-For (clientip.py); every limit, audit record and log uses it
   1. with auth on: connections per minute per IP, then the signed token →
      close 4401 "auth failed" (the precise reason goes to the log and audit
      only). A failed check counts against the IP, never against the Device-Id
@@ -26,7 +28,6 @@ limit, 1013 no upstream reachable, 1000 upstream ended the session normally,
 import asyncio
 import json
 import logging
-import ssl
 import time
 import urllib.parse
 
@@ -35,14 +36,14 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from tools.common import framing
 
-from . import logsafe, metrics, ota_proxy
+from . import clientip, logsafe, metrics, ota_proxy
 from .audit import Audit
 from .auth import TokenVerifier, bearer_token
-from .config import ConfigError
 from .health import HealthCheck
 from .pacer import Pacer
 from .policy import BlockedWords, RateLimits
 from .store import SharedState
+from .tls import server_tls
 from .transcode import DEVICE_FORMATS, Downlink, TranscodeError, Uplink
 from .upstreams import NoUpstream, UpstreamPool
 from .warm import WarmPool
@@ -98,19 +99,6 @@ async def _close_flooder(ws, code, reason):
 
 def _valid_id(text):
     return len(text) <= _MAX_ID_CHARS and text.isprintable()
-
-
-def server_tls(tls):
-    """The listener's ssl context, or None without TLS; a bad file is a ConfigError."""
-    if not tls.cert:
-        return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        ctx.load_cert_chain(tls.cert, tls.key)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError(f"cannot load TLS certificate {tls.cert} / key {tls.key}: "
-                          f"{getattr(e, 'strerror', None) or e}") from None
-    return ctx
 
 
 def _closed_info(ws):
@@ -183,7 +171,7 @@ class GatewayConnection(ServerConnection):
     async def _serve_http(self, req):
         peer = self.transport.get_extra_info("peername") or ("?", 0)
         try:
-            resp = await self.gateway.serve_http(req, peer[0])
+            resp = await self.gateway.serve_http(req, self.gateway.client_ip(peer[0], req.headers))
         except Exception:
             log.exception("OTA proxy failed on %s %s", req.method, req.path)
             resp = ota_proxy.json_response(500, {"success": False, "message": "gateway error"})
@@ -224,7 +212,7 @@ class Session:
         self.suppress = False  # a blocked turn: drop its reply until tts stop
         self.calls = {}  # MCP request id -> tool name, to pair results in the audit
         self.bad_frames = 0
-        self.up_heard = asyncio.Event()  # set by every upstream frame: proof of life for the JSON keepalive
+        self.up_heard = asyncio.Event()  # set by every upstream frame: proof of life for the keepalive
         self.json_pings = 0  # our {"type":"ping"}s whose pong is still to come (not the device's to see)
         self.t0 = time.monotonic()
 
@@ -407,26 +395,36 @@ class Session:
 
         "ws": a WebSocket PING, which every server's library answers.
         "json": {"type":"ping"}, for a stock server with enable_websocket_ping
-        on; any frame from the upstream counts as the answer, so a busy
-        upstream is never taken for a dead one.
+        on. In both modes any frame from the upstream also counts as the
+        answer: while the pacer holds downlink audio, websockets stops reading
+        once its queue is full and the PONG waits behind the queued frames, so
+        a busy upstream must never be taken for a dead one.
         """
         ka = self.gw.cfg.keepalive
         if not ka.upstream_ping_s:
             await asyncio.Event().wait()  # keepalive off: only the pumps end the session
         while True:
             await asyncio.sleep(ka.upstream_ping_s)
+            self.up_heard.clear()
             try:
                 if ka.upstream_mode == "ws":
-                    answer = await self.up.ping()
+                    answers = {await self.up.ping()}
                 else:
-                    self.up_heard.clear()
                     self.json_pings += 1
                     await self.up.send(_JSON_PING)
-                    answer = self.up_heard.wait()
-                await asyncio.wait_for(answer, ka.upstream_timeout_s)
+                    answers = set()
             except websockets.ConnectionClosed:
                 return self._who_closed(first_guess="upstream")
-            except TimeoutError:
+            heard = asyncio.ensure_future(self.up_heard.wait())
+            try:
+                done, _ = await asyncio.wait(answers | {heard}, timeout=ka.upstream_timeout_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                heard.cancel()
+            pong = next(iter(answers), None)
+            if pong is not None and pong.done() and (pong.cancelled() or pong.exception() is not None):
+                return self._who_closed(first_guess="upstream")  # the ping ended with the connection
+            if not done:
                 metrics.UPSTREAM_KEEPALIVE_TIMEOUTS.inc()
                 return "keepalive", CLOSE_UPSTREAM_LOST, \
                     f"upstream not answering (no keepalive reply within {ka.upstream_timeout_s:g} s)"
@@ -518,6 +516,7 @@ class Gateway:
         self.clock = clock
         self.audit = Audit(cfg.audit_log, clock)
         self.limits = RateLimits(cfg.limits, mono)
+        self.trusted_proxies = clientip.networks(cfg.trusted_proxies)
         self.verifier = TokenVerifier(cfg.auth.devices, cfg.auth.window_s, clock) if cfg.auth.enabled else None
         self.blocked = BlockedWords(cfg.blocked_words)
         self.pool = UpstreamPool(cfg.upstreams, cfg.upstream_connect_timeout_s, cfg.upstream_retry_s, mono)
@@ -560,6 +559,10 @@ class Gateway:
                  f"on ({len(self.cfg.auth.devices)} devices)" if self.verifier else "off")
         return self
 
+    def client_ip(self, peer_ip, headers):
+        """The address limits, audit and logs use: the device's, also behind a trusted proxy."""
+        return clientip.client_ip(peer_ip, headers, self.trusted_proxies)
+
     async def serve_http(self, req, peer_ip):
         """The whole HTTP response (bytes) for a plain HTTP request on the listener."""
         if req.path in ("/healthz", "/metrics"):
@@ -597,7 +600,7 @@ class Gateway:
     async def _handle(self, dev):
         req = dev.request
         peer = dev.remote_address or ("?", 0)
-        ip = peer[0]
+        ip = self.client_ip(peer[0], req.headers.raw_items())
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(req.path).query))
         device_id = req.headers.get("Device-Id") or query.get("device-id") or ""
         client_id = req.headers.get("Client-Id") or query.get("client-id") or ""
@@ -627,14 +630,19 @@ class Gateway:
         if self.verifier is not None:
             # Until the token is checked the Device-Id is a claim: failures count
             # against the source address only (the IP limit also bounds guessing).
-            if self.limits.conn_ip.would_exceed(ip):
+            # With Redis the IP's budget and its failures are shared by every process.
+            full = await self.shared.ip_full(ip) if self.shared else self.limits.conn_ip.would_exceed(ip)
+            if full:
                 return await refuse_rate(f"connections per minute per IP ({self.limits.conn_ip.limit})")
             ok, why = self.verifier.verify(authorization, client_id, device_id)
             if ok and self.shared:  # accepted here; now once across every process
                 ok, why = await self.shared.first_use(bearer_token(authorization), 2 * self.cfg.auth.window_s + 1)
             self.audit.write("auth", device=device_id, ip=ip, ok=ok, reason=why)
             if not ok:
-                self.limits.conn_ip.add(ip)
+                if self.shared:
+                    await self.shared.auth_failed(ip)
+                else:
+                    self.limits.conn_ip.add(ip)
                 metrics.AUTH_REFUSALS.inc(reason=metrics.reason_label(why))
                 # One reason for every failure, so a client cannot tell which device ids exist.
                 return await refuse(CLOSE_AUTH, "auth failed", why)

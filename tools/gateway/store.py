@@ -1,5 +1,5 @@
-"""State that several gateway processes share through Redis: the replay cache
-and the connections-per-minute windows.
+"""State that several gateway processes share through Redis: the replay cache,
+the connections-per-minute windows and the failed auths counted in them.
 
 Without a Redis URL each gateway process keeps this state itself
 (auth.ReplayCache, policy.RateLimits): right for one process, but with
@@ -9,7 +9,9 @@ every instance sees the same state:
 
   <prefix>replay:<sha256 of the token>   SET NX with an expiry: a token is accepted once, anywhere
   <prefix>conn:ip:<ip>         sorted sets of connect times (Redis's clock, so
-  <prefix>conn:dev:<device>    instances with skewed clocks agree), trimmed to 60 s
+  <prefix>conn:dev:<device>    instances with skewed clocks agree), trimmed to 60 s;
+                               a failed auth is one more entry in conn:ip, so
+                               every process refuses the IP once it is full
 
 Messages per second stay per process: a session lives in one process, and a
 Redis round trip per audio frame would cost more than the transcoding.
@@ -18,7 +20,7 @@ When Redis is unreachable (one log line when it goes, one when it is back):
   - the replay check fails closed by default: the connect is refused with
     "auth failed: replay cache unavailable"; with fail_open the token is
     accepted (this process's own ReplayCache still refuses local replays);
-  - connect windows fall back to this process's own RateLimits.
+  - connect windows and failed-auth counts fall back to this process's own RateLimits.
 """
 
 import hashlib
@@ -33,11 +35,15 @@ from .config import redacted_redis_url
 
 log = logging.getLogger("gateway.redis")
 
-# Trim both windows, refuse if either is full, else count the connect in both.
-# One script, so two instances admitting at the same moment cannot both squeeze in.
-_ADMIT = """
+# Every script reads Redis's clock, so instances with skewed clocks agree.
+_NOW_MS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# Trim both windows, refuse if either is full, else count the connect in both.
+# One script, so two instances admitting at the same moment cannot both squeeze in.
+_ADMIT = _NOW_MS + """
 local window = tonumber(ARGV[3])
 for i = 1, 2 do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
@@ -55,6 +61,20 @@ end
 return 0
 """
 
+# Before the token check: 1 if the IP's window (connects and failed auths) is full.
+_IP_FULL = _NOW_MS + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 1 end
+return 0
+"""
+
+# A failed auth: one more entry in the IP's window.
+_IP_FAILED = _NOW_MS + """
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 0
+"""
+
 _ERRORS = (redis.exceptions.RedisError, OSError, TimeoutError)
 
 
@@ -68,6 +88,8 @@ class SharedState:
         self._down = False
         self._redis = aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._admit = self._redis.register_script(_ADMIT)
+        self._ip_full = self._redis.register_script(_IP_FULL)
+        self._ip_failed = self._redis.register_script(_IP_FAILED)
 
     def _failed(self, what, e):
         self.errors += 1
@@ -105,6 +127,32 @@ class SharedState:
             return (True, "ok") if self.fail_open else (False, "replay cache unavailable")
         self._ok()
         return (True, "ok") if fresh else (False, "token replayed")
+
+    async def ip_full(self, ip):
+        """True if the IP's connect window (connects and failed auths, in every process) is full."""
+        lim = self.limits.conn_ip
+        if not lim.limit:
+            return False
+        try:
+            full = await self._ip_full(keys=[self.prefix + "conn:ip:" + ip], args=[lim.limit, 60000])
+        except _ERRORS as e:
+            self._failed("the per-IP check", e)
+            return lim.would_exceed(ip)
+        self._ok()
+        return bool(full)
+
+    async def auth_failed(self, ip):
+        """Count a failed auth against the IP, where every process sees it."""
+        lim = self.limits.conn_ip
+        if not lim.limit:
+            return
+        try:
+            await self._ip_failed(keys=[self.prefix + "conn:ip:" + ip], args=[60000, os.urandom(8).hex()])
+        except _ERRORS as e:
+            self._failed("counting a failed auth", e)
+            lim.add(ip)
+            return
+        self._ok()
 
     async def admit(self, ip, device_id):
         """None if the connect is allowed (and counted everywhere), else the limit it hits."""

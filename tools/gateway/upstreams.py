@@ -30,7 +30,6 @@ class Upstream:
         self.failures = 0
         self.last_error = ""
         self.failed_at = None  # clock() of the last failed attempt; the retry delay counts from it
-        self.sessions = 0
 
 
 def _describe(e):
@@ -101,6 +100,5 @@ class UpstreamPool:
                 reasons.append(f"{u.url}: {reason}")
                 continue
             self.mark_up(u)
-            u.sessions += 1
             return ws, u
         raise NoUpstream("; ".join(reasons))

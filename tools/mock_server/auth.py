@@ -8,16 +8,9 @@ A missing client-id counts as the string "None" (as stock); tokens older than
 import hmac
 import time
 
-from tools.common.tokens import sign
+from tools.common.tokens import bearer_token, parse, sign
 
 EXPIRE_S = 30 * 24 * 3600
-
-
-def bearer(authorization):
-    """The token inside "Bearer <token>", or None."""
-    if not authorization or not authorization.startswith("Bearer "):
-        return None
-    return authorization[7:].strip()
 
 
 def check(authorization, client_id, device_id, key=None, token=None, allow_devices=(),
@@ -25,17 +18,16 @@ def check(authorization, client_id, device_id, key=None, token=None, allow_devic
     """Return None if accepted, else a short reason string (for the log)."""
     if device_id in allow_devices:
         return None
-    tok = bearer(authorization)
+    # Stock wants exactly "Bearer " in front (no bare token, no other case).
+    tok = bearer_token(authorization) if authorization and authorization.startswith("Bearer ") else None
     if tok is None:
         return "no Bearer Authorization"
     if token is not None and hmac.compare_digest(tok.encode(), token.encode()):
         return None
     if key is None:
         return "token does not match"
-    _sig, _, ts = tok.rpartition(".")
-    try:
-        ts = int(ts)
-    except ValueError:
+    ts = parse(tok)
+    if ts is None:
         return "malformed token"
     want = sign(key, client_id if client_id is not None else "None", device_id, ts)
     if not hmac.compare_digest(tok.encode(), want.encode()):
