@@ -2,6 +2,7 @@
 instance is refused by another, connect limits hold across instances, and
 Redis going away gives the configured policy, logged, with no crash."""
 
+import asyncio
 import logging
 
 import pytest
@@ -117,6 +118,31 @@ async def test_failed_auths_through_one_instance_spend_the_ip_budget_of_another(
                     r.close()
                 else:  # control: per process, b never saw them
                     assert await _accepted(b, _headers(b))
+
+
+@async_test
+async def test_parallel_failed_auths_cannot_overshoot_the_ip_budget(redis_server):
+    """Twelve forged connects at once through two instances: the IP's budget (3)
+    is taken atomically as each arrives, so only 3 reach the token check and the
+    rest are refused by the rate limit, however the round trips interleave."""
+    limits = Limits(connections_per_minute_per_ip=3)
+    forged = {"Device-Id": DEV, "Client-Id": CID, "Protocol-Version": "1",
+              "Authorization": "Bearer " + "A" * 43 + ".1795784743"}
+    up = FakeUpstream()
+    async with serving(up):
+        a, b = (_gateway(up, redis_server.url, auth=_auth(), limits=limits) for _ in range(2))
+        async with serving(a, b):
+            async def attempt(gw):
+                return await closed_with(await open_device(gw, headers=forged))
+
+            results = await asyncio.gather(*(attempt(gw) for gw in (a, b) * 6))
+            checked = len(a.audit.find("auth")) + len(b.audit.find("auth"))
+            assert checked == 3 and sorted(c for c, _ in results) == [4401] * 3 + [4429] * 9
+            r = redis.Redis.from_url(redis_server.url)
+            assert r.zcard("xzgw:conn:ip:127.0.0.1") == 3
+            r.close()
+            # A valid token from that IP now waits too: the failures are the budget.
+            assert (await closed_with(await open_device(a, headers=_headers(a))))[0] == 4429
 
 
 @async_test

@@ -627,11 +627,16 @@ class Gateway:
                                                    f"{_MAX_ID_CHARS} characters)")
         if pv not in ("1", "2", "3"):
             return await refuse(CLOSE_BAD_REQUEST, f"unsupported Protocol-Version {pv[:8]!r}")
+        taken = None  # the attempt's entry in the shared IP window, held across the token check
         if self.verifier is not None:
             # Until the token is checked the Device-Id is a claim: failures count
             # against the source address only (the IP limit also bounds guessing).
             # With Redis the IP's budget and its failures are shared by every process.
-            full = await self.shared.ip_full(ip) if self.shared else self.limits.conn_ip.would_exceed(ip)
+            # The attempt takes its place in the IP's window before the check (see store.py).
+            if self.shared:
+                full, taken = await self.shared.ip_take(ip)
+            else:
+                full = self.limits.conn_ip.would_exceed(ip)
             if full:
                 return await refuse_rate(f"connections per minute per IP ({self.limits.conn_ip.limit})")
             ok, why = self.verifier.verify(authorization, client_id, device_id)
@@ -639,16 +644,14 @@ class Gateway:
                 ok, why = await self.shared.first_use(bearer_token(authorization), 2 * self.cfg.auth.window_s + 1)
             self.audit.write("auth", device=device_id, ip=ip, ok=ok, reason=why)
             if not ok:
-                if self.shared:
-                    await self.shared.auth_failed(ip)
-                else:
+                if taken is None:  # no entry was taken in Redis: this process counts the failure
                     self.limits.conn_ip.add(ip)
                 metrics.AUTH_REFUSALS.inc(reason=metrics.reason_label(why))
                 # One reason for every failure, so a client cannot tell which device ids exist.
                 return await refuse(CLOSE_AUTH, "auth failed", why)
         # Counted only now, by the device the token proved (or claimed, without auth),
         # shared across workers and instances when Redis is configured.
-        over = await self.shared.admit(ip, device_id) if self.shared else self.limits.admit(ip, device_id)
+        over = await self.shared.admit(ip, device_id, taken) if self.shared else self.limits.admit(ip, device_id)
         if over:
             return await refuse_rate(over)
         s = Session(self, dev, ip, device_id, client_id, int(pv))

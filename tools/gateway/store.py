@@ -10,8 +10,12 @@ every instance sees the same state:
   <prefix>replay:<sha256 of the token>   SET NX with an expiry: a token is accepted once, anywhere
   <prefix>conn:ip:<ip>         sorted sets of connect times (Redis's clock, so
   <prefix>conn:dev:<device>    instances with skewed clocks agree), trimmed to 60 s;
-                               a failed auth is one more entry in conn:ip, so
-                               every process refuses the IP once it is full
+                               before its token is checked a connect takes an
+                               entry in conn:ip (check and take in one script, so
+                               parallel guesses cannot all pass a half-full window):
+                               a failed auth keeps it, an admitted connect turns it
+                               into its connect entry; every process refuses the
+                               IP once it is full
 
 Messages per second stay per process: a session lives in one process, and a
 Redis round trip per audio frame would cost more than the transcoding.
@@ -43,7 +47,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 # Trim both windows, refuse if either is full, else count the connect in both.
 # One script, so two instances admitting at the same moment cannot both squeeze in.
+# ARGV[5], if not empty, is the entry the connect took before its token check
+# (_IP_TAKE): given back first, so the connect is counted once.
 _ADMIT = _NOW_MS + """
+if ARGV[5] ~= '' then redis.call('ZREM', KEYS[1], ARGV[5]) end
 local window = tonumber(ARGV[3])
 for i = 1, 2 do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
@@ -61,17 +68,16 @@ end
 return 0
 """
 
-# Before the token check: 1 if the IP's window (connects and failed auths) is full.
-_IP_FULL = _NOW_MS + """
+# Before the token check: 1 if the IP's window (connects and failed auths) is
+# full, else take an entry in it (ARGV[3]) that counts this attempt. Checking
+# and taking in one script is what bounds parallel guesses: with a check here
+# and a count after the (failed) check, every attempt in flight saw the same
+# half-full window.
+_IP_TAKE = _NOW_MS + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 1 end
-return 0
-"""
-
-# A failed auth: one more entry in the IP's window.
-_IP_FAILED = _NOW_MS + """
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 0
 """
 
@@ -88,8 +94,7 @@ class SharedState:
         self._down = False
         self._redis = aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._admit = self._redis.register_script(_ADMIT)
-        self._ip_full = self._redis.register_script(_IP_FULL)
-        self._ip_failed = self._redis.register_script(_IP_FAILED)
+        self._ip_take = self._redis.register_script(_IP_TAKE)
 
     def _failed(self, what, e):
         self.errors += 1
@@ -128,39 +133,32 @@ class SharedState:
         self._ok()
         return (True, "ok") if fresh else (False, "token replayed")
 
-    async def ip_full(self, ip):
-        """True if the IP's connect window (connects and failed auths, in every process) is full."""
+    async def ip_take(self, ip):
+        """Before a token check: (full, entry). full: the IP's window (connects
+        and failed auths, in every process) has no room. Otherwise the attempt
+        holds entry in it until admit() turns it into the connect; a failed auth
+        simply keeps it. entry is None when there is no IP limit or Redis failed
+        (then this process's own window decides, and counts a failure itself)."""
         lim = self.limits.conn_ip
         if not lim.limit:
-            return False
+            return False, None
+        entry = os.urandom(8).hex()
         try:
-            full = await self._ip_full(keys=[self.prefix + "conn:ip:" + ip], args=[lim.limit, 60000])
+            full = await self._ip_take(keys=[self.prefix + "conn:ip:" + ip], args=[lim.limit, 60000, entry])
         except _ERRORS as e:
             self._failed("the per-IP check", e)
-            return lim.would_exceed(ip)
+            return lim.would_exceed(ip), None
         self._ok()
-        return bool(full)
+        return (True, None) if full else (False, entry)
 
-    async def auth_failed(self, ip):
-        """Count a failed auth against the IP, where every process sees it."""
-        lim = self.limits.conn_ip
-        if not lim.limit:
-            return
-        try:
-            await self._ip_failed(keys=[self.prefix + "conn:ip:" + ip], args=[60000, os.urandom(8).hex()])
-        except _ERRORS as e:
-            self._failed("counting a failed auth", e)
-            lim.add(ip)
-            return
-        self._ok()
-
-    async def admit(self, ip, device_id):
-        """None if the connect is allowed (and counted everywhere), else the limit it hits."""
+    async def admit(self, ip, device_id, taken=None):
+        """None if the connect is allowed (and counted everywhere), else the limit
+        it hits. taken: the entry ip_take() gave this connect, given back first."""
         lim = self.limits
         try:
             hit = await self._admit(
                 keys=[self.prefix + "conn:ip:" + ip, self.prefix + "conn:dev:" + device_id],
-                args=[lim.conn_ip.limit, lim.conn_device.limit, 60000, os.urandom(8).hex()])
+                args=[lim.conn_ip.limit, lim.conn_device.limit, 60000, os.urandom(8).hex(), taken or ""])
         except _ERRORS as e:
             self._failed("the connect limits", e)
             return lim.admit(ip, device_id)
