@@ -1,6 +1,8 @@
-"""The two READMEs stay in step and stay true: the English and Chinese copies
-show the same command blocks in the same order, link to each other, and every
-command they show names a real module, make target, subcommand, flag and file."""
+"""The two READMEs and the docs with a Chinese copy stay in step and stay true:
+the English and Chinese copies show the same code blocks in the same order, the
+same numbered headings and the same `code` spans in each section, link to each
+other, and every command the READMEs show names a real module, make target,
+subcommand, flag and file."""
 
 import ast
 import functools
@@ -22,6 +24,10 @@ ZH = ROOT / "README.zh-CN.md"
 # Fenced blocks in these languages hold commands; ```text blocks (diagrams,
 # program output) are free to be translated.
 COMMAND_LANGS = ("", "bash", "sh", "shell")
+FREE_LANGS = ("text",)
+# Languages whose '#' comments a translation may translate; the rest of every
+# block that is not free stays verbatim (code, JSON examples).
+HASH_COMMENT_LANGS = COMMAND_LANGS + ("python",)
 PYTHONS = ("python", "python3", ".venv/bin/python")
 # Tokens that name a file of this repository.
 REPO_PATH = re.compile(r"^(boot\.py|main\.py|firmware|lib|tools|host_tests|docs|deploy|scripts)(/|$)")
@@ -35,19 +41,32 @@ def read(path):
 
 
 def code_blocks(text):
-    """[(lang, body)] of every fenced block, in order."""
-    blocks, lang, body = [], None, []
+    """[(lang, body)] of every fenced block, in order. A fence may be indented
+    (a block inside a list item); its body loses that indentation."""
+    blocks, lang, body, indent = [], None, [], ""
     for line in text.splitlines():
-        if line.startswith("```"):
+        fence = line.lstrip()
+        if fence.startswith("```"):
             if lang is None:
-                lang, body = line[3:].strip(), []
+                lang, body, indent = fence[3:].strip(), [], line[: len(line) - len(fence)]
             else:
                 blocks.append((lang, "\n".join(body)))
                 lang = None
         elif lang is not None:
-            body.append(line)
+            body.append(line[len(indent):] if line.startswith(indent) else line)
     assert lang is None, "an unclosed ``` block"
     return blocks
+
+
+def prose(text):
+    """The text with its fenced blocks taken out."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
 
 
 def strip_comment(line):
@@ -65,36 +84,113 @@ def command_blocks(text):
     return out
 
 
-def first_drift(en, zh, names=("README.md", "README.zh-CN.md")):
-    """None when the block lists match, else a line saying where they part."""
+def verbatim_blocks(text):
+    """Every fenced block a translation keeps as it is, as lists of lines:
+    all but the free languages, '#' comments dropped where the language has
+    them, blank lines dropped."""
+    out = []
+    for lang, body in code_blocks(text):
+        if lang in FREE_LANGS:
+            continue
+        lines = body.splitlines()
+        if lang in HASH_COMMENT_LANGS:
+            lines = [strip_comment(ln) for ln in lines]
+        out.append([ln.rstrip() for ln in lines if ln.strip()])
+    return out
+
+
+def headings(text):
+    """[(level, section number or None)] of every heading, in order: code
+    comments cite sections by number ("docs/protocol.md §2.2")."""
+    return [(len(m.group(1)), m.group(2))
+            for m in re.finditer(r"(?m)^(#{1,6}) (?:(\d+(?:\.\d+)*)\.?(?=\s))?", prose(text))]
+
+
+def section_spans(text):
+    """Per section (cut at every heading), the set of its inline `code` spans:
+    field names, values, messages and commands a translation keeps. A <placeholder>
+    may be worded in either language, so it counts as <>."""
+    return [{re.sub(r"<[^<>`]*>", "<>", re.sub(r"\s+", " ", s)) for s in re.findall(r"`([^`]+)`", chunk)}
+            for chunk in re.split(r"(?m)^(?=#{1,6} )", prose(text))]
+
+
+def first_drift(en, zh, names=("README.md", "README.zh-CN.md"), what="code block"):
+    """None when the lists match, else a line saying where they part."""
     for i, (a, b) in enumerate(zip(en, zh, strict=False)):
         if a != b:
-            return "command block %d differs:\n  %s: %r\n  %s: %r" % (i + 1, names[0], a, names[1], b)
+            return "%s %d differs:\n  %s: %r\n  %s: %r" % (what, i + 1, names[0], a, names[1], b)
     if len(en) != len(zh):
-        return "%s has %d command blocks, %s %d" % (names[0], len(en), names[1], len(zh))
+        return "%s has %d %ss, %s %d" % (names[0], len(en), what, names[1], len(zh))
     return None
 
 
-# Pairs whose Chinese copy this test owns (docs/deploy.zh-CN.md words its placeholders in Chinese).
-PAIRS = [(EN, ZH), (ROOT / "docs" / "flashing.md", ROOT / "docs" / "flashing.zh-CN.md")]
+def span_drift(en_text, zh_text, names):
+    """None when every section shows the same `code` spans, else the first
+    section (by its English heading) and the spans only one copy shows."""
+    for i, (a, b) in enumerate(zip(section_spans(en_text), section_spans(zh_text), strict=True)):
+        if a != b:
+            title = re.split(r"(?m)^(?=#{1,6} )", prose(en_text))[i].split("\n", 1)[0]
+            return "section %r: `code` spans only in %s: %s; only in %s: %s" % (
+                title, names[0], sorted(a - b), names[1], sorted(b - a))
+    return None
 
 
-@pytest.mark.parametrize("en_path, zh_path", PAIRS, ids=["README", "flashing"])
-def test_command_blocks_are_the_same_in_both_languages(en_path, zh_path):
-    en, zh = command_blocks(read(en_path)), command_blocks(read(zh_path))
-    assert en, "%s shows no command block" % en_path.name
-    drift = first_drift(en, zh, (en_path.name, zh_path.name))
+def pair_drift(en_text, zh_text, names):
+    """The first way a Chinese copy parts from its English copy: a code block,
+    the headings and their numbers, or a section's `code` spans; else None."""
+    return (first_drift(verbatim_blocks(en_text), verbatim_blocks(zh_text), names)
+            or first_drift(headings(en_text), headings(zh_text), names, "heading")
+            or span_drift(en_text, zh_text, names))
+
+
+DOCS = ROOT / "docs"
+# Pairs whose Chinese copy this test owns (docs/deploy.zh-CN.md words its placeholders in Chinese
+# and translates its diagram blocks).
+PAIRS = [(EN, ZH)] + [(DOCS / (n + ".md"), DOCS / (n + ".zh-CN.md")) for n in ("flashing", "mcp", "events", "protocol")]
+PAIR_IDS = ["README", "flashing", "mcp", "events", "protocol"]
+DOC_PAIRS = PAIRS[1:]
+
+
+@pytest.mark.parametrize("en_path, zh_path", PAIRS, ids=PAIR_IDS)
+def test_code_blocks_headings_and_spans_are_the_same_in_both_languages(en_path, zh_path):
+    en, zh = read(en_path), read(zh_path)
+    # Something must be compared: a page with neither blocks nor spans would pass empty.
+    assert verbatim_blocks(en) or any(section_spans(en)), "%s shows no code block and no `code` span" % en_path.name
+    drift = pair_drift(en, zh, (en_path.name, zh_path.name))
     assert drift is None, drift
+
+
+@pytest.mark.parametrize("en_path, zh_path", DOC_PAIRS, ids=PAIR_IDS[1:])
+def test_a_change_to_one_copy_of_a_doc_counts_as_drift(en_path, zh_path):
+    en, zh = read(en_path), read(zh_path)
+    names = (en_path.name, zh_path.name)
+    assert pair_drift(en, zh, names) is None
+    blocks = verbatim_blocks(zh)
+    if blocks:  # a changed line of a code block
+        line = blocks[0][0]
+        assert pair_drift(en, zh.replace(line, line + " 1", 1), names) is not None
+    span = next(s for spans in section_spans(zh) for s in sorted(spans) if "<" not in s)
+    assert pair_drift(en, zh.replace("`%s`" % span, "`%s_`" % span, 1), names) is not None
+    heading = re.search(r"(?m)^#+ .*$", zh.split("\n", 1)[1]).group(0)
+    assert pair_drift(en, zh.replace(heading, "#" + heading, 1), names) is not None
+
+
+def test_a_translated_code_comment_is_not_drift_and_a_changed_json_line_is():
+    en = "```python\nx = f(1)  # call f\n```\n\n```json\n{\"a\":1}\n```\n"
+    assert pair_drift(en, en.replace("# call f", "# 调用 f"), ("en", "zh")) is None
+    assert pair_drift(en, en.replace('{"a":1}', '{"a":2}'), ("en", "zh")) is not None
+    indented = "- body:\n\n  ```json\n  {\"a\":1}\n  ```\n"
+    assert verbatim_blocks(indented) == [['{"a":1}']]
 
 
 def test_a_changed_command_counts_as_drift_and_a_translated_comment_does_not():
     text = read(EN)
-    blocks = command_blocks(text)
+    blocks = verbatim_blocks(text)
     line = blocks[0][0]
     changed = text.replace(line, line + " --changed", 1)
-    assert first_drift(blocks, command_blocks(changed)) is not None
+    assert first_drift(blocks, verbatim_blocks(changed)) is not None
     commented = text.replace(line, line + "   # 注释已翻译", 1)
-    assert first_drift(blocks, command_blocks(commented)) is None
+    assert first_drift(blocks, verbatim_blocks(commented)) is None
 
 
 def test_the_readmes_link_to_each_other_and_to_the_chinese_guide():
@@ -102,6 +198,17 @@ def test_the_readmes_link_to_each_other_and_to_the_chinese_guide():
     assert "(README.zh-CN.md)" in en.split("\n## ")[0], "README.md must link README.zh-CN.md at the top"
     assert "(README.md)" in zh.split("\n## ")[0], "README.zh-CN.md must link README.md at the top"
     assert "(docs/deploy.zh-CN.md)" in zh, "README.zh-CN.md must link docs/deploy.zh-CN.md"
+
+
+@pytest.mark.parametrize("en_path, zh_path", DOC_PAIRS, ids=PAIR_IDS[1:])
+def test_each_doc_links_its_other_language_at_the_top_and_the_chinese_readme_links_the_chinese_copy(
+        en_path, zh_path):
+    en, zh = read(en_path), read(zh_path)
+    assert "(%s)" % zh_path.name in en.split("\n## ")[0], "%s must link %s at the top" % (en_path.name, zh_path.name)
+    assert "(%s)" % en_path.name in zh.split("\n## ")[0], "%s must link %s at the top" % (zh_path.name, en_path.name)
+    readme = read(ZH)
+    assert "(docs/%s)" % zh_path.name in readme, "README.zh-CN.md must link docs/%s" % zh_path.name
+    assert "(docs/%s)" % en_path.name not in readme, "README.zh-CN.md links docs/%s instead" % en_path.name
 
 
 def test_ci_runs_the_test_command_the_readme_gives():
