@@ -3,7 +3,7 @@
 # and per-turn figures. Run under CPython and MicroPython.
 from firmware import codec
 from firmware.audio_path import AudioPath, cannot_decode
-from firmware.protocol import ServerHello
+from firmware.hello import ServerHello
 from host_tests.upy.checks import raises
 
 
