@@ -253,7 +253,9 @@ class WebSocket:
         """Queue a TEXT message (str or UTF-8 bytes). Never dropped; raises
         WSClosed when the connection is not open, WSError if the control
         queue is full (the link has been stalled for a long time)."""
-        self._send_control(OP_TEXT, s.encode() if isinstance(s, str) else s)
+        # A str's memoryview is its UTF-8 bytes (MicroPython): the frame is
+        # built from it without first copying the text into a bytes object.
+        self._send_control(OP_TEXT, memoryview(s) if isinstance(s, str) else s)
 
     def send_bytes(self, data):
         """Queue a BINARY message on the control lane: never dropped, any
