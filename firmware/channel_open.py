@@ -51,7 +51,7 @@ async def open_session(ch, settings, codec_up):
     log.event("tx", {"type": "hello"})
     try:
         msg = await asyncio.wait_for_ms(_await_hello(ch.ws), HELLO_TIMEOUT_MS)
-        hello = H.ServerHello(msg, ch.session_id)
+        hello = H.server_hello(msg, ch.session_id)
     except asyncio.TimeoutError:
         raise ChannelError("no server hello within %d ms" % HELLO_TIMEOUT_MS)
     except (WSError, ValueError) as e:

@@ -16,9 +16,9 @@ def test_client_hello_fields():
 
 
 def test_server_hello_defaults_and_values():
-    h = H.ServerHello({"type": "hello", "transport": "websocket"}, "old")
+    h = H.server_hello({"type": "hello", "transport": "websocket"}, "old")
     assert h.session_id == "old" and h.sample_rate == 24000 and h.frame_ms == 60
-    h = H.ServerHello({"type": "hello", "transport": "websocket", "session_id": "S",
+    h = H.server_hello({"type": "hello", "transport": "websocket", "session_id": "S",
                        "audio_params": {"format": "pcm", "sample_rate": 16000, "frame_duration": 60}})
     assert h.session_id == "S" and h.sample_rate == 16000 and h.format == "pcm"
 
@@ -33,7 +33,7 @@ def test_server_hello_refusals_name_the_problem():
     )
     for msg, word in cases:
         try:
-            H.ServerHello(msg)
+            H.server_hello(msg)
         except ValueError as e:
             assert word in str(e), str(e)
         else:
