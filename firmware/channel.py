@@ -10,10 +10,13 @@
 #       burst:      extra send slots for frames queued at once (a pre-roll)
 #   MAX_HEADER, ch.header_len   uplink packets keep MAX_HEADER bytes free in
 #                               front; this session's header takes header_len
-#   await ch.open(settings, codec_up, accept) -> protocol.ServerHello
+#   await ch.open(settings, codec_up, accept) -> hello.ServerHello
 #       connect + hellos; accept(hello) raises ValueError to refuse it. After
 #       a failed open the next one first waits out a backoff with jitter.
 #       Raises ChannelError whose str() is the one line for the user.
+#       The connect and the hellos are firmware/channel_open.py, loaded for
+#       each open and dropped before accept(): a session's heap holds only
+#       the per-frame path (firmware/resident.py CONNECT_ONLY).
 #   await ch.run() -> (by, reason)   deliver frames until the channel ends;
 #       by is "device" when close() ended it, else "server"
 #   await ch.close(reason)           the device hangs up
@@ -31,15 +34,13 @@ import time
 from micropython import const
 
 from backoff import Backoff
-from firmware import clock, log, protocol
+from firmware import clock, log, protocol, resident
 from firmware.framing import Framer
 from firmware.liveness import DEAD, PING, Liveness
 from wsclient import OP_BINARY, OP_TEXT, WebSocket, WSClosed, WSError
 
 _TAG = "channel"
 MAX_HEADER = const(16)  # binary protocol v2's header, the largest (docs/protocol.md §3.2)
-HELLO_TIMEOUT_MS = const(10000)  # docs/protocol.md §1.5
-HANDSHAKE_TIMEOUT_MS = const(10000)
 # 8 audio slots hold ~0.5 s of uplink for a slow link; older frames are
 # dropped first (the reference queues 40 Opus packets, but those are ~100
 # bytes, not 1920: 16 pcm slots were 31 KB).
@@ -98,74 +99,37 @@ class WebSocketChannel:
             log.info(_TAG, "retrying in %d ms (%d failures)" % (delay, self._backoff.attempts))
             await clock.sleep_ms(delay)
         try:
-            hello = await self._open(settings, codec_up, accept)
+            try:
+                hello = await self._connect(settings, codec_up)
+            finally:
+                # The connect-time code goes before accept() makes the
+                # downlink's buffers, so they get the room it took.
+                resident.drop(resident.CONNECT_ONLY)
+            self.session_id = hello.session_id
+            try:
+                accept(hello)
+            except ValueError as e:
+                raise ChannelError(str(e))
         except Exception as e:  # ChannelError, a bad CA file or secret, MemoryError
             self._failed = True
             await self.ws.close()
             if isinstance(e, ChannelError):
                 raise
             raise ChannelError("%s: %s" % (type(e).__name__, e))
+        self._framer = Framer(settings["protocol_version"])
+        self.header_len = self._framer.header_len
+        self._rx_src = self._rx_body = None
+        self._hung_up = None
         self._failed = False
         self._backoff.reset()
         return hello
 
-    async def _open(self, settings, codec_up, accept):
-        url = settings["ws_url"]
-        version = settings["protocol_version"]
-        ident = self.identity
-        headers = protocol.headers(ident.token(settings["ws_token"]), version, ident.device_id, ident.client_id)
-        try:
-            await self.ws.connect(url, headers=headers, cadata=self._cadata(), verify=self.cfg.get("tls_verify"),
-                                  timeout_ms=HANDSHAKE_TIMEOUT_MS)
-        except (OSError, WSError, asyncio.TimeoutError) as e:
-            raise ChannelError("server not connected (%s): %s %s" % (url, type(e).__name__, e))
-        self.ws.send_text(protocol.client_hello(version, codec_up.fmt, codec_up.sample_rate, codec_up.frame_ms))
-        log.event("tx", {"type": "hello"})
-        try:
-            msg = await asyncio.wait_for_ms(self._await_hello(), HELLO_TIMEOUT_MS)
-        except asyncio.TimeoutError:
-            raise ChannelError("no server hello within %d ms" % HELLO_TIMEOUT_MS)
-        except (WSError, ValueError) as e:
-            raise ChannelError("hello failed: %s" % e)
-        hello = protocol.ServerHello(msg, self.session_id)
-        self.session_id = hello.session_id
-        log.event("rx", {"type": "hello", "session_id": self.session_id, "sample_rate": hello.sample_rate,
-                         "format": hello.format})
-        try:
-            accept(hello)
-        except ValueError as e:
-            raise ChannelError(str(e))
-        self._framer = Framer(version)
-        self.header_len = self._framer.header_len
-        self._rx_src = self._rx_body = None
-        self._hung_up = None
-        return hello
+    async def _connect(self, settings, codec_up):
+        # Imported here, not at the top: nothing of it may stay bound once
+        # the open is over, or dropping it would free nothing.
+        from firmware.channel_open import open_session
 
-    def _cadata(self):
-        path = self.cfg.get("ca_file")
-        if not path:
-            return None
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except OSError as e:
-            raise OSError("CA file %s unreadable: %s" % (path, e))
-
-    async def _await_hello(self):
-        while True:
-            op, mv = await self.ws.recv()
-            if op == OP_BINARY:
-                continue  # audio before the hello means nothing yet
-            text = _text(mv)
-            try:
-                msg = protocol.parse(text)
-            except ValueError:
-                # The stock server refuses auth with a plain text frame, then closes.
-                raise ValueError("server says: %s" % text[:80])
-            if msg["type"] == "hello":
-                protocol.ServerHello(msg)  # validate here so a bad hello is the reason
-                return msg
-            log.warn(_TAG, "ignoring %r before the server hello" % msg["type"])
+        return await open_session(self, settings, codec_up)
 
     # -- run -------------------------------------------------------------------
     async def run(self):
@@ -210,9 +174,8 @@ class WebSocketChannel:
             if op == OP_BINARY:
                 self._audio(mv)
                 return
-            text = _text(mv)
             try:
-                msg = protocol.parse(text)
+                msg = protocol.parse(protocol.as_text(mv))
             except ValueError as e:
                 log.warn(_TAG, "dropped bad frame: %s" % e)
                 return
@@ -284,11 +247,4 @@ class WebSocketChannel:
         if self.ws.open and self._hung_up is None:
             self._hung_up = reason
         await self.ws.close(1000, reason)
-
-
-def _text(mv):
-    try:
-        return str(mv, "utf-8")
-    except UnicodeError:
-        return "<%d bytes of non-UTF-8 text>" % len(mv)
 

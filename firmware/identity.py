@@ -2,15 +2,20 @@
 # (a UUID startup creates once and keeps in the config) and the token for
 # the Authorization header, minted fresh for every connect when the device
 # has its own secret (firmware/auth.py).
-from firmware import log, protocol
+from firmware import log
 
 _TAG = "identity"
+
+
+def format_mac(mac):
+    """6 bytes -> 'aa:bb:cc:dd:ee:ff' (the Device-Id header)."""
+    return ":".join("%02x" % b for b in mac)
 
 
 class Identity:
     def __init__(self, cfg, hal):
         self.cfg = cfg
-        self.device_id = protocol.format_mac(hal.mac())
+        self.device_id = format_mac(hal.mac())
 
     @property
     def client_id(self):

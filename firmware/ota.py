@@ -15,7 +15,7 @@ from firmware import APP_NAME, clock, log
 from firmware import VERSION as APP_VERSION
 from firmware.config import ConfigError
 from firmware.hal import pressed_within
-from firmware.protocol import format_mac
+from firmware.identity import format_mac
 
 # The reference retries 10 times from 10 s doubling (docs/protocol.md §5.3): 1.4 hours of
 # a dead device when the OTA server is down. Here 3 checks (10 s, then 20 s

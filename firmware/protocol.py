@@ -1,6 +1,7 @@
-# The xiaozhi protocol's JSON side (docs/protocol.md §1.2–§2): handshake headers, the
-# client hello, every device message, and validation of server messages.
-# Pure string/dict work, tested under both runtimes.
+# The xiaozhi protocol's JSON side during a session (docs/protocol.md §1.5–§2):
+# every device message and the decoding of server messages. Pure string/dict
+# work, tested under both runtimes. What only a connect needs (handshake
+# headers, the hellos) is in firmware/hello.py, which is not kept resident.
 #
 # Device messages are built as strings, not dicts: MicroPython dicts are
 # unordered and servers are used to the reference's compact, session_id-first
@@ -10,8 +11,6 @@ try:
 except ImportError:  # pragma: no cover
     import ujson as json
 
-DEFAULT_DOWNLINK_RATE = 24000  # when the server hello omits it (docs/protocol.md §1.4)
-DEFAULT_FRAME_MS = 60
 UPLINK_RATE = 16000
 
 _MODES = ("auto", "manual", "realtime")
@@ -19,40 +18,6 @@ _MODES = ("auto", "manual", "realtime")
 
 def _q(value):
     return json.dumps(value)
-
-
-def format_mac(mac):
-    """6 bytes -> 'aa:bb:cc:dd:ee:ff' (the Device-Id header)."""
-    return ":".join("%02x" % b for b in mac)
-
-
-def uuid4(rand16):
-    """A lower-case UUID v4 string from 16 random bytes (the Client-Id)."""
-    b = bytearray(rand16)
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = "".join("%02x" % x for x in b)
-    return "%s-%s-%s-%s-%s" % (h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
-
-
-def headers(token, version, device_id, client_id):
-    """The handshake headers of docs/protocol.md §1.2, as (name, value) pairs."""
-    out = []
-    if token:
-        # A token that already names its scheme ("Bearer x", "Basic x") goes as-is.
-        out.append(("Authorization", token if " " in token else "Bearer " + token))
-    out.append(("Protocol-Version", str(version)))
-    out.append(("Device-Id", device_id))
-    out.append(("Client-Id", client_id))
-    return out
-
-
-def client_hello(version, fmt, rate=UPLINK_RATE, frame_ms=DEFAULT_FRAME_MS):
-    return (
-        '{"type":"hello","version":%d,"features":{"mcp":true,"glyph_push":false},'
-        '"transport":"websocket","audio_params":{"format":%s,"sample_rate":%d,'
-        '"channels":1,"frame_duration":%d}}' % (version, _q(fmt), rate, frame_ms)
-    )
 
 
 def listen_start(sid, mode):
@@ -88,6 +53,14 @@ def mcp(sid, payload):
     )
 
 
+def as_text(mv):
+    """A received TEXT message as str (a readable stand-in when it is not UTF-8)."""
+    try:
+        return str(mv, "utf-8")
+    except UnicodeError:
+        return "<%d bytes of non-UTF-8 text>" % len(mv)
+
+
 def parse(text):
     """Decode one server text frame; ValueError unless it is a JSON object with a string type."""
     try:
@@ -99,34 +72,6 @@ def parse(text):
     if not isinstance(msg.get("type"), str):
         raise ValueError("message without a string 'type': %r" % text[:60])
     return msg
-
-
-class ServerHello:
-    """The parts of the server hello the device keeps (docs/protocol.md §1.4)."""
-
-    def __init__(self, msg, previous_session_id=""):
-        if msg.get("transport") != "websocket":
-            raise ValueError("server hello transport is %r, not 'websocket'" % msg.get("transport"))
-        sid = msg.get("session_id")
-        self.session_id = sid if isinstance(sid, str) else previous_session_id
-        params = msg.get("audio_params")
-        if not isinstance(params, dict):
-            params = {}
-        self.format = params.get("format") if isinstance(params.get("format"), str) else None
-        self.sample_rate = _positive_int(params.get("sample_rate"), DEFAULT_DOWNLINK_RATE, "sample_rate")
-        self.frame_ms = _positive_int(params.get("frame_duration"), DEFAULT_FRAME_MS, "frame_duration")
-        if not 8000 <= self.sample_rate <= 48000:
-            raise ValueError("server hello sample_rate %d out of 8000..48000" % self.sample_rate)
-        if not 10 <= self.frame_ms <= 120:
-            raise ValueError("server hello frame_duration %d out of 10..120" % self.frame_ms)
-
-
-def _positive_int(value, default, name):
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("server hello %s is not a positive number: %r" % (name, value))
-    return int(value)
 
 
 def mcp_request_id(head):

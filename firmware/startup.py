@@ -8,9 +8,17 @@ except ImportError:  # pragma: no cover
 
 from firmware import log, ntp, ota, state
 from firmware.hal import pressed_within
-from firmware.protocol import uuid4
 
 _TAG = "boot"
+
+
+def uuid4(rand16):
+    """A lower-case UUID v4 string from 16 random bytes (the Client-Id)."""
+    b = bytearray(rand16)
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = "".join("%02x" % x for x in b)
+    return "%s-%s-%s-%s-%s" % (h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 
 
 async def _portal_forced(hal):
@@ -105,5 +113,7 @@ async def bring_up(cfg, hal, machine, voice=None):
     out["wifi"] = wifi
     from firmware import resident
 
-    resident.drop()  # this module included: nothing but boot needs it again
+    # This module included: nothing but boot needs it again. Boot's HTTPS
+    # and Device-Id loaded some of the connect-time modules too.
+    resident.drop(resident.BOOT_ONLY + resident.CONNECT_ONLY)
     return out

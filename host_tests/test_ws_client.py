@@ -513,6 +513,7 @@ def test_one_websocket_reconnects_and_hangs_up_each_time():
 
     res, seen = asyncio.run(go())
     assert [m["text"] for m in ev(res, "msg")] == ["first", "first connection hung up"]
+    assert ev(res, "handshake_reloaded") == [{"ev": "handshake_reloaded", "again": True}]
     closed = ev(res, "closed")
     assert [c["open"] for c in closed] == [False, False]
     # each close ends with the echo, well inside close()'s 2000 ms bound;

@@ -20,7 +20,9 @@
 # - wsparser.FrameParser turns received bytes into messages and control
 #   frames; wsqueue.SendQueue builds masked frames and picks the next one to
 #   send (control first, audio drop-oldest); wsframe has the byte-level pieces.
-# - This module does the I/O, the handshake and the close handshake.
+# - This module does the I/O and the close handshake; wshandshake, which
+#   connect() imports, the opening handshake. That runs once per connection,
+#   so a caller short of RAM may drop it from sys.modules meanwhile.
 # - One writer task owns the socket's write side; MicroPython asyncio asserts
 #   if two tasks wait to write on one stream. PONG and CLOSE go through it.
 # - Tasks wait with the public asyncio API (Event.wait(), Stream.readinto()).
@@ -66,22 +68,8 @@ class WSClosed(WSError):
         return "closed (%s): %s" % (self.code, self.reason)
 
 
-def _random(n):
-    try:
-        import os
-
-        return os.urandom(n)
-    except (ImportError, AttributeError):
-        import random
-
-        return bytes(random.getrandbits(8) for _ in range(n))
-
-
 def _log(msg):
     print("ws: " + msg)
-
-
-_RESERVED = ("host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version")
 
 
 class WebSocket:
@@ -94,7 +82,7 @@ class WebSocket:
         self.on_oversize = on_oversize  # callable(op, size, head), or None to log
         # The two pure parts, public so proofs and benchmarks can drive them.
         self.parser = FrameParser(max_message, rx_buf)
-        self.queue = SendQueue(audio_slots, audio_slot_size, _random(4))
+        self.queue = SendQueue(audio_slots, audio_slot_size, F.random_bytes(4))
         self._wake_writer = asyncio.Event()
         self._done = asyncio.Event()
         self.last_rx = time.ticks_ms()  # any bytes received count as life
@@ -127,21 +115,8 @@ class WebSocket:
         timeout_ms. Raises WSError with a one-line reason."""
         if self._state != _CLOSED:
             raise WSError("already connected")
-        try:
-            secure, host, port, path, hosthdr = F.parse_url(url)
-        except ValueError as e:
-            raise WSError(str(e))
-        if hasattr(headers, "items"):
-            headers = headers.items()
-        req = ["GET ", path, " HTTP/1.1\r\nHost: ", hosthdr, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"]
-        for k, v in headers:
-            k, v = str(k), str(v)
-            if not k or k.lower() in _RESERVED or ":" in k or "\r" in k + v or "\n" in k + v:
-                raise WSError("bad handshake header: %r" % k)
-            req.append("%s: %s\r\n" % (k, v))
-        key = F.make_key(_random(16))
-        req.append("Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key)
-        ctx = self._tls(host, cadata, verify) if secure else None
+        import wshandshake  # once per connection; see the top of this file
+
         self.parser.reset()
         self.queue.clear()
         self.queue.dropped = 0
@@ -151,62 +126,10 @@ class WebSocket:
         self.pongs = 0
         self.last_pong = None
         self._closed = (None, "not connected")
-        ok = False
-        try:
-            await asyncio.wait_for_ms(self._open(host, port, ctx, "".join(req).encode(), key), timeout_ms)
-            ok = True
-        except asyncio.TimeoutError:
-            raise WSError("connect to %s timed out after %d ms" % (hosthdr, timeout_ms))
-        except WSError:
-            raise
-        except (OSError, ValueError) as e:
-            # mbedTLS reports certificate problems as ValueError, sockets as OSError.
-            raise WSError("connect to %s failed: %s %s" % (hosthdr, type(e).__name__, str(e).strip()))
-        finally:
-            if not ok:
-                self._drop_socket()
+        self._stream = await wshandshake.connect(url, headers, cadata, verify, timeout_ms, self.parser, self.log)
         self._state = _OPEN
         self.last_rx = time.ticks_ms()
         self._writer_task = asyncio.create_task(self._writer())
-
-    def _tls(self, host, cadata, verify):
-        import tlsctx  # here: a plain ws:// client never keeps its code in the heap
-
-        try:
-            ctx = tlsctx.client_context(verify, cadata)
-        except tlsctx.TLSError as e:
-            raise WSError("wss to %s: %s" % (host, e))
-        if not verify and self.log:
-            self.log("TLS certificate NOT verified for %s (verify=False)" % host)
-        return ctx
-
-    async def _open(self, host, port, ctx, req, key):
-        if ctx is None:
-            _, w = await asyncio.open_connection(host, port)
-        else:
-            _, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
-        self._stream = w
-        w.write(req)
-        await w.drain()
-        _check_response(await self._read_head(), key)
-
-    async def _read_head(self):
-        # The head and the first frames may share a read; the parser keeps
-        # what follows the head.
-        p = self.parser
-        while True:
-            try:
-                head = p.take_until(b"\r\n\r\n")
-            except ValueError:
-                raise WSError("handshake response head over %d bytes" % p.rx_size)
-            if head is not None:
-                return head
-            r = await self._stream.readinto(p.read_buffer())
-            if r is None:
-                continue
-            if not r:
-                raise WSError("connection closed during handshake")
-            p.got(r)
 
     # ---- receive -------------------------------------------------------
 
@@ -330,7 +253,9 @@ class WebSocket:
         """Queue a TEXT message (str or UTF-8 bytes). Never dropped; raises
         WSClosed when the connection is not open, WSError if the control
         queue is full (the link has been stalled for a long time)."""
-        self._send_control(OP_TEXT, s.encode() if isinstance(s, str) else s)
+        # A str's memoryview is its UTF-8 bytes (MicroPython): the frame is
+        # built from it without first copying the text into a bytes object.
+        self._send_control(OP_TEXT, memoryview(s) if isinstance(s, str) else s)
 
     def send_bytes(self, data):
         """Queue a BINARY message on the control lane: never dropped, any
@@ -427,16 +352,10 @@ class WebSocket:
             await self.recv()  # discards data until CLOSE/EOF raises
 
     def _drop_socket(self):
-        # MicroPython's Stream.close() does nothing (its wait_closed() closes),
-        # so close the socket under the stream: otherwise the fd and the TCP
-        # connection live on until the garbage collector finds them.
         s = self._stream
         self._stream = None
         if s is not None:
-            try:
-                s.s.close()
-            except OSError:
-                pass
+            close_stream(s)
 
     def _teardown(self, code, reason):
         if self._state == _CLOSED and self._stream is None:
@@ -460,26 +379,12 @@ class WebSocket:
         self._done.set()
 
 
-def _check_response(head, key):
+def close_stream(s):
+    """Close an asyncio stream's socket now. MicroPython's Stream.close()
+    does nothing (its wait_closed() closes), so close the socket under it:
+    otherwise the fd and the TCP connection live on until the garbage
+    collector finds them."""
     try:
-        text = str(head, "utf-8")
-    except UnicodeError:
-        raise WSError("handshake: response is not text")
-    lines = text.split("\r\n")
-    status = lines[0]
-    parts = status.split(" ")
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or parts[1] != "101":
-        raise WSError("handshake refused: " + (status[:120] or "(empty status line)"))
-    h = {}
-    for ln in lines[1:]:
-        i = ln.find(":")
-        if i > 0:
-            h[ln[:i].strip().lower()] = ln[i + 1 :].strip()
-    if h.get("upgrade", "").lower() != "websocket":
-        raise WSError("handshake: no 'Upgrade: websocket' in 101 response")
-    if "upgrade" not in [t.strip() for t in h.get("connection", "").lower().split(",")]:
-        raise WSError("handshake: no 'Connection: Upgrade' in 101 response")
-    if h.get("sec-websocket-accept") != F.accept_key(key):
-        raise WSError("handshake: wrong Sec-WebSocket-Accept")
-    if h.get("sec-websocket-extensions"):
-        raise WSError("handshake: server chose an extension we did not offer")
+        s.s.close()
+    except OSError:
+        pass

@@ -1,13 +1,13 @@
-# RFC 6455 pieces with no I/O: URL parsing, the handshake key check, frame
-# headers, masking and a cheap mask-key generator. Kept apart from the asyncio
+# RFC 6455 pieces with no I/O that a connection uses per frame: frame headers,
+# masking, copying and a cheap mask-key generator. Kept apart from the asyncio
 # client so both CPython and MicroPython can test them against each other.
+# What only the opening handshake needs (URL, Sec-WebSocket-Key/Accept) is in
+# wshandshake, and what only a server or a test needs (parsing a client's
+# frame, the pure loops) in wsframe_ref: neither stays in the device's heap.
 #
 # Hot-path functions take (buffer, offset, ...) and return ints so the client
 # can build and parse frames in preallocated buffers without allocating.
 # ruff: noqa: F821 (viper's ptr8/ptr32/uint are compiler builtins)
-import binascii
-import hashlib
-
 from micropython import const
 
 OP_CONT = const(0)
@@ -19,73 +19,6 @@ OP_PONG = const(10)
 
 # Longest header: 2 + 8 (64-bit length) + 4 (mask key).
 MAX_HEADER = const(14)
-
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def parse_url(url):
-    """ws[s]://host[:port][/path?query] -> (secure, host, port, path, host_header).
-
-    The path and query go out verbatim; Host carries the port only when it is
-    not the scheme's default (what the xiaozhi reference sends). IPv6 literals
-    are written in brackets. Raises ValueError naming the URL."""
-    if not isinstance(url, str):
-        raise ValueError("bad WebSocket URL: not a string")
-    if url.startswith("ws://"):
-        secure, rest, port = False, url[5:], 80
-    elif url.startswith("wss://"):
-        secure, rest, port = True, url[6:], 443
-    else:
-        raise ValueError("bad WebSocket URL (need ws:// or wss://): " + url)
-    i = 0
-    while i < len(rest) and rest[i] not in "/?#":
-        i += 1
-    netloc, path = rest[:i], rest[i:]
-    if "#" in path:
-        raise ValueError("bad WebSocket URL (fragment not allowed): " + url)
-    if "@" in netloc:
-        raise ValueError("bad WebSocket URL (userinfo not supported): " + url)
-    if not path:
-        path = "/"
-    elif path[0] == "?":
-        path = "/" + path
-    default = port
-    if netloc.startswith("["):
-        end = netloc.find("]")
-        if end < 2:
-            raise ValueError("bad WebSocket URL (IPv6 host): " + url)
-        host, tail = netloc[1:end], netloc[end + 1 :]
-        shown = netloc[: end + 1]
-    else:
-        j = netloc.find(":")
-        host, tail = (netloc, "") if j < 0 else (netloc[:j], netloc[j:])
-        shown = host
-    if not host or " " in host:
-        raise ValueError("bad WebSocket URL (no host): " + url)
-    if tail:
-        if tail[0] != ":" or not tail[1:].isdigit():
-            raise ValueError("bad WebSocket URL (port): " + url)
-        port = int(tail[1:])
-        if not 0 < port < 65536:
-            raise ValueError("bad WebSocket URL (port out of range): " + url)
-    if port != default:
-        shown = shown + ":" + str(port)
-    return secure, host, port, path, shown
-
-
-def make_key(rand16):
-    """Sec-WebSocket-Key: base64 of 16 random bytes."""
-    if len(rand16) != 16:
-        raise ValueError("key needs 16 random bytes")
-    return binascii.b2a_base64(rand16).strip().decode()
-
-
-def accept_key(key):
-    """The Sec-WebSocket-Accept a correct server answers to `key`."""
-    if isinstance(key, str):
-        key = key.encode()
-    d = hashlib.sha1(key + _GUID).digest()
-    return binascii.b2a_base64(d).strip().decode()
 
 
 def header_len(n, masked):
@@ -146,17 +79,6 @@ def payload_len(hdr):
     return v
 
 
-def parse_header(buf, avail):
-    """Convenience for tests and tools: (fin, rsv, op, masked, n, hlen) or
-    None if buf[:avail] does not yet hold the whole header."""
-    if avail < 2:
-        return None
-    hl = header_size(buf[0], buf[1])
-    if avail < hl:
-        return None
-    return (buf[0] >> 7, (buf[0] >> 4) & 7, buf[0] & 0x0F, buf[1] >> 7, payload_len(buf), hl)
-
-
 def close_payload(code, reason=""):
     """CLOSE frame payload: 2-byte code plus UTF-8 reason cut to fit 125 bytes,
     at a character boundary (a peer must refuse a reason that is not UTF-8)."""
@@ -172,47 +94,22 @@ def close_payload(code, reason=""):
 
 
 # ---- masking, copying and the mask-key RNG ------------------------------
-# Pure versions are always defined (tests and the bench compare against them);
-# viper versions replace them where the emitter exists.
+# Viper loops where the emitter exists (the device, the unix port); elsewhere
+# (CPython tools and tests) the pure versions in wsframe_ref, which tests and
+# benches also compare these against.
 
 
-def mask_py(buf, off, n, key, koff):
-    """XOR buf[off:off+n] in place with the 4-byte key at key[koff:]."""
-    k0, k1, k2, k3 = key[koff], key[koff + 1], key[koff + 2], key[koff + 3]
-    i = 0
-    while i + 4 <= n:
-        buf[off + i] ^= k0
-        buf[off + i + 1] ^= k1
-        buf[off + i + 2] ^= k2
-        buf[off + i + 3] ^= k3
-        i += 4
-    k = (k0, k1, k2, k3)
-    while i < n:
-        buf[off + i] ^= k[i & 3]
-        i += 1
+def random_bytes(n):
+    """n bytes of seed material: the mask RNG's seed, the handshake key."""
+    try:
+        import os
 
+        return os.urandom(n)
+    except (ImportError, AttributeError):
+        import random
 
-def copy_py(dst, doff, src, soff, n):
-    """dst[doff:doff+n] = src[soff:soff+n] without slice objects."""
-    for i in range(n):
-        dst[doff + i] = src[soff + i]
+        return bytes(random.getrandbits(8) for _ in range(n))
 
-
-def rng_fill_py(state, buf, off):
-    """Advance the xorshift32 in state (4-byte bytearray) and write the
-    4 new bytes to buf[off:off+4]. Not cryptographic; RFC 6455 only needs the
-    mask unpredictable to web content, which a device client does not run."""
-    x = state[0] | (state[1] << 8) | (state[2] << 16) | (state[3] << 24)
-    x ^= (x << 13) & 0xFFFFFFFF
-    x ^= x >> 17
-    x ^= (x << 5) & 0xFFFFFFFF
-    for i in range(4):
-        state[i] = buf[off + i] = (x >> (8 * i)) & 0xFF
-
-
-mask = mask_py
-copy = copy_py
-rng_fill = rng_fill_py
 
 try:
     import micropython
@@ -276,4 +173,4 @@ try:
     copy = _copy_v
     rng_fill = _rng_fill_v
 except (ImportError, AttributeError, NameError):
-    pass
+    from wsframe_ref import copy, mask, rng_fill  # noqa: F401 (wsframe.mask etc. are the API)

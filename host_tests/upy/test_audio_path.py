@@ -3,12 +3,12 @@
 # and per-turn figures. Run under CPython and MicroPython.
 from firmware import codec
 from firmware.audio_path import AudioPath, cannot_decode
-from firmware.protocol import ServerHello
+from firmware.hello import server_hello
 from host_tests.upy.checks import raises
 
 
 def _hello(fmt="pcm", rate=24000, frame_ms=60):
-    return ServerHello({"type": "hello", "transport": "websocket",
+    return server_hello({"type": "hello", "transport": "websocket",
                         "audio_params": {"format": fmt, "sample_rate": rate, "frame_duration": frame_ms}})
 
 

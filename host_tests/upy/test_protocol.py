@@ -1,32 +1,11 @@
-# Protocol messages match the reference's shapes (docs/protocol.md §1–§2) and bad server
-# messages are refused with a reason.
+# Session messages match the reference's shapes (docs/protocol.md §1.5–§2) and bad
+# server messages are refused with a reason. The hellos: test_hello.py.
 try:
     import json
 except ImportError:
     import ujson as json
 
 from firmware import protocol as P
-
-
-def test_headers_bearer_and_as_is():
-    h = P.headers("abc", 2, "aa:bb:cc:dd:ee:ff", "u-1")
-    assert h == [("Authorization", "Bearer abc"), ("Protocol-Version", "2"),
-                 ("Device-Id", "aa:bb:cc:dd:ee:ff"), ("Client-Id", "u-1")]
-    assert P.headers("Basic xyz", 1, "d", "c")[0] == ("Authorization", "Basic xyz")
-    assert [k for k, _ in P.headers("", 1, "d", "c")] == ["Protocol-Version", "Device-Id", "Client-Id"]
-
-
-def test_mac_and_uuid():
-    assert P.format_mac(b"\xcc\xba\x97\x04\x92\x94") == "cc:ba:97:04:92:94"
-    u = P.uuid4(bytes(range(16)))
-    assert len(u) == 36 and u[14] == "4" and u[19] in "89ab" and u == u.lower()
-
-
-def test_client_hello_fields():
-    h = json.loads(P.client_hello(3, "pcm"))
-    assert h["type"] == "hello" and h["version"] == 3 and h["transport"] == "websocket"
-    assert h["features"]["mcp"] is True
-    assert h["audio_params"] == {"format": "pcm", "sample_rate": 16000, "channels": 1, "frame_duration": 60}
 
 
 def test_device_messages_are_compact_session_first_and_escaped():
@@ -60,31 +39,6 @@ def test_parse_refuses_bad_frames():
     assert P.parse('{"type":"stt","text":"hi"}')["text"] == "hi"
 
 
-def test_server_hello_defaults_and_values():
-    h = P.ServerHello({"type": "hello", "transport": "websocket"}, "old")
-    assert h.session_id == "old" and h.sample_rate == 24000 and h.frame_ms == 60
-    h = P.ServerHello({"type": "hello", "transport": "websocket", "session_id": "S",
-                       "audio_params": {"format": "pcm", "sample_rate": 16000, "frame_duration": 60}})
-    assert h.session_id == "S" and h.sample_rate == 16000 and h.format == "pcm"
-
-
-def test_server_hello_refusals_name_the_problem():
-    cases = (
-        ({"type": "hello"}, "transport"),
-        ({"type": "hello", "transport": "udp"}, "transport"),
-        ({"type": "hello", "transport": "websocket", "audio_params": {"sample_rate": "x"}}, "sample_rate"),
-        ({"type": "hello", "transport": "websocket", "audio_params": {"sample_rate": 96000}}, "sample_rate"),
-        ({"type": "hello", "transport": "websocket", "audio_params": {"frame_duration": 0}}, "frame_duration"),
-    )
-    for msg, word in cases:
-        try:
-            P.ServerHello(msg)
-        except ValueError as e:
-            assert word in str(e), str(e)
-        else:
-            raise AssertionError(msg)
-
-
 def test_mcp_request_id_from_the_head_of_a_skipped_message():
     # The id an oversized MCP request's error reply needs, from its first bytes only.
     cases = [
@@ -99,3 +53,8 @@ def test_mcp_request_id_from_the_head_of_a_skipped_message():
     ]
     for head, want in cases:
         assert P.mcp_request_id(memoryview(head)) == want, head
+
+
+def test_as_text_never_raises():
+    assert P.as_text(memoryview("你好".encode())) == "你好"
+    assert P.as_text(memoryview(b"\xff\xfe!")) == "<3 bytes of non-UTF-8 text>"

@@ -1,15 +1,15 @@
 # wsqueue.SendQueue under MicroPython and CPython: masked frames, control
 # before audio, audio dropped oldest first.
-import wsframe as F
+import wsframe_ref as R
 from wsframe import OP_BINARY, OP_PING, OP_TEXT
 from wsqueue import SendQueue
 
 
 def unmask(frame):
-    fin, rsv, op, masked, n, hl = F.parse_header(frame, len(frame))
+    fin, rsv, op, masked, n, hl = R.parse_header(frame, len(frame))
     assert masked == 1 and fin == 1 and rsv == 0 and hl + n == len(frame)
     body = bytearray(frame[hl:])
-    F.mask_py(body, 0, n, frame, hl - 4)
+    R.mask(body, 0, n, frame, hl - 4)
     return op, bytes(body)
 
 

@@ -213,11 +213,15 @@ async def sc_congest(url, o):
 
 async def sc_reconnect(url, o):
     # One WebSocket for two connections, as the firmware keeps it across
-    # sessions; the second closes from two tasks at once.
+    # sessions; the second closes from two tasks at once. Between them the
+    # handshake module is dropped, as the firmware drops it while a session
+    # runs (firmware/resident.py): the second connect loads it again.
     ws = await connect(url, o)
     for n in range(2):
         if n:
+            first = sys.modules.pop("wshandshake")
             await connect(url, o, ws)
+            out(ev="handshake_reloaded", again=sys.modules.get("wshandshake") not in (None, first))
         ws.send_text("hello %d" % n)
         op, mv = await ws.recv()
         out(ev="msg", **summary(op, mv))

@@ -14,6 +14,7 @@ import sys
 import micropython
 
 import wsframe as F
+import wsframe_ref as R
 from wsclient import OP_BINARY, WebSocket
 from wsparser import FrameParser
 from wsqueue import SendQueue
@@ -95,9 +96,9 @@ err_put = locked(run_put, 6)  # 4 slots: the last 2 calls drop the oldest
 queued, dropped, kept = queue.audio_queued, queue.dropped, res[0]
 err_pop = locked(run_pop, 4)
 # The last popped frame is a valid masked frame: unmask it and compare.
-fin, rsv, op, masked, n, hl = F.parse_header(res[1], len(res[1]))
+fin, rsv, op, masked, n, hl = R.parse_header(res[1], len(res[1]))
 body = bytearray(res[1][hl:])
-F.mask_py(body, 0, n, res[1], hl - 4)
+R.mask(body, 0, n, res[1], hl - 4)
 feed(parser, stream)
 err_parse = locked(run_parse, None)
 print("J " + json.dumps({

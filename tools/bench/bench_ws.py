@@ -30,6 +30,7 @@ from tools.harness import upy  # noqa: E402
 UPY = r"""
 import asyncio, gc, sys, time
 import wsframe as F
+import wsframe_ref as R
 from wsclient import WebSocket, OP_BINARY
 from wsparser import FrameParser
 from wsqueue import SendQueue
@@ -51,7 +52,7 @@ def per(fn, reps):
 
 buf = bytearray(1924)
 print("mask viper        %8.2f us/frame" % per(lambda: F.mask(buf, 4, 1920, key, 0), 2000))
-print("mask pure Python  %8.2f us/frame" % per(lambda: F.mask_py(buf, 4, 1920, key, 0), 50))
+print("mask pure Python  %8.2f us/frame" % per(lambda: R.mask(buf, 4, 1920, key, 0), 50))
 
 queue = SendQueue(8, 2048, b"seed")
 

@@ -17,6 +17,7 @@ import json
 import time
 
 import wsframe
+import wsframe_ref
 from firmware import state as S
 from firmware.app import Device
 from firmware.channel import WebSocketChannel
@@ -42,11 +43,11 @@ button.push = push
 def is_listen_stop(frame):
     # A masked client TEXT frame whose JSON is a listen stop (decoded only
     # for text frames after a release: audio frames cost one byte test).
-    fin, rsv, op, masked, n, hl = wsframe.parse_header(frame, len(frame))
+    fin, rsv, op, masked, n, hl = wsframe_ref.parse_header(frame, len(frame))
     if op != wsframe.OP_TEXT:
         return False
     body = bytearray(frame[hl : hl + n])
-    wsframe.mask_py(body, 0, n, frame, hl - 4)
+    wsframe_ref.mask(body, 0, n, frame, hl - 4)
     msg = json.loads(body)
     return msg.get("type") == "listen" and msg.get("state") == "stop"
 

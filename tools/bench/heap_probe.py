@@ -11,6 +11,8 @@
 #             (pointer-sized fields: about half the size on the chip)
 #   boot_resident  boot-only modules still in sys.modules mid-turn
 #   boot_cost      what importing those modules costs in this heap
+#   connect_resident  connect-only modules (the channel's open, the
+#                  WebSocket handshake) still in sys.modules mid-turn
 #   largest   the ten largest buffers found, with the path they were found at
 #   loaded_from  the file a few modules came from (.py sources or .mpy)
 import gc
@@ -20,7 +22,7 @@ from array import array
 
 from firmware import app
 from firmware.hal import sim as sim_hal
-from firmware.resident import BOOT_ONLY
+from firmware.resident import BOOT_ONLY, CONNECT_ONLY
 
 _BUFFERS = (bytearray, bytes, array)
 _SHOWN = ("firmware.app", "firmware.codec", "wsclient")
@@ -78,6 +80,7 @@ def _snapshot(dev):
     roots = [("dev", dev)] + [(name, m) for name, m in sys.modules.items()]
     buffers, largest = _walk(roots)
     resident = [m for m in BOOT_ONLY if m in sys.modules]
+    connect_resident = [m for m in CONNECT_ONLY if m in sys.modules]
     gc.collect()
     before = gc.mem_alloc()
     for m in BOOT_ONLY:
@@ -86,6 +89,7 @@ def _snapshot(dev):
     gc.collect()
     cost = gc.mem_alloc() - before
     _report.update(used=used, buffers=buffers, objects=used - buffers, boot_resident=resident,
+                   connect_resident=connect_resident,
                    boot_cost=cost, largest=[[n, p] for n, p in largest], heap=used + gc.mem_free(),
                    loaded_from={m: getattr(sys.modules[m], "__file__", "?") for m in _SHOWN if m in sys.modules})
     print("HEAPSPLIT " + json.dumps(_report))
