@@ -142,7 +142,7 @@ class Device:
             self.apply(self.ctl.closed())
             return
         if wifi is not None:
-            wifi.set_power_save(False)  # docs/protocol.md §11.13: no modem sleep during a session
+            wifi.set_power_save(False)  # docs/protocol.md §11, item 13: no modem sleep during a session
         from firmware.channel import ChannelError
 
         by = None
@@ -201,7 +201,7 @@ class Device:
             log.event("rx", {"type": "alert", "status": msg.get("status"),
                              "message": msg.get("message"), "emotion": msg.get("emotion")})
         elif t == "goodbye":
-            # MQTT-style end of session (docs/protocol.md §4.5); a WebSocket server may send it too.
+            # MQTT-style end of session (docs/protocol.md §4); a WebSocket server may send it too.
             log.event("rx", {"type": "goodbye"})
             if msg.get("session_id") in (None, self.channel.session_id):
                 self.apply(ctl.goodbye())

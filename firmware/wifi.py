@@ -175,7 +175,7 @@ class WifiManager:
 
     def set_power_save(self, on):
         """Modem sleep off for voice sessions (TCP connect ~1 s -> ~90 ms in the
-        reference's measurements, docs/protocol.md §11.13), on again while idle."""
+        reference's measurements, docs/protocol.md §11, item 13), on again while idle."""
         if on == self.power_save:
             return
         w = self.wlan

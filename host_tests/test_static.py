@@ -3,6 +3,8 @@
 # clean, and the mip/freeze packaging covers every device file.
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -142,3 +144,22 @@ def test_cli_help(cmd):
     p = subprocess.run([sys.executable, "-m", "tools.dev", *cmd.split(), "--help"], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert p.returncode == 0 and "usage: python -m tools.dev" in p.stdout, p.stderr
+
+
+def test_protocol_citations_name_real_sections():
+    """Code and docs cite the protocol document as `docs/protocol.md §N`: every N
+    must be one of its numbered headings (a stale number sends the reader nowhere)."""
+    root = pathlib.Path(ROOT)
+    doc = (root / "docs" / "protocol.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", doc, re.M))
+    assert {"1.6", "11", "13"} <= sections, "no numbered headings found in docs/protocol.md"
+    cited = {}
+    for top in ("firmware", "lib", "tools", "host_tests", "docs", "deploy"):
+        for path in sorted((root / top).rglob("*")):
+            if path.suffix not in (".py", ".md") or not path.is_file():
+                continue
+            for n in re.findall(r"protocol(?:\.zh-CN)?\.md §(\d+(?:\.\d+)?)", path.read_text(encoding="utf-8")):
+                cited.setdefault(n, []).append(str(path.relative_to(root)))
+    assert len(cited) > 10, "found almost no protocol citations: is the pattern still right?"
+    stale = {n: files for n, files in cited.items() if n not in sections}
+    assert not stale, "citations of sections docs/protocol.md does not have: %s" % stale

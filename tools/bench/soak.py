@@ -52,7 +52,7 @@ HOLD_S = MIC_SECONDS / SPEED + 0.1
 # Secrets planted in every device of the run; none may appear in any output.
 SECRETS = {"ws_token": "tok-SOAK-7f3a9c-never-printed", "wifi_password": "pw-SOAK-41d2e8-never-printed",
            "device_secret": "sec-SOAK-99b0c1-never-printed"}
-# The channel's keepalive (docs/protocol.md §4): a hung peer is found within 30 s.
+# The channel's keepalive (docs/protocol.md §1.6): a hung peer is found within 30 s.
 LINK = {"keepalive_s": 10, "link_timeout_s": 25}
 SERVER = {"pace_ms": 0, "drain_s": 0.05, "ping_interval": None}  # fast, and like stock: no PINGs
 
