@@ -121,15 +121,16 @@ spk.write = write
 _stop = spk.stop
 
 
-def stop():
-    # Playback drained: the reply is over.
+async def stop():
+    # Playback drained: the reply is over. Async like the HAL's own stop(), which
+    # the app awaits; calling it makes one generator either way, as without the probe.
     if "down" in marks:
         out["down_bytes"].append(gc.mem_alloc() - marks.pop("down"))
         out["down_frames"].append(marks["nd"])
         gc.enable()
         marks.pop("first_rx", None)
         marks.pop("first_play", None)
-    _stop()
+    await _stop()
 
 
 spk.stop = stop
