@@ -13,7 +13,7 @@ import gc
 import sys
 import time
 
-from firmware import APP_NAME, VERSION, boards, config, hal, log
+from firmware import APP_NAME, VERSION, boards, config, hal, log, resident
 from firmware import state as S
 from firmware.voice import Voice
 
@@ -25,7 +25,8 @@ class Device:
     def __init__(self, config_path=config.PATH):
         cfg = self.cfg = config.load(config_path)
         log.level = _LEVELS[cfg.get("log_level")]
-        log.info(_TAG, "%s %s, config %s" % (APP_NAME, VERSION, cfg.redacted()))
+        shown = resident.call("firmware.config_schema", "redacted", cfg.data)
+        log.info(_TAG, "%s %s, config %s" % (APP_NAME, VERSION, shown))
         self.board = boards.load(cfg.get("board"))
         if self.board.HAL == "esp32" and sys.platform != "esp32":
             # A config reset to defaults names the real board; off-chip only the sim can run.

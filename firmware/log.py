@@ -1,5 +1,5 @@
 # One-line log records on stdout, plus machine-readable event lines for the
-# simulator and tests. Callers never pass secrets here (see config.redacted()).
+# simulator and tests. Callers never pass secrets here (see config_schema.redacted()).
 import sys
 
 from firmware import clock
