@@ -1,5 +1,5 @@
-# The application: loads config and the board, builds the HAL, and wires
-# the parts to the state machine:
+# The application: loads config, the board and its HAL (firmware/startup.py
+# prepare), and wires the parts to the state machine:
 #   state.Controller   every input -> a state change + actions
 #   channel            the server: transport, session id, sends, liveness, backoff
 #   audio_path         buffers, codec, jitter buffer, resampler, gain
@@ -13,29 +13,21 @@ import gc
 import sys
 import time
 
-from firmware import APP_NAME, VERSION, boards, config, hal, log
+from firmware import VERSION, config, log
 from firmware import state as S
 from firmware.voice import Voice
 
 _TAG = "app"
-_LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARN, "error": log.ERROR}
 
 
 class Device:
     def __init__(self, config_path=config.PATH):
+        from firmware import startup  # boot-only: dropped once the session is up (firmware/resident.py)
+
         cfg = self.cfg = config.load(config_path)
-        log.level = _LEVELS[cfg.get("log_level")]
-        log.info(_TAG, "%s %s, config %s" % (APP_NAME, VERSION, cfg.redacted()))
-        self.board = boards.load(cfg.get("board"))
-        if self.board.HAL == "esp32" and sys.platform != "esp32":
-            # A config reset to defaults names the real board; off-chip only the sim can run.
-            log.warn(_TAG, "board %s needs an ESP32; using the sim board on %s" % (self.board.NAME, sys.platform))
-            self.board = boards.load("sim")
-        self.hal = hal.load(self.board)
+        self.board, self.hal = startup.prepare(cfg)
         self.machine = S.Machine()
         self.ctl = S.Controller(self.machine, cfg.get("button_mode"), cfg.get("listen_mode"))
-        if cfg.get("listen_mode") == "realtime":
-            log.warn(_TAG, "realtime mode keeps the mic open while speaking; without AEC expect echo")
         self.audio = None  # AudioPath, WebSocketChannel, McpServer: made by bring_up (see _build)
         self.channel = None
         self.mcp = None

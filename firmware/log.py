@@ -1,5 +1,7 @@
 # One-line log records on stdout, plus machine-readable event lines for the
-# simulator and tests. Callers never pass secrets here (see config.redacted()).
+# simulator and tests. Callers never pass secrets here (see config_schema.redacted()).
+# Both are stamped with firmware.clock's virtual milliseconds since start, so
+# the simulator's event timeline stays in device time when it runs faster.
 import sys
 
 from firmware import clock
@@ -20,15 +22,9 @@ level = INFO
 events = False
 
 
-def ms():
-    """Virtual milliseconds since the firmware started (firmware.clock), so the
-    simulator's event timeline stays in device time when it runs faster."""
-    return clock.now_ms()
-
-
 def _emit(lv, tag, msg):
     if lv >= level:
-        print("%8d %s %s: %s" % (ms(), _NAMES[lv], tag, msg))
+        print("%8d %s %s: %s" % (clock.now_ms(), _NAMES[lv], tag, msg))
 
 
 def debug(tag, msg):
@@ -55,6 +51,6 @@ def exc(tag, msg, e):
 def event(kind, data=None):
     """A timeline event: state changes, messages by type, audio frame counts."""
     if events:
-        print("@EV " + json.dumps({"t": ms(), "k": kind, "d": data}))
+        print("@EV " + json.dumps({"t": clock.now_ms(), "k": kind, "d": data}))
         if hasattr(sys.stdout, "flush"):
             sys.stdout.flush()

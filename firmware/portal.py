@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover
 
 from firmware import log
 from firmware.captive_dns import CaptiveDNS
-from firmware.config import MAX_NETWORKS, ConfigError, check_network
+from firmware.config import MAX_NETWORKS, ConfigError
+from firmware.config_schema import check_network
 
 MAX_BODY = 1024  # as the reference portal
 MAX_HEAD = 2048  # request line + headers

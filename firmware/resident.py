@@ -1,16 +1,18 @@
-# Forget modules that only some moments need, so their bytecode and tables do
-# not stay in the heap during a turn (tools/bench/heap.py reports what keeping
-# them would cost):
+# What stays in the heap during a turn. These modules do not: their bytecode
+# and tables are forgotten once the moment that needs them has passed
+# (tools/bench/heap.py reports what keeping the boot ones would cost).
 #   BOOT_ONLY     the Wi-Fi portal, captive DNS, OTA check and activation, the
 #                 NTP clock set, the HTTP client: dropped at the end of boot.
 #   CONNECT_ONLY  the channel's open: the WebSocket handshake (URL, TLS
 #                 context, upgrade; HANDSHAKE_ONLY, dropped as soon as the
 #                 socket is open) and the hellos. The channel drops them after
 #                 each open; boot too, since its HTTPS loads tlsctx.
-# A dropped module is loaded again by its next import (the next open, or the
-# MCP tool that builds the OTA body); it only stops staying resident. So a
-# module listed here keeps no state of its own, and no resident module binds
-# its names at import time, or dropping it would free nothing.
+#   ON_DEMAND     helpers a resident module loads for one call with call() (the
+#                 config's checks and its file: firmware/config.py).
+# A dropped module is loaded again by its next import (the next open, the MCP
+# tool that builds the OTA body); it only stops staying resident. So a module
+# listed here keeps no state of its own, and no resident module binds its
+# names at import time, or dropping it would free nothing.
 import gc
 import sys
 
@@ -18,15 +20,32 @@ BOOT_ONLY = ("firmware.startup", "firmware.ota", "firmware.ntp", "firmware.porta
              "firmware.captive_dns", "httpclient")
 HANDSHAKE_ONLY = ("wshandshake", "tlsctx")
 CONNECT_ONLY = ("firmware.channel_open", "firmware.hello") + HANDSHAKE_ONLY
+ON_DEMAND = ("firmware.config_schema", "firmware.config_file")
 
 
 def drop(names):
     """Remove names from sys.modules and from their package, then collect."""
+    dropped = False
     for name in names:
         if sys.modules.pop(name, None) is None:
             continue
+        dropped = True
         pkg, _, attr = name.rpartition(".")
         parent = sys.modules.get(pkg) if pkg else None
         if parent is not None and attr in parent.__dict__:
             delattr(parent, attr)  # `import firmware.x` also binds it on the package
-    gc.collect()
+    if dropped:
+        gc.collect()
+
+
+def call(module, fn, *args):
+    """module.fn(*args), with module loaded for this call only: every
+    ON_DEMAND module the call loads is dropped when it returns or raises. One
+    loaded before it (boot imports the config's checks outright) stays until
+    boot's drop()."""
+    before = [n for n in ON_DEMAND if n in sys.modules]
+    __import__(module)
+    try:
+        return getattr(sys.modules[module], fn)(*args)
+    finally:
+        drop([n for n in ON_DEMAND if n not in before])

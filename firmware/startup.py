@@ -1,15 +1,37 @@
-# Boot to ready: Wi-Fi (or the provisioning portal), then the OTA check and
-# activation, then the settings the voice session needs.
+# Boot to ready: the board and its HAL for the config (prepare), then Wi-Fi
+# (or the provisioning portal), the OTA check and activation, and the settings
+# the voice session needs (bring_up).
 #   starting -> [wifi_configuring ->] activating -> idle
+import sys
+
 try:
     import asyncio
 except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
-from firmware import log, ntp, ota, state
+# config_schema: loaded outright, so boot's config changes do not load and drop
+# it each time (firmware/resident.py drops it with the rest of boot).
+from firmware import APP_NAME, VERSION, boards, config_schema, log, ntp, ota, state
+from firmware.hal import load as load_hal
 from firmware.hal import pressed_within
 
 _TAG = "boot"
+_LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARN, "error": log.ERROR}
+
+
+def prepare(cfg):
+    """The log level, the board profile the config names and its HAL ->
+    (board, hal). Off the chip a board that needs an ESP32 gives way to the
+    sim board: a config reset to defaults names the real board."""
+    log.level = _LEVELS[cfg.get("log_level")]
+    log.info(_TAG, "%s %s, config %s" % (APP_NAME, VERSION, config_schema.redacted(cfg.data)))
+    board = boards.load(cfg.get("board"))
+    if board.HAL == "esp32" and sys.platform != "esp32":
+        log.warn(_TAG, "board %s needs an ESP32; using the sim board on %s" % (board.NAME, sys.platform))
+        board = boards.load("sim")
+    if cfg.get("listen_mode") == "realtime":
+        log.warn(_TAG, "realtime mode keeps the mic open while speaking; without AEC expect echo")
+    return board, load_hal(board)
 
 
 def uuid4(rand16):
@@ -114,6 +136,7 @@ async def bring_up(cfg, hal, machine, voice=None):
     from firmware import resident
 
     # This module included: nothing but boot needs it again. Boot's HTTPS
-    # and Device-Id loaded some of the connect-time modules too.
-    resident.drop(resident.BOOT_ONLY + resident.CONNECT_ONLY)
+    # and Device-Id loaded some of the connect-time modules too, and boot
+    # imports the config's checks outright.
+    resident.drop(resident.BOOT_ONLY + resident.CONNECT_ONLY + resident.ON_DEMAND)
     return out

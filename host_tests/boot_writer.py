@@ -3,7 +3,7 @@
 import sys
 import time
 
-from firmware import config
+from firmware import config, config_file
 
 
 def _half(f, text):
@@ -19,5 +19,5 @@ def _half(f, text):
 cfg = config.load("config.json")
 cfg.set("volume", 99)
 cfg.set("ws_url", "ws://new.example/xiaozhi/v1/")
-config._write = _half
+config_file._write = _half
 cfg.save()

@@ -22,6 +22,6 @@ def test_unknown_audio_format_is_one_line_before_connecting(tmp_path):
 
 
 def test_config_portal_and_codec_agree_on_the_formats():
-    assert set(devconfig.fwconfig._CHOICES["audio_format"]) == set(codec.FORMATS) == {"pcm", "adpcm"}
+    assert set(devconfig.fwschema.CHOICES["audio_format"]) == set(codec.FORMATS) == {"pcm", "adpcm"}
     for fmt in codec.FORMATS:
         assert b"<option>%s</option>" % fmt.encode() in portal_page.PAGE

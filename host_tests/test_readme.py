@@ -360,13 +360,13 @@ def test_every_flag_in_a_tools_section_is_in_that_tools_help():
 
 CONFIG_SCRIPT = """
 import json
-from firmware import config
-print("J " + json.dumps({"defaults": config.DEFAULTS, "ranges": config._RANGES, "choices": config._CHOICES}))
+from firmware import config_schema as s
+print("J " + json.dumps({"defaults": s.DEFAULTS, "ranges": s.RANGES, "choices": s.CHOICES}))
 """
 
 
 def firmware_config():
-    """DEFAULTS, ranges and choices of firmware/config.py, read by micropython
+    """DEFAULTS, ranges and choices of firmware/config_schema.py, read by micropython
     (the module needs the MicroPython time functions)."""
     p = subprocess.run([upy.micropython_binary(), "-c", CONFIG_SCRIPT], cwd=ROOT, env=upy.env(),
                        capture_output=True, text=True, timeout=60)

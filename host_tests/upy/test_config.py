@@ -1,7 +1,7 @@
 # config: validation names the key, saves are atomic, corrupt files fall back.
 import os
 
-from firmware import config
+from firmware import config, config_file, config_schema
 from host_tests.upy.checks import raises
 
 # Per run, so two runs on one machine never share the files.
@@ -82,7 +82,7 @@ def test_redacted_hides_secrets():
     c = config.Config(_P)
     c.set("wifi", [{"ssid": "home", "password": "hunter2hunter2"}])
     c.set("ws_token", "tok-123456789")
-    text = repr(c.redacted())
+    text = repr(config_schema.redacted(c.data))
     assert "hunter2" not in text and "tok-" not in text and "home" in text
 
 
@@ -92,7 +92,7 @@ def test_schema0_migration_from_flat_keys():
         f.write('{"ssid": "home", "password": "pw1", "ssid1": "work", "password1": "pw2",'
                 ' "websocket": {"url": "ws://h/x/", "token": "t", "version": 2}}')
     c = config.load(_P)
-    assert c.get("schema") == config.SCHEMA
+    assert c.get("schema") == config_schema.SCHEMA
     assert c.get("wifi") == [{"ssid": "home", "password": "pw1"}, {"ssid": "work", "password": "pw2"}]
     assert c.get("server_ws") == {"url": "ws://h/x/", "token": "t", "version": 2}
 
@@ -116,7 +116,7 @@ def test_future_schema_and_bad_key_fall_back():
         with open(_P + ".bad") as f:
             assert f.read() == text
         try:
-            config._parse(text)
+            config_file._parse(text)
         except ValueError as e:
             assert word in str(e), str(e)
         else:
@@ -129,7 +129,7 @@ def test_defaults_are_not_shared():
     a.get("server_ws")["url"] = "ws://x/"
     b = config.Config(_P)
     assert b.get("wifi") == [] and b.get("server_ws") == {}
-    assert config.DEFAULTS["wifi"] == [] and config.DEFAULTS["server_ws"] == {}
+    assert config_schema.DEFAULTS["wifi"] == [] and config_schema.DEFAULTS["server_ws"] == {}
 
 
 def test_url_schemes_and_wifi_limits():
@@ -153,9 +153,9 @@ def test_url_schemes_and_wifi_limits():
 
 
 def test_check_network_says_which_limit():
-    raises(lambda: config.check_network({"ssid": "x" * 33}), "ssid", "32 bytes")
-    raises(lambda: config.check_network({"ssid": "a", "password": "p" * 65}), "password", "64 bytes")
-    config.check_network({"ssid": "a"})
+    raises(lambda: config_schema.check_network({"ssid": "x" * 33}), "ssid", "32 bytes")
+    raises(lambda: config_schema.check_network({"ssid": "a", "password": "p" * 65}), "password", "64 bytes")
+    config_schema.check_network({"ssid": "a"})
 
 
 def test_redacted_hides_server_secrets():
@@ -163,7 +163,7 @@ def test_redacted_hides_server_secrets():
     c.set("server_ws", {"url": "ws://srv/x/", "token": "srv-token-abc", "version": 2})
     c.set("mqtt", {"endpoint": "mq.example", "password": "mq-pass-xyz", "username": "u-xyz"})
     c.set("device_secret", "sec-987")
-    text = repr(c.redacted())
+    text = repr(config_schema.redacted(c.data))
     for secret in ("srv-token-abc", "mq-pass-xyz", "u-xyz", "sec-987"):
         assert secret not in text, text
     assert "ws://srv/x/" in text and "mq.example" in text
@@ -174,13 +174,13 @@ def test_save_is_atomic_on_failure():
     c = config.load(_P)
     c.set("volume", 20)
     c.save()
-    orig = config._write
+    orig = config_file._write
 
     def boom(f, text):
         f.write(text[: len(text) // 2])
         raise OSError(28)  # ENOSPC
 
-    config._write = boom
+    config_file._write = boom
     try:
         c.set("volume", 90)
         try:
@@ -190,7 +190,7 @@ def test_save_is_atomic_on_failure():
         else:
             raise AssertionError("save did not fail")
     finally:
-        config._write = orig
+        config_file._write = orig
     assert config.load(_P).get("volume") == 20
     try:
         os.stat(_P + ".tmp")

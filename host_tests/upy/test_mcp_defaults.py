@@ -3,6 +3,7 @@
 
 import json
 import os
+import sys
 
 from firmware import config
 from firmware.boards import lamp
@@ -313,3 +314,13 @@ def test_user_tools_import_failures_are_reported():
             sys.path.remove(d)
         sys.modules.pop("user_tools", None)
         os.remove(d + "/user_tools.py")
+
+
+def test_set_volume_loads_the_config_checks_only_for_the_call():
+    # firmware/config.py loads its checks and its file per call (firmware/resident.py):
+    # the second call loads them again, and neither leaves them resident.
+    s, _, cfg, player, _ = _device()
+    for rid, volume in ((1, 40), (2, 45)):
+        assert _text(_call(s, "self.audio_speaker.set_volume", {"volume": volume}, rid)) == "true"
+        assert [m for m in ("firmware.config_schema", "firmware.config_file") if m in sys.modules] == []
+    assert player.volumes == [40, 45] and config.load(_P).get("volume") == 45

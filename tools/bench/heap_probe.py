@@ -9,7 +9,8 @@
 #             Device and from every module (the same size on the 32-bit chip)
 #   objects   used - buffers: bytecode, instances, dicts, lists, strings
 #             (pointer-sized fields: about half the size on the chip)
-#   boot_resident  boot-only modules still in sys.modules mid-turn
+#   boot_resident  boot-only and on-demand modules (firmware/resident.py) still
+#                  in sys.modules mid-turn
 #   boot_cost      what importing those modules costs in this heap
 #   connect_resident  connect-only modules (the channel's open, the
 #                  WebSocket handshake) still in sys.modules mid-turn
@@ -22,7 +23,7 @@ from array import array
 
 from firmware import app
 from firmware.hal import sim as sim_hal
-from firmware.resident import BOOT_ONLY, CONNECT_ONLY
+from firmware.resident import BOOT_ONLY, CONNECT_ONLY, ON_DEMAND
 
 _BUFFERS = (bytearray, bytes, array)
 _SHOWN = ("firmware.app", "firmware.codec", "wsclient")
@@ -79,11 +80,11 @@ def _snapshot(dev):
     used = gc.mem_alloc()
     roots = [("dev", dev)] + [(name, m) for name, m in sys.modules.items()]
     buffers, largest = _walk(roots)
-    resident = [m for m in BOOT_ONLY if m in sys.modules]
+    resident = [m for m in BOOT_ONLY + ON_DEMAND if m in sys.modules]
     connect_resident = [m for m in CONNECT_ONLY if m in sys.modules]
     gc.collect()
     before = gc.mem_alloc()
-    for m in BOOT_ONLY:
+    for m in BOOT_ONLY + ON_DEMAND:
         if m not in sys.modules:
             __import__(m)
     gc.collect()

@@ -1,6 +1,6 @@
 """Device config on the host: build, validate and show /config.json without echoing secrets.
 
-Validation is firmware/config.py itself, imported here with MicroPython's ticks
+Validation is firmware/config_schema.py itself (through firmware/config.py), imported here with MicroPython's ticks
 shimmed in, so the host never keeps a second copy of the schema.
 """
 import json
@@ -21,6 +21,7 @@ if not hasattr(time, "ticks_ms"):
 
 from firmware import boards as fwboards  # noqa: E402
 from firmware import config as fwconfig  # noqa: E402
+from firmware import config_schema as fwschema  # noqa: E402
 
 PATH = fwconfig.PATH
 ENV_PASSWORD = "XIAOZHI_WIFI_PASSWORD"
@@ -80,7 +81,7 @@ def changes_from_args(args):
 
 
 def check(values):
-    """Raise DevError naming the first key firmware/config.py would reject."""
+    """Raise DevError naming the first key firmware/config_schema.py would reject."""
     try:
         fwconfig.Config().update(values)
     except fwconfig.ConfigError as e:
@@ -89,8 +90,8 @@ def check(values):
 
 def merge(current, values):
     """New config dict: current device config with `values` applied, validated as a whole."""
-    new = dict(fwconfig.DEFAULTS)
-    new.update({k: v for k, v in (current or {}).items() if k in fwconfig.DEFAULTS})
+    new = dict(fwschema.DEFAULTS)
+    new.update({k: v for k, v in (current or {}).items() if k in fwschema.DEFAULTS})
     for k, v in values.items():
         if k != NETWORK:
             new[k] = v
@@ -104,18 +105,18 @@ def merge(current, values):
 
 
 def redacted(data):
-    return fwconfig.Config(data=data).redacted()
+    return fwschema.redacted(fwconfig.Config(data=data).data)
 
 
 def describe_changes(old, new):
     """Lines like 'ws_url: ws://a -> ws://b' with secrets shown as *** only."""
-    old = dict(fwconfig.DEFAULTS, **(old or {}))
+    old = dict(fwschema.DEFAULTS, **(old or {}))
     a, b = redacted(old), redacted(new)
     lines = []
     for k in sorted(new):
         if old.get(k) == new[k]:
             continue
-        if k in fwconfig.SECRETS and (k != "wifi" or a[k] == b[k]):
+        if k in fwschema.SECRETS and (k != "wifi" or a[k] == b[k]):
             # Same SSIDs means only a password differs; say so without showing it.
             lines.append("%s: %s changed" % (k, "passwords" if k == "wifi" else "value"))
         else:
