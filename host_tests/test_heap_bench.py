@@ -1,7 +1,7 @@
 """tools/bench/heap.py's probe on a real turn through the gateway to the Opus
 mock: it splits the heap into buffers and objects, sees the jitter buffer and
 the WebSocket buffer, runs the deploy .mpy files with --mpy, and finds the
-boot-only modules gone mid-turn (firmware/resident.py)."""
+boot-only and MCP modules gone mid-turn (firmware/resident.py)."""
 
 import subprocess
 import sys
@@ -24,6 +24,7 @@ def stack():
 def test_split_from_sources(stack, fmt):
     r = heap.split(stack.url, fmt, HEAP, sim.ROOT)
     assert r["boot_resident"] == []  # dropped after boot
+    assert r["mcp_resident"] == []  # loaded for initialize and tools/list, dropped after each
     assert r["boot_cost"] > 4096  # and they are worth dropping
     assert r["buffers"] > 0 and r["objects"] > 0 and r["used"] == r["buffers"] + r["objects"]
     paths = [p for _, p in r["largest"]]
@@ -38,7 +39,7 @@ def test_split_from_the_deploy_build(stack, tmp_path):
     root = sim.build_mpy(str(tmp_path))
     r = heap.split(stack.url, "adpcm", HEAP, root)
     assert all(f.endswith(".mpy") and f.startswith(root) for f in r["loaded_from"].values()), r["loaded_from"]
-    assert r["boot_resident"] == []
+    assert r["boot_resident"] == [] and r["mcp_resident"] == []
 
 
 # The smallest heap tools.bench.heap found for adpcm with the deploy .mpy

@@ -10,6 +10,7 @@
 #   objects   used - buffers: bytecode, instances, dicts, lists, strings
 #             (pointer-sized fields: about half the size on the chip)
 #   boot_resident  boot-only modules still in sys.modules mid-turn
+#   mcp_resident   MCP modules (firmware/resident.py MCP) in sys.modules mid-turn
 #   boot_cost      what importing those modules costs in this heap
 #   largest   the ten largest buffers found, with the path they were found at
 #   loaded_from  the file a few modules came from (.py sources or .mpy)
@@ -20,7 +21,7 @@ from array import array
 
 from firmware import app
 from firmware.hal import sim as sim_hal
-from firmware.resident import BOOT_ONLY
+from firmware.resident import BOOT_ONLY, MCP
 
 _BUFFERS = (bytearray, bytes, array)
 _SHOWN = ("firmware.app", "firmware.codec", "wsclient")
@@ -78,6 +79,7 @@ def _snapshot(dev):
     roots = [("dev", dev)] + [(name, m) for name, m in sys.modules.items()]
     buffers, largest = _walk(roots)
     resident = [m for m in BOOT_ONLY if m in sys.modules]
+    mcp = [m for m in MCP if m in sys.modules]
     gc.collect()
     before = gc.mem_alloc()
     for m in BOOT_ONLY:
@@ -85,7 +87,7 @@ def _snapshot(dev):
             __import__(m)
     gc.collect()
     cost = gc.mem_alloc() - before
-    _report.update(used=used, buffers=buffers, objects=used - buffers, boot_resident=resident,
+    _report.update(used=used, buffers=buffers, objects=used - buffers, boot_resident=resident, mcp_resident=mcp,
                    boot_cost=cost, largest=[[n, p] for n, p in largest], heap=used + gc.mem_free(),
                    loaded_from={m: getattr(sys.modules[m], "__file__", "?") for m in _SHOWN if m in sys.modules})
     print("HEAPSPLIT " + json.dumps(_report))
