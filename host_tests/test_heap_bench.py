@@ -60,6 +60,17 @@ def test_a_heap_too_small_fails_the_turn(stack):
     assert not ok and "MemoryError" in why
 
 
+def test_a_dead_task_fails_the_turn():
+    # What the firmware printed when the tools/list reply hit a MemoryError:
+    # the reply played all the same, but the server never got the tools.
+    lines = ["  1200 I state: listening", "Task exception wasn't retrieved",
+             "future: <Task> coro= <generator object '_mcp' at 7f00>", "Traceback (most recent call last):",
+             '  File "firmware/protocol.py", line 87, in mcp',
+             "MemoryError: memory allocation failed, allocating 896 bytes", "  2300 I state: speaking"]
+    assert heap.failed_task(lines) == "a task failed: MemoryError: memory allocation failed, allocating 896 bytes"
+    assert heap.failed_task(lines[:1] + lines[-1:]) == ""
+
+
 def test_bad_arguments_exit_2():
     for args in (["--formats", "mp3"], ["--lo", "1m", "--hi", "64k"], ["--step", "abc"], ["--lo", "8k"]):
         p = subprocess.run([sys.executable, "-m", "tools.bench.heap", *args], capture_output=True, text=True,
