@@ -28,9 +28,11 @@ class Device:
         self.board, self.hal = startup.prepare(cfg)
         self.machine = S.Machine()
         self.ctl = S.Controller(self.machine, cfg.get("button_mode"), cfg.get("listen_mode"))
-        self.audio = None  # AudioPath, WebSocketChannel, McpServer: made by bring_up (see _build)
+        self.audio = None  # AudioPath, WebSocketChannel: made by bring_up (see _build)
         self.channel = None
-        self.mcp = None
+        self.mcp = None  # the McpServer while MCP messages are in flight (see _mcp)
+        self._mcp_busy = 0  # how many
+        self._mcp_keep = {}  # what tools keep between loads (default_tools.Context.keep)
         self.settings = None  # where the session goes (firmware/ota.py session_settings), set by bring-up
         self.wifi = None  # firmware.wifi.WifiManager when the HAL has Wi-Fi
         self.channel_task = None  # the last channel's task (open, run, report)
@@ -60,13 +62,13 @@ class Device:
         # The pre-roll goes out in one burst after the open: room for all of it.
         self.channel = WebSocketChannel(cfg, Identity(cfg, self.hal), self.audio.codec_up.max_packet, self,
                                         burst=self.vad.slots if self.vad is not None else 0)
-        self.mcp = self._mcp_server()
 
     def _mcp_server(self):
         from firmware import default_tools, mcp, mcp_tools
 
         registry = mcp_tools.Registry()
-        ctx = default_tools.Context(self.hal, self.cfg, self.audio, self._schedule_reboot, VERSION)
+        ctx = default_tools.Context(self.hal, self.cfg, self.audio, self._schedule_reboot, VERSION,
+                                    keep=self._mcp_keep)
         default_tools.register_defaults(registry, ctx)
         return mcp.McpServer(registry, self.board.NAME, VERSION)
 
@@ -206,9 +208,25 @@ class Device:
             log.event("rx", {"type": t, "ignored": True})
 
     async def _mcp(self, payload, size):
+        """One MCP message, in its own task. MCP is rare (the session's set-up,
+        now and then a tool call) and the server with its tools ~21 KB, so it
+        is loaded for the message and forgotten as soon as none is in flight
+        (firmware/resident.py MCP), before the reply is sent: the uplink and
+        the reply get that heap back. Messages that overlap share one load.
+        Why not after an idle gap: docs/mcp.md "Loading"."""
         method = payload.get("method") if isinstance(payload, dict) else None
         log.event("rx", {"type": "mcp", "method": method})
-        reply = await self.mcp.handle(payload, size)
+        self._mcp_busy += 1
+        try:
+            if self.mcp is None:
+                self.mcp = self._mcp_server()
+            reply = await self.mcp.handle(payload, size)
+        finally:
+            self._mcp_busy -= 1
+            if not self._mcp_busy:
+                self.mcp = None
+                from firmware import resident
+                resident.drop(resident.MCP)
         if reply is not None:
             self.channel.mcp(reply)
 

@@ -4,6 +4,9 @@
 #
 # Registration order is listing order (common, board, user; user-only tools
 # are listed last by the registry), kept stable for the server's prompt cache.
+# The app registers them again each time it loads the MCP server (for each MCP
+# message), so both hooks run at every load: hardware and state made once go
+# in ctx.keep (or, for a board, in its profile module).
 from firmware import log
 from firmware.mcp_tools import Int
 
@@ -19,15 +22,20 @@ class Context:
     reboot       callable that schedules a reboot after the current reply is sent
     version      firmware version string
     system_info  optional callable returning the OTA request body (docs/protocol.md §5.1)
+    keep         a dict that outlives the tools: the app loads them for each MCP message and
+                 forgets them after (docs/mcp.md "Loading"), so what a tool must remember
+                 between loads (a Pin, an LED's state) goes here. Plain values and hardware
+                 objects only: a function kept here would keep its module's old copy alive.
     """
 
-    def __init__(self, hal, cfg, player, reboot, version="", system_info=None):
+    def __init__(self, hal, cfg, player, reboot, version="", system_info=None, keep=None):
         self.hal = hal
         self.cfg = cfg
         self.player = player
         self.reboot = reboot
         self.version = version
         self.system_info = system_info
+        self.keep = {} if keep is None else keep
 
 
 def signal_name(rssi):

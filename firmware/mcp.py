@@ -240,8 +240,9 @@ class McpServer:
 
         # Fill the page while the whole reply stays within page_bytes. The
         # reply's size is summed from its parts (each tool's entry is measured
-        # once per boot), and room for a nextCursor naming the following tool
-        # is kept back, so the finished page never needs a second pass.
+        # once, its size kept on the Tool), and room for a nextCursor naming
+        # the following tool is kept back, so the finished page never needs a
+        # second pass.
         used = _nbytes(dumps(self._result(rid, {"tools": []})))
         cursor_key = _nbytes(dumps({"nextCursor": ""})) - 2  # "nextCursor":"" (no braces)
         sep = _nbytes(dumps([0, 0])) - 4  # the comma between items (and before nextCursor)

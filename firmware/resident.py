@@ -9,6 +9,8 @@
 #                 each open; boot too, since its HTTPS loads tlsctx.
 #   ON_DEMAND     helpers a resident module loads for one call with call() (the
 #                 config's checks and its file: firmware/config.py).
+#   MCP           the MCP server and what it loads, dropped by the app
+#                 (firmware/app.py _mcp) as soon as no MCP message is in flight.
 # A dropped module is loaded again by its next import (the next open, the MCP
 # tool that builds the OTA body); it only stops staying resident. So a module
 # listed here keeps no state of its own, and no resident module binds its
@@ -21,6 +23,11 @@ BOOT_ONLY = ("firmware.startup", "firmware.ota", "firmware.ntp", "firmware.porta
 HANDSHAKE_ONLY = ("wshandshake", "tlsctx")
 CONNECT_ONLY = ("firmware.channel_open", "firmware.hello") + HANDSHAKE_ONLY
 ON_DEMAND = ("firmware.config_schema", "firmware.config_file")
+# With the server: the user's user_tools.py (it imports mcp_tools, whose classes
+# must come from the same load), the board's lamp tools, and the OTA body
+# builder self.get_system_info imports back (firmware.ota and its httpclient).
+MCP = ("firmware.mcp", "firmware.mcp_tools", "firmware.default_tools", "user_tools", "firmware.boards.lamp",
+       "firmware.ota", "httpclient")
 
 
 def drop(names):

@@ -1,7 +1,7 @@
 """tools/bench/heap.py's probe on a real turn through the gateway to the Opus
 mock: it splits the heap into buffers and objects, sees the jitter buffer and
 the WebSocket buffer, runs the deploy .mpy files with --mpy, and finds the
-boot-only and connect-only modules gone mid-turn (firmware/resident.py)."""
+boot-only, connect-only and MCP modules gone mid-turn (firmware/resident.py)."""
 
 import subprocess
 import sys
@@ -25,6 +25,7 @@ def test_split_from_sources(stack, fmt):
     r = heap.split(stack.url, fmt, HEAP, sim.ROOT)
     assert r["boot_resident"] == []  # dropped after boot
     assert r["connect_resident"] == []  # dropped after the open
+    assert r["mcp_resident"] == []  # loaded for initialize and tools/list, dropped after each
     assert r["boot_cost"] > 4096  # and they are worth dropping
     assert r["buffers"] > 0 and r["objects"] > 0 and r["used"] == r["buffers"] + r["objects"]
     paths = [p for _, p in r["largest"]]
@@ -39,7 +40,7 @@ def test_split_from_the_deploy_build(stack, tmp_path):
     root = sim.build_mpy(str(tmp_path))
     r = heap.split(stack.url, "adpcm", HEAP, root)
     assert all(f.endswith(".mpy") and f.startswith(root) for f in r["loaded_from"].values()), r["loaded_from"]
-    assert r["boot_resident"] == [] and r["connect_resident"] == []
+    assert r["boot_resident"] == [] and r["connect_resident"] == [] and r["mcp_resident"] == []
 
 
 # The smallest heap tools.bench.heap found for adpcm with the deploy .mpy
@@ -58,6 +59,17 @@ def test_adpcm_turn_with_the_deploy_build_fits_the_budget(stack, tmp_path):
 def test_a_heap_too_small_fails_the_turn(stack):
     ok, why, _ = heap.turn(stack.url, "adpcm", 48 * 1024, sim.ROOT)
     assert not ok and "MemoryError" in why
+
+
+def test_a_dead_task_fails_the_turn():
+    # What the firmware printed when the tools/list reply hit a MemoryError:
+    # the reply played all the same, but the server never got the tools.
+    lines = ["  1200 I state: listening", "Task exception wasn't retrieved",
+             "future: <Task> coro= <generator object '_mcp' at 7f00>", "Traceback (most recent call last):",
+             '  File "firmware/protocol.py", line 87, in mcp',
+             "MemoryError: memory allocation failed, allocating 896 bytes", "  2300 I state: speaking"]
+    assert heap.failed_task(lines) == "a task failed: MemoryError: memory allocation failed, allocating 896 bytes"
+    assert heap.failed_task(lines[:1] + lines[-1:]) == ""
 
 
 def test_bad_arguments_exit_2():

@@ -39,7 +39,7 @@ def tools(registry, ctx):
 class Device:
     """One firmware run in its own working directory."""
 
-    def __init__(self, server_url, out, volume=None, user_tools=None):
+    def __init__(self, server_url, out, volume=None, user_tools=None, script=None):
         self.dir = tempfile.mkdtemp(prefix="xz-mcp-")
         cfg = {"board": "sim", "ws_url": server_url, "button_mode": "ptt", "listen_mode": "auto"}
         if volume is not None:
@@ -54,7 +54,7 @@ class Device:
                 f.write(user_tools)
             # The working directory plays the device's root, where user_tools.py lives.
             env = {"MICROPYPATH": ".frozen:" + self.dir + ":" + ROOT + ":" + os.path.join(ROOT, "lib")}
-        self.fw = sim.Firmware(self.dir, env=env)
+        self.fw = sim.Firmware(self.dir, env=env, script=script)
         self.wait("ready")
 
     def wait(self, kind, **match):
@@ -166,6 +166,79 @@ def test_session_setup_paging_every_default_tool_and_bad_requests():
         # nothing answered the truncated frame or the notification
         assert all(p.get("id") not in (101, None) for p in s.mcp_replies)
         assert dev.config()["volume"] == 20  # set_volume persisted
+    finally:
+        if dev is not None:
+            dev.close()
+        srv.stop()
+
+
+# Tools that show when they were loaded: tools() counts its runs in ctx.keep,
+# which outlives the loads, and self.test.slow keeps its message in flight.
+COUNTING_TOOLS = '''
+def tools(registry, ctx):
+    ctx.keep["loads"] = ctx.keep.get("loads", 0) + 1
+
+    @registry.tool("self.test.loads", "How many times the tools were loaded")
+    def loads():
+        return ctx.keep["loads"]
+
+    @registry.tool("self.test.slow", "Answers after half a second")
+    async def slow():
+        import asyncio
+
+        await asyncio.sleep_ms(500)
+        return "slow done"
+'''
+PROBE = os.path.join(ROOT, "host_tests", "scripts", "mcp_probe.py")
+
+
+def _call(rid, name):
+    return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": {"name": name}}
+
+
+def test_mcp_is_loaded_per_message_and_not_resident_mid_reply():
+    """The MCP server is loaded for each message and forgotten once none is in
+    flight (firmware/app.py _mcp): not in sys.modules while the reply plays, yet
+    a later tools/call still works, and two overlapping calls share one load
+    and both get answers."""
+    srv = _server()
+    dev = None
+    try:
+        dev = Device(srv.url, os.path.join(tempfile.gettempdir(), "xz-mcp-unused.wav"),
+                     user_tools=COUNTING_TOOLS, script=PROBE)
+        dev.fw.send("press")
+        s = srv.wait_session()
+        srv.wait_for(lambda: len(s.mcp_tools) >= 2, timeout=WAIT_S, what="tools/list")
+        time.sleep(sim.wav_duration(MIC)[0] / SPEED + 0.2)
+        dev.fw.send("release")
+        dev.wait("rx", type="tts", state="start")
+        assert dev.wait("probe", at="speaker")["d"]["loaded"] == []  # mid-reply: none resident
+        dev.wait("rx", type="tts", state="stop")
+
+        # initialize and tools/list were answered by loads of their own
+        before = int(_result_text(srv.mcp_request(_call(500, "self.test.loads"))))
+        assert before >= 3, before
+        # two calls in flight at once: one load serves both, and both are answered
+        srv.mcp_request(_call(501, "self.test.slow"), wait=False)
+        fast = srv.mcp_request(_call(502, "self.test.loads"))
+        assert int(_result_text(fast)) == before + 1
+        srv.wait_for(lambda: any(r.get("id") == 501 for r in s.mcp_replies), timeout=WAIT_S, what="the slow call")
+        slow = [r for r in s.mcp_replies if r.get("id") == 501][0]
+        assert _result_text(slow) == "slow done"
+        # a later call loads them again, and it works
+        assert int(_result_text(srv.mcp_request(_call(503, "self.test.loads")))) == before + 2
+
+        sent = {}
+        for ev in dev.fw.seen:
+            d = ev.get("d") or {}
+            if ev["k"] == "probe" and d.get("at") == "mcp":
+                sent[d["id"]] = d["loaded"]
+        while 503 not in sent:
+            d = dev.wait("probe", at="mcp")["d"]
+            sent[d["id"]] = d["loaded"]
+        assert "firmware.mcp" in sent[502]  # 501 still in flight: the server stays
+        assert sent[501] == [] and sent[503] == []  # the last reply out: forgotten first
+        assert all(v == [] for k, v in sent.items() if k != 502), sent
     finally:
         if dev is not None:
             dev.close()

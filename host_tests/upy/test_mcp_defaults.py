@@ -190,6 +190,7 @@ def test_reboot_is_acknowledged_and_scheduled():
 
 def test_board_tools_and_a_broken_hook():
     pin = FakePin()
+    pin.v = 0  # made once by the board, off (bread_compact_s3.tools)
 
     class LampBoard:
         NAME = "lamp-board"
@@ -208,6 +209,9 @@ def test_board_tools_and_a_broken_hook():
     assert json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": False}
     assert _text(_call(s, "self.lamp.turn_on")) == "true" and pin.v == 1
     assert json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": True}
+    # The app registers the tools again for each MCP message: a lamp left on stays on.
+    s, reg, _, _, _ = _device(FakeHal(None, board=LampBoard))
+    assert pin.v == 1 and json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": True}
     assert _text(_call(s, "self.lamp.turn_off")) == "true" and pin.v == 0
 
     class BrokenBoard:
@@ -245,6 +249,27 @@ class _FakeMachine:
             self.history.append(v)
 
 
+def test_the_breadboard_makes_its_lamp_pin_once():
+    import sys
+
+    from firmware.boards import bread_compact_s3 as board
+
+    sys.modules["machine"] = _FakeMachine
+    _FakeMachine.pins = {}
+    try:
+        s, _, _, _, _ = _device(FakeHal(None, board=board))
+        pin = _FakeMachine.pins[board.LAMP_PIN]
+        assert pin.v == 0  # off at boot: a known state
+        _call(s, "self.lamp.turn_on")
+        # the next MCP message loads the tools again: same pin, still on
+        s, _, _, _, _ = _device(FakeHal(None, board=board))
+        assert _FakeMachine.pins[board.LAMP_PIN] is pin and pin.v == 1
+        assert json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": True}
+    finally:
+        board._lamp_pin = None
+        del sys.modules["machine"]
+
+
 async def test_readme_user_tools_example():
     import sys
 
@@ -273,6 +298,16 @@ async def test_readme_user_tools_example():
         assert _text(reply) == "blinked 1 times" and pin.history == [1, 0]
         assert "maximum" in _call(s, "self.led.blink", {"times": 11})["error"]["message"]
         assert _text(_call(s, "self.led.self_test")) == "true"
+        # The app loads user_tools.py again for each MCP message (the module is
+        # forgotten in between): the LED is not made again and keeps its state.
+        keep = {}
+        s, _, _, _, _ = _device(FakeHal(None, board=LedBoard), keep=keep)
+        pin = _FakeMachine.pins[48]
+        _call(s, "self.led.set_power", {"on": True})
+        sys.modules.pop("user_tools", None)
+        s, _, _, _, _ = _device(FakeHal(None, board=LedBoard), keep=keep)
+        assert _FakeMachine.pins[48] is pin and pin.v == 1
+        assert json.loads(_text(_call(s, "self.led.get_state"))) == {"power": True}
         # a board without an LED pin gets no LED tools
         s, reg, _, _, _ = _device(FakeHal(None))
         assert reg.get("self.led.get_state") is None and reg.get("self.get_device_status")

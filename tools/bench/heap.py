@@ -2,7 +2,9 @@
 
 A turn is the real firmware under the unix port (tools.sim), push-to-talk with
 the speech fixture, through the edge gateway to the mock server in its
-stock-like Opus mode, ending with a non-silent reply played. For each audio
+stock-like Opus mode, ending with a non-silent reply played and no task dead
+(an MCP reply lost to a MemoryError leaves the server without the device's
+tools even though the reply plays, so that turn fails too). For each audio
 format (pcm, adpcm) and each way of loading the firmware (sources compiled at
 start-up, or the .mpy files `tools.dev deploy` installs: `--mpy`), it bisects
 `-X heapsize` to the smallest size that completes, then runs once more with a
@@ -79,6 +81,16 @@ class Stack:
         self._thread.join(10)
 
 
+def failed_task(lines):
+    """What ended a task, from the firmware's output ("" if none did): asyncio
+    prints "Task exception wasn't retrieved" and the traceback."""
+    for i, line in enumerate(lines):
+        if line.startswith("Task exception wasn't retrieved"):
+            errors = [ln.strip() for ln in lines[i + 1:i + 40] if "Error" in ln]
+            return "a task failed: " + (errors[0] if errors else "?")
+    return ""
+
+
 def turn(url, fmt, heap, code_root, script=None):
     """One push-to-talk turn; -> (completed, why not, the firmware's output lines)."""
     with tempfile.TemporaryDirectory(prefix="xiaozhi-heap-") as work:
@@ -98,6 +110,9 @@ def turn(url, fmt, heap, code_root, script=None):
             played, level = sim.reply_summary(out)
             if not played or level is None:
                 return False, "silent reply", fw.log
+            died = failed_task(fw.log)
+            if died:
+                return False, died, fw.log
             return True, "", fw.log
         except sim.SimError as e:
             return False, str(e), fw.log

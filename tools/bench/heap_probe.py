@@ -11,6 +11,7 @@
 #             (pointer-sized fields: about half the size on the chip)
 #   boot_resident  boot-only and on-demand modules (firmware/resident.py) still
 #                  in sys.modules mid-turn
+#   mcp_resident   MCP modules (firmware/resident.py MCP) in sys.modules mid-turn
 #   boot_cost      what importing those modules costs in this heap
 #   connect_resident  connect-only modules (the channel's open, the
 #                  WebSocket handshake) still in sys.modules mid-turn
@@ -23,7 +24,7 @@ from array import array
 
 from firmware import app
 from firmware.hal import sim as sim_hal
-from firmware.resident import BOOT_ONLY, CONNECT_ONLY, ON_DEMAND
+from firmware.resident import BOOT_ONLY, CONNECT_ONLY, MCP, ON_DEMAND
 
 _BUFFERS = (bytearray, bytes, array)
 _SHOWN = ("firmware.app", "firmware.codec", "wsclient")
@@ -82,6 +83,7 @@ def _snapshot(dev):
     buffers, largest = _walk(roots)
     resident = [m for m in BOOT_ONLY + ON_DEMAND if m in sys.modules]
     connect_resident = [m for m in CONNECT_ONLY if m in sys.modules]
+    mcp = [m for m in MCP if m in sys.modules]
     gc.collect()
     before = gc.mem_alloc()
     for m in BOOT_ONLY + ON_DEMAND:
@@ -90,7 +92,7 @@ def _snapshot(dev):
     gc.collect()
     cost = gc.mem_alloc() - before
     _report.update(used=used, buffers=buffers, objects=used - buffers, boot_resident=resident,
-                   connect_resident=connect_resident,
+                   connect_resident=connect_resident, mcp_resident=mcp,
                    boot_cost=cost, largest=[[n, p] for n, p in largest], heap=used + gc.mem_free(),
                    loaded_from={m: getattr(sys.modules[m], "__file__", "?") for m in _SHOWN if m in sys.modules})
     print("HEAPSPLIT " + json.dumps(_report))
