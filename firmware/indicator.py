@@ -1,28 +1,14 @@
-# What the device shows: the server's llm.emotion (docs/protocol.md §3) and
-# the device state mapped to the status LED and the display's status line
-# (the faces themselves are in firmware/faces.py, loaded only with a display).
-# Pure tables, tested under both runtimes (host_tests/upy/test_indicator.py).
+# The status LED: the device state mapped to a colour and a pattern.
+# Pure tables, tested under both runtimes (host_tests/upy/test_indicator.py);
+# loaded by firmware/status.py only on a board with a status LED.
 #
-# The emotion names are the reference firmware's 21 faces; an unknown or
-# missing emotion shows as neutral. LED patterns follow the reference's
-# single-LED behaviour: blue while starting/connecting, red while
-# listening, green while speaking (tinted by the emotion on an RGB LED),
-# fast red blinking on an error, slow green blinking while an activation
-# code waits to be entered.
+# The patterns follow the reference's single-LED behaviour: blue while
+# starting/connecting, red while listening, green while speaking (tinted by
+# the reply's emotion on an RGB LED), fast red blinking on an error, slow
+# green blinking while an activation code waits to be entered.
 
-EMOTIONS = (
-    "neutral", "happy", "laughing", "funny", "sad", "angry", "crying", "loving",
-    "embarrassed", "surprised", "shocked", "thinking", "winking", "cool", "relaxed",
-    "delicious", "kissy", "confident", "sleepy", "silly", "confused",
-)
-
-def emotion_name(emotion):
-    """The emotion to show for a server value: one of EMOTIONS."""
-    return emotion if emotion in EMOTIONS else "neutral"
-
-
-# Display states: the device states (firmware/state.py names) plus "error",
-# which the device shows after a failed open or a lost network until the next press.
+# Shown states: the device states (firmware/state.py names) plus "activation"
+# and "error" (after a failed open or a lost network, until the next press).
 SOLID = "solid"
 BLINK_SLOW = "blink_slow"  # 500 ms on, 500 ms off
 BLINK_FAST = "blink_fast"  # 100 ms on, 100 ms off
@@ -79,15 +65,3 @@ def lit(pattern, ms):
         return False
     period = PERIOD_MS[pattern]
     return not period or (ms // period) % 2 == 0
-
-
-# Short ASCII status on the display's bottom line (the built-in font is ASCII only).
-_STATUS = {
-    "starting": "Starting", "wifi_configuring": "Wi-Fi setup", "activating": "Activating",
-    "activation": "Code", "upgrading": "Upgrading", "idle": "Ready", "connecting": "Connecting",
-    "listening": "Listening", "speaking": "Speaking", "error": "Error", "fatal_error": "Error",
-}
-
-
-def status(state):
-    return _STATUS.get(state, state)

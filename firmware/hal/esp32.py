@@ -286,7 +286,8 @@ class Hal:
         self.speaker = Speaker(board)
         self.button = Button(board.BUTTON_PIN)
         self._led_pin = self._led_rgb = None
-        if board.LED_PIN is not None:
+        self.has_led = board.LED_PIN is not None
+        if self.has_led:
             if getattr(board, "LED_WS2812", False):
                 import neopixel
 

@@ -153,6 +153,7 @@ class Hal:
         self.mic = Mic(opts["mic"], board.MIC_RATE, speed, opts.get("mic_pipe", False))
         self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed, opts.get("out_pipe", False))
         self.button = Button(opts.get("button_held", False))
+        self.has_led = board.LED_PIN is not None  # the sim board has none: its led() only logs
         self.display = None
         if opts.get("display"):
             from firmware.hal.sim_display import SimDisplay
