@@ -14,7 +14,8 @@ import network
 from machine import I2S, Pin
 from micropython import const
 
-from firmware import clock, dsp, log
+from firmware import clock, log
+from firmware.hal.i2s_slots import i2s32_to_s16
 
 _TAG = "hal"
 _DEBOUNCE_MS = const(30)
@@ -168,7 +169,7 @@ class Mic:
                 self._due = time.ticks_add(now, frame_ms + self._dma_ms)  # resync after a short read or a stall
             else:
                 self._due = time.ticks_add(self._due, frame_ms)
-        dsp.i2s32_to_s16(self.raw, self._buf, need >> 2, self.shift)
+        i2s32_to_s16(self.raw, self._buf, need >> 2, self.shift)
         return -1
 
 

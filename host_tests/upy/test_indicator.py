@@ -1,7 +1,6 @@
 # Emotion and state -> face, status word and LED, under MicroPython and CPython.
-from firmware import faces
+from firmware import faces, status
 from firmware import indicator as ind
-from firmware import status
 
 
 def test_every_reference_emotion_has_its_own_known_face():
