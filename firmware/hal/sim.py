@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
     import ujson as json
 
 from firmware import clock, log
-from firmware.hal.wavfile import PcmPipeReader, WavReader, WavWriter
+from firmware.hal.wavfile import WavReader, WavWriter
 
 SETTINGS = "sim.json"
 _TAG = "sim"
@@ -58,7 +58,12 @@ class Mic:
 
     def __init__(self, path, rate, speed, pipe=False):
         self.pipe = pipe
-        self.wav = PcmPipeReader(path) if pipe else WavReader(path)
+        if pipe:
+            from firmware.hal.pcm_pipe import PcmPipeReader
+
+            self.wav = PcmPipeReader(path)
+        else:
+            self.wav = WavReader(path)
         if self.wav.rate not in (0, rate) or self.wav.channels != 1:
             raise ValueError("mic WAV %s must be %d Hz mono, is %d Hz x%d"
                              % (path, rate, self.wav.rate, self.wav.channels))
