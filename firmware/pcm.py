@@ -1,6 +1,7 @@
 # The pcm codec (firmware/codec.py has the interface): s16le mono passed
-# through as it is. Loaded by the first codec.create("pcm"): an adpcm device
-# never holds it. Both calls run per frame and allocate nothing.
+# through as it is. Loaded by the first codec.create("pcm"): a device whose
+# audio and prompts are all adpcm never holds it. Both calls run per frame and
+# allocate nothing.
 from firmware.dsp import copy_bytes
 
 
