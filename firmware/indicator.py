@@ -36,14 +36,16 @@ _STATE_LED = {
 
 # Speaking colour by emotion on an RGB LED: warm for joy, blue for sorrow,
 # red for anger, pink for affection, violet for wonder; the rest stay green.
+# As 0xRRGGBB ints: as tuples they would be 20 more constant objects, which
+# stay resident with the module (1.3 KB on x64).
 _EMOTION_RGB = {
-    "happy": (40, 32, 0), "laughing": (48, 36, 0), "funny": (48, 24, 0), "relaxed": (24, 40, 8),
-    "delicious": (48, 20, 0), "confident": (40, 32, 8), "silly": (40, 16, 24),
-    "sad": (0, 8, 48), "crying": (0, 0, 48), "sleepy": (4, 4, 24),
-    "angry": (48, 0, 0),
-    "loving": (48, 4, 20), "kissy": (48, 8, 24), "embarrassed": (48, 12, 12),
-    "surprised": (24, 0, 48), "shocked": (32, 0, 48), "confused": (16, 8, 40), "thinking": (8, 16, 40),
-    "winking": (24, 40, 0), "cool": (0, 32, 40),
+    "happy": 0x282000, "laughing": 0x302400, "funny": 0x301800, "relaxed": 0x182808,
+    "delicious": 0x301400, "confident": 0x282008, "silly": 0x281018,
+    "sad": 0x000830, "crying": 0x000030, "sleepy": 0x040418,
+    "angry": 0x300000,
+    "loving": 0x300414, "kissy": 0x300818, "embarrassed": 0x300C0C,
+    "surprised": 0x180030, "shocked": 0x200030, "confused": 0x100828, "thinking": 0x081028,
+    "winking": 0x182800, "cool": 0x002028,
 }
 
 
@@ -53,7 +55,8 @@ def led(state, emotion=None, rgb=True):
     lit, (0, 0, 0) for off: it can show only on, off and blinking."""
     colour, pattern = _STATE_LED.get(state, (_DIM, OFF))
     if rgb and state == "speaking" and emotion in _EMOTION_RGB:
-        colour = _EMOTION_RGB[emotion]
+        c = _EMOTION_RGB[emotion]
+        colour = (c >> 16, (c >> 8) & 0xFF, c & 0xFF)
     if not rgb:
         colour = (0, 0, 0) if pattern == OFF else (1, 1, 1)
     return colour, pattern
