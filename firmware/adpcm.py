@@ -2,6 +2,8 @@
 # published IMA algorithm (IMA Digital Audio Focus and Technical Working
 # Groups, "Recommended Practices for Enhancing Digital Audio Compatibility in
 # Multimedia Systems", 1992): an 89-entry step table and a 16-entry index table.
+# AdpcmCodec is the codec interface over it (firmware/codec.py); only a
+# device whose uplink, downlink or prompts are adpcm loads this module.
 #
 # Frame format (one 60 ms frame = one packet, see README "Audio formats"):
 #   byte 0-1  int16 LE  predictor at the start of the frame
@@ -14,124 +16,40 @@
 # gateway uses that C implementation and each packet is exactly
 #   header + audioop.lin2adpcm(pcm, 2, (predictor, index))[0].
 #
-# encode()/decode() run once per frame: the viper versions allocate nothing
-# (host_tests/test_audio_heap.py); the pure versions serve CPython and ports
-# without the native emitter. All intermediates fit in int32 (|diff| < 2**17).
-# The encoder state is the next frame's header, so it is read and written as
-# bytes: no 32-bit loads, whose sign extension differs between ports.
-from array import array
-
+# encode_into()/decode_into() run once per frame: the viper loops allocate
+# nothing (host_tests/test_audio_heap.py). CPython runs the plain-Python loops
+# in firmware/adpcm_ref.py instead; the device never loads that module. All
+# intermediates fit in int32 (|diff| < 2**17). The encoder state is the next
+# frame's header, so it is read and written as bytes: no 32-bit loads, whose
+# sign extension differs between ports.
 HEADER = 4
 MAX_INDEX = 88
 
-STEPS = array("H", (
-    7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 19, 21, 23, 25, 28, 31, 34, 37, 41, 45,
-    50, 55, 60, 66, 73, 80, 88, 97, 107, 118, 130, 143, 157, 173, 190, 209, 230,
-    253, 279, 307, 337, 371, 408, 449, 494, 544, 598, 658, 724, 796, 876, 963,
-    1060, 1166, 1282, 1411, 1552, 1707, 1878, 2066, 2272, 2499, 2749, 3024, 3327,
-    3660, 4026, 4428, 4871, 5358, 5894, 6484, 7132, 7845, 8630, 9493, 10442,
-    11487, 12635, 13899, 15289, 16818, 18500, 20350, 22385, 24623, 27086, 29794,
-    32767))
+# The step table as little-endian u16 for ptr16, in a bytes constant: the
+# module keeps its constants for as long as it is loaded, and a tuple of ints
+# (or an array built from one) would cost four times the room.
+STEPS = (
+    b"\x07\x00\x08\x00\x09\x00\x0a\x00\x0b\x00\x0c\x00\x0d\x00\x0e\x00"  # 7 8 9 10 11 12 13 14
+    b"\x10\x00\x11\x00\x13\x00\x15\x00\x17\x00\x19\x00\x1c\x00\x1f\x00"  # 16 17 19 21 23 25 28 31
+    b"\x22\x00\x25\x00\x29\x00\x2d\x00\x32\x00\x37\x00\x3c\x00\x42\x00"  # 34 37 41 45 50 55 60 66
+    b"\x49\x00\x50\x00\x58\x00\x61\x00\x6b\x00\x76\x00\x82\x00\x8f\x00"  # 73 80 88 97 107 118 130 143
+    b"\x9d\x00\xad\x00\xbe\x00\xd1\x00\xe6\x00\xfd\x00\x17\x01\x33\x01"  # 157 173 190 209 230 253 279 307
+    b"\x51\x01\x73\x01\x98\x01\xc1\x01\xee\x01\x20\x02\x56\x02\x92\x02"  # 337 371 408 449 494 544 598 658
+    b"\xd4\x02\x1c\x03\x6c\x03\xc3\x03\x24\x04\x8e\x04\x02\x05\x83\x05"  # 724 796 876 963 1060 1166 1282 1411
+    b"\x10\x06\xab\x06\x56\x07\x12\x08\xe0\x08\xc3\x09\xbd\x0a\xd0\x0b"  # 1552 1707 1878 2066 2272 2499 2749 3024
+    b"\xff\x0c\x4c\x0e\xba\x0f\x4c\x11\x07\x13\xee\x14\x06\x17\x54\x19"  # 3327 3660 4026 4428 4871 5358 5894 6484
+    b"\xdc\x1b\xa5\x1e\xb6\x21\x15\x25\xca\x28\xdf\x2c\x5b\x31\x4b\x36"  # 7132 7845 8630 9493 10442 11487 12635 13899
+    b"\xb9\x3b\xb2\x41\x44\x48\x7e\x4f\x71\x57\x2f\x60\xce\x69"  # 15289 16818 18500 20350 22385 24623 27086
+    b"\x62\x74\xff\x7f"  # 29794 32767
+)
 # Index change per code, stored +1 so it fits unsigned bytes for ptr8 (0 = -1).
 _INDEX_UP1 = bytes((0, 0, 0, 0, 3, 5, 7, 9, 0, 0, 0, 0, 3, 5, 7, 9))
-
-
-def _encode_py(pcm, n, out, st, steps, iup1):
-    pred = st[0] | (st[1] << 8)
-    if pred & 0x8000:
-        pred -= 0x10000
-    index = st[2]
-    out[0] = st[0]
-    out[1] = st[1]
-    out[2] = index
-    out[3] = 0
-    step = steps[index]
-    for i in range(n):
-        v = pcm[2 * i] | (pcm[2 * i + 1] << 8)
-        if v & 0x8000:
-            v -= 0x10000
-        diff = v - pred
-        code = 0
-        if diff < 0:
-            code = 8
-            diff = -diff
-        vpdiff = step >> 3
-        if diff >= step:
-            code |= 4
-            diff -= step
-            vpdiff += step
-        half = step >> 1
-        if diff >= half:
-            code |= 2
-            diff -= half
-            vpdiff += half
-        quarter = step >> 2
-        if diff >= quarter:
-            code |= 1
-            vpdiff += quarter
-        if code & 8:
-            pred -= vpdiff
-            if pred < -32768:
-                pred = -32768
-        else:
-            pred += vpdiff
-            if pred > 32767:
-                pred = 32767
-        index += iup1[code] - 1
-        if index < 0:
-            index = 0
-        elif index > 88:
-            index = 88
-        step = steps[index]
-        k = HEADER + (i >> 1)
-        if i & 1:
-            out[k] |= code
-        else:
-            out[k] = code << 4
-    st[0] = pred & 0xFF
-    st[1] = (pred >> 8) & 0xFF
-    st[2] = index
-
-
-def _decode_py(pkt, off, n, pcm, steps, iup1):
-    pred = pkt[off] | (pkt[off + 1] << 8)
-    if pred & 0x8000:
-        pred -= 0x10000
-    index = pkt[off + 2]
-    step = steps[index]
-    for i in range(n):
-        b = pkt[off + HEADER + (i >> 1)]
-        code = b & 0x0F if i & 1 else b >> 4
-        index += iup1[code] - 1
-        if index < 0:
-            index = 0
-        elif index > 88:
-            index = 88
-        vpdiff = step >> 3
-        if code & 4:
-            vpdiff += step
-        if code & 2:
-            vpdiff += step >> 1
-        if code & 1:
-            vpdiff += step >> 2
-        if code & 8:
-            pred -= vpdiff
-            if pred < -32768:
-                pred = -32768
-        else:
-            pred += vpdiff
-            if pred > 32767:
-                pred = 32767
-        step = steps[index]
-        pcm[2 * i] = pred & 0xFF
-        pcm[2 * i + 1] = (pred >> 8) & 0xFF
-
 
 try:
     import micropython
 
     @micropython.viper
-    def _encode_v(pcm, n: int, out, st, steps, iup1):
+    def _encode(pcm, n: int, out, st, steps, iup1):
         s = ptr16(pcm)
         o = ptr8(out)
         state = ptr8(st)
@@ -193,7 +111,7 @@ try:
         state[2] = index
 
     @micropython.viper
-    def _decode_v(pkt, off: int, n: int, pcm, steps, iup1):
+    def _decode(pkt, off: int, n: int, pcm, steps, iup1):
         p = ptr8(uint(ptr8(pkt)) + uint(off))
         d = ptr16(pcm)
         tab = ptr16(steps)
@@ -232,53 +150,61 @@ try:
             step = tab[index]
             d[i] = pred
 
-    _encode = _encode_v
-    _decode = _decode_v
-except (ImportError, AttributeError):  # CPython, or a port without viper
-    _encode_v = _decode_v = None
-    _encode = _encode_py
-    _decode = _decode_py
+except (ImportError, AttributeError):  # CPython
+    from firmware.adpcm_ref import decode as _decode
+    from firmware.adpcm_ref import encode as _encode
 
 
-def packet_bytes(samples):
-    """Bytes of a packet holding `samples` samples (an even count)."""
-    return HEADER + samples // 2
+class AdpcmCodec:
+    """IMA-ADPCM: a 4-byte state header, then 4 bits a sample."""
 
+    fmt = "adpcm"
 
-def new_state():
-    """Encoder state, carried from frame to frame: the next frame's 4-byte
-    header (predictor 0, step index 0 at the start of a stream)."""
-    return bytearray(HEADER)
+    def __init__(self, sample_rate, frame_ms):
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+        self.frame_samples = sample_rate * frame_ms // 1000
+        if self.frame_samples & 1:
+            raise ValueError("adpcm: %d samples a frame; the count must be even" % self.frame_samples)
+        self.frame_bytes = 2 * self.frame_samples
+        self.max_packet = HEADER + self.frame_samples // 2
+        # The encoder state, carried from frame to frame: the next frame's
+        # header (predictor 0, step index 0 at the start of a stream).
+        self._state = bytearray(HEADER)
 
+    def reset(self):
+        """A new uplink stream starts from predictor 0, step index 0."""
+        for i in range(HEADER):
+            self._state[i] = 0
 
-def encode(pcm, samples, out, state):
-    """Encode `samples` s16le samples (even count) of pcm into out, advancing
-    state; returns the packet length."""
-    if samples < 0 or samples & 1:
-        raise ValueError("adpcm encode: sample count %d must be even and >= 0" % samples)
-    size = HEADER + (samples >> 1)
-    if len(pcm) < 2 * samples:
-        raise ValueError("adpcm encode: %d bytes < %d samples" % (len(pcm), samples))
-    if len(out) < size:
-        raise ValueError("adpcm encode: output %d bytes < %d" % (len(out), size))
-    if len(state) < HEADER or state[2] > MAX_INDEX:
-        raise ValueError("adpcm encode: state is not a valid %d-byte header" % HEADER)
-    _encode(pcm, samples, out, state, STEPS, _INDEX_UP1)
-    return size
+    def encode_into(self, pcm, out):
+        """Encode the first frame_samples samples of pcm into out; returns the
+        packet length."""
+        if len(pcm) < self.frame_bytes:
+            raise ValueError("adpcm encode: %d bytes < %d samples" % (len(pcm), self.frame_samples))
+        if len(out) < self.max_packet:
+            raise ValueError("adpcm encode: output %d bytes < %d" % (len(out), self.max_packet))
+        _encode(pcm, self.frame_samples, out, self._state, STEPS, _INDEX_UP1)
+        return self.max_packet
 
-
-def decode(pkt, off, n, pcm):
-    """Decode the n-byte packet at pkt[off:] into pcm; returns pcm bytes
-    written. n == HEADER (no codes) decodes to nothing."""
-    if off < 0 or n < 0 or off + n > len(pkt):
-        raise ValueError("adpcm packet: %d bytes at %d outside %d-byte buffer" % (n, off, len(pkt)))
-    if n < HEADER:
-        raise ValueError("adpcm packet: %d bytes < %d-byte header" % (n, HEADER))
-    samples = 2 * (n - HEADER)
-    if len(pcm) < 2 * samples:
-        raise ValueError("adpcm decode: output %d bytes < %d" % (len(pcm), 2 * samples))
-    index = pkt[off + 2]
-    if index > MAX_INDEX:
-        raise ValueError("adpcm packet: step index %d > 88 (corrupt header)" % index)
-    _decode(pkt, off, samples, pcm, STEPS, _INDEX_UP1)
-    return 2 * samples
+    def decode_into(self, pkt, pcm, off=0, n=None):
+        """Decode one packet (pkt[off:off+n], default the rest) into pcm;
+        returns bytes of s16le written. A packet may hold fewer samples than
+        a frame, and one of just the header decodes to nothing; every packet
+        carries its own state, so there is none here."""
+        if n is None:
+            n = len(pkt) - off
+        if off < 0 or n < 0 or off + n > len(pkt):
+            raise ValueError("adpcm packet: %d bytes at %d outside %d-byte buffer" % (n, off, len(pkt)))
+        if n < HEADER:
+            raise ValueError("adpcm packet: %d bytes < %d-byte header" % (n, HEADER))
+        if n > self.max_packet:
+            raise ValueError("adpcm packet: %d bytes > %d-byte frame" % (n, self.max_packet))
+        samples = 2 * (n - HEADER)
+        if len(pcm) < 2 * samples:
+            raise ValueError("adpcm decode: output %d bytes < %d" % (len(pcm), 2 * samples))
+        index = pkt[off + 2]
+        if index > MAX_INDEX:
+            raise ValueError("adpcm packet: step index %d > 88 (corrupt header)" % index)
+        _decode(pkt, off, samples, pcm, STEPS, _INDEX_UP1)
+        return 2 * samples

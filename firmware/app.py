@@ -366,7 +366,7 @@ class Device:
             await self.wifi.changed.wait()
             self.wifi.changed.clear()
             if not self.wifi.connected:
-                self.voice.status.error("Wi-Fi lost")
+                self.voice.error("Wi-Fi lost")
                 self.voice.say("wifi_lost")
                 self.apply(self.ctl.wifi_lost())
 

@@ -50,9 +50,12 @@ class AudioPath:
         self.speaker_rate = speaker_rate
         self.prefill = prefill
         self.gain = dsp.volume_gain(volume)
-        # Downlink buffers are made now, for the usual hello: the gateway
-        # answers in the device's own format and rate (tools/gateway/proxy.py),
-        # so 16 kHz, not the 24 kHz of a stock server's Opus. A hello with
+        # Downlink buffers (and the resampler to the speaker's rate) are made
+        # now, for the usual hello: the gateway answers in the device's own
+        # format and rate (tools/gateway/proxy.py), so 16 kHz, not the 24 kHz
+        # of a stock server's Opus. Made at the open instead, the 2.9 KB
+        # speaker buffer would need one free run of that size in a heap that
+        # the session's imports have cut into small holes. A hello with
         # larger frames regrows them; smaller ones reuse them.
         self.codec_down = None
         self.jitter = None
@@ -94,12 +97,6 @@ class AudioPath:
             raise ValueError(cannot_decode(fmt))
         c = self.codec_down = codec.create(fmt, hello.sample_rate, hello.frame_ms)
         self._size_downlink(c)
-        self.resampler = None
-        if hello.sample_rate != self.speaker_rate:
-            self.resampler = dsp.Resampler(hello.sample_rate, self.speaker_rate, c.frame_samples)
-            spk_bytes = 2 * self.resampler.max_out(c.frame_samples)
-            if self.pcm_spk is None or len(self.pcm_spk) < spk_bytes:
-                self.pcm_spk = bytearray(spk_bytes)
         self._views = {}
         self._short = 0
         self.refused = None
@@ -116,6 +113,16 @@ class AudioPath:
         pcm_bytes = 2 * c.frame_samples
         if self.pcm_play is None or len(self.pcm_play) < pcm_bytes:
             self.pcm_play = bytearray(pcm_bytes)
+        r = self.resampler
+        if c.sample_rate == self.speaker_rate:
+            self.resampler = None
+        elif r is not None and r.in_rate == c.sample_rate and r.max_in_samples >= c.frame_samples:
+            r.reset()  # the usual hello: the one made at start-up
+        else:
+            r = self.resampler = dsp.Resampler(c.sample_rate, self.speaker_rate, c.frame_samples)
+            spk_bytes = 2 * r.max_out(c.frame_samples)
+            if self.pcm_spk is None or len(self.pcm_spk) < spk_bytes:
+                self.pcm_spk = bytearray(spk_bytes)
 
     def push_downlink(self, mv, n):
         """Queue one received packet (mv[0:n]) for playback. False when it

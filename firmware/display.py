@@ -14,7 +14,7 @@ from array import array
 
 import framebuf
 
-from firmware import faces, indicator
+from firmware import faces
 
 WIDTH = 128
 HEIGHT = 64
@@ -159,7 +159,7 @@ class Screen:
         self._pages = [mv[i * WIDTH:(i + 1) * WIDTH] for i in range(HEIGHT // 8)]
         self.state = "starting"
         self.emotion = "neutral"
-        self.text = indicator.status("starting")
+        self.text = faces.status("starting")
         self._flag = asyncio.Event()
         self._flag.set()  # draw the first frame
         self.frames = 0  # frames drawn and written
@@ -172,7 +172,7 @@ class Screen:
         if emotion is None:
             emotion = self.emotion
         if text is None:
-            text = indicator.status(state)
+            text = faces.status(state)
         if state == self.state and emotion == self.emotion and text == self.text:
             return
         self.state = state

@@ -1,7 +1,8 @@
-# The display's face for each emotion (firmware/indicator.py EMOTIONS), as an
-# eye shape and a mouth shape that firmware/display.py draws. Pure tables,
-# tested under both runtimes (host_tests/upy/test_indicator.py); loaded only
-# on a device with a display.
+# What the display draws for each emotion (firmware/status.py EMOTIONS): an
+# eye shape and a mouth shape, and the short status word for each state on its
+# top line. Pure tables, tested under both runtimes
+# (host_tests/upy/test_indicator.py); loaded only on a device with a display
+# (firmware/display.py draws them).
 
 EYES = ("dot", "arc", "line", "ring", "wink", "heart", "tear", "angry", "shades", "half", "odd", "look")
 MOUTHS = ("flat", "smile", "grin", "frown", "o", "tongue", "kiss", "wavy", "smirk", "open")
@@ -34,3 +35,15 @@ _FACES = {
 def face(emotion):
     """(eyes, mouth) for an emotion name; neutral for anything unknown."""
     return _FACES.get(emotion) or _FACES["neutral"]
+
+
+# Short ASCII status on the display's top line (the built-in font is ASCII only).
+_STATUS = {
+    "starting": "Starting", "wifi_configuring": "Wi-Fi setup", "activating": "Activating",
+    "activation": "Code", "upgrading": "Upgrading", "idle": "Ready", "connecting": "Connecting",
+    "listening": "Listening", "speaking": "Speaking", "error": "Error", "fatal_error": "Error",
+}
+
+
+def status(state):
+    return _STATUS.get(state, state)

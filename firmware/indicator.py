@@ -1,28 +1,14 @@
-# What the device shows: the server's llm.emotion (docs/protocol.md §3) and
-# the device state mapped to the status LED and the display's status line
-# (the faces themselves are in firmware/faces.py, loaded only with a display).
-# Pure tables, tested under both runtimes (host_tests/upy/test_indicator.py).
+# The status LED: the device state mapped to a colour and a pattern.
+# Pure tables, tested under both runtimes (host_tests/upy/test_indicator.py);
+# loaded by firmware/status.py only on a board with a status LED.
 #
-# The emotion names are the reference firmware's 21 faces; an unknown or
-# missing emotion shows as neutral. LED patterns follow the reference's
-# single-LED behaviour: blue while starting/connecting, red while
-# listening, green while speaking (tinted by the emotion on an RGB LED),
-# fast red blinking on an error, slow green blinking while an activation
-# code waits to be entered.
+# The patterns follow the reference's single-LED behaviour: blue while
+# starting/connecting, red while listening, green while speaking (tinted by
+# the reply's emotion on an RGB LED), fast red blinking on an error, slow
+# green blinking while an activation code waits to be entered.
 
-EMOTIONS = (
-    "neutral", "happy", "laughing", "funny", "sad", "angry", "crying", "loving",
-    "embarrassed", "surprised", "shocked", "thinking", "winking", "cool", "relaxed",
-    "delicious", "kissy", "confident", "sleepy", "silly", "confused",
-)
-
-def emotion_name(emotion):
-    """The emotion to show for a server value: one of EMOTIONS."""
-    return emotion if emotion in EMOTIONS else "neutral"
-
-
-# Display states: the device states (firmware/state.py names) plus "error",
-# which the device shows after a failed open or a lost network until the next press.
+# Shown states: the device states (firmware/state.py names) plus "activation"
+# and "error" (after a failed open or a lost network, until the next press).
 SOLID = "solid"
 BLINK_SLOW = "blink_slow"  # 500 ms on, 500 ms off
 BLINK_FAST = "blink_fast"  # 100 ms on, 100 ms off
@@ -50,14 +36,16 @@ _STATE_LED = {
 
 # Speaking colour by emotion on an RGB LED: warm for joy, blue for sorrow,
 # red for anger, pink for affection, violet for wonder; the rest stay green.
+# As 0xRRGGBB ints: as tuples they would be 20 more constant objects, which
+# stay resident with the module (1.3 KB on x64).
 _EMOTION_RGB = {
-    "happy": (40, 32, 0), "laughing": (48, 36, 0), "funny": (48, 24, 0), "relaxed": (24, 40, 8),
-    "delicious": (48, 20, 0), "confident": (40, 32, 8), "silly": (40, 16, 24),
-    "sad": (0, 8, 48), "crying": (0, 0, 48), "sleepy": (4, 4, 24),
-    "angry": (48, 0, 0),
-    "loving": (48, 4, 20), "kissy": (48, 8, 24), "embarrassed": (48, 12, 12),
-    "surprised": (24, 0, 48), "shocked": (32, 0, 48), "confused": (16, 8, 40), "thinking": (8, 16, 40),
-    "winking": (24, 40, 0), "cool": (0, 32, 40),
+    "happy": 0x282000, "laughing": 0x302400, "funny": 0x301800, "relaxed": 0x182808,
+    "delicious": 0x301400, "confident": 0x282008, "silly": 0x281018,
+    "sad": 0x000830, "crying": 0x000030, "sleepy": 0x040418,
+    "angry": 0x300000,
+    "loving": 0x300414, "kissy": 0x300818, "embarrassed": 0x300C0C,
+    "surprised": 0x180030, "shocked": 0x200030, "confused": 0x100828, "thinking": 0x081028,
+    "winking": 0x182800, "cool": 0x002028,
 }
 
 
@@ -67,7 +55,8 @@ def led(state, emotion=None, rgb=True):
     lit, (0, 0, 0) for off: it can show only on, off and blinking."""
     colour, pattern = _STATE_LED.get(state, (_DIM, OFF))
     if rgb and state == "speaking" and emotion in _EMOTION_RGB:
-        colour = _EMOTION_RGB[emotion]
+        c = _EMOTION_RGB[emotion]
+        colour = (c >> 16, (c >> 8) & 0xFF, c & 0xFF)
     if not rgb:
         colour = (0, 0, 0) if pattern == OFF else (1, 1, 1)
     return colour, pattern
@@ -79,15 +68,3 @@ def lit(pattern, ms):
         return False
     period = PERIOD_MS[pattern]
     return not period or (ms // period) % 2 == 0
-
-
-# Short ASCII status on the display's bottom line (the built-in font is ASCII only).
-_STATUS = {
-    "starting": "Starting", "wifi_configuring": "Wi-Fi setup", "activating": "Activating",
-    "activation": "Code", "upgrading": "Upgrading", "idle": "Ready", "connecting": "Connecting",
-    "listening": "Listening", "speaking": "Speaking", "error": "Error", "fatal_error": "Error",
-}
-
-
-def status(state):
-    return _STATUS.get(state, state)

@@ -39,12 +39,6 @@ class JitterBuffer:
         self.filling = True  # not playing yet: waiting for `prefill` frames
         self._draining = False
 
-    @property
-    def frame_bytes(self):
-        # The slot size under its name from when slots held decoded PCM
-        # (firmware/app.py still sizes by it).
-        return self.max_packet
-
     def push(self, mv, n=None, off=0):
         """Queue a copy of one packet (n bytes of mv from off; default: all
         of it); False (and dropped += 1) when full. Empty packets are ignored.

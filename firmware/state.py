@@ -28,21 +28,31 @@ NAMES = (
     "speaking", "upgrading", "activating", "audio_testing", "fatal_error", "draining",
 )
 
-# Allowed transitions: the reference's validator (docs/protocol.md §6.1) plus draining.
-ALLOWED = {
-    UNKNOWN: (STARTING,),
-    STARTING: (WIFI_CONFIGURING, ACTIVATING),
-    WIFI_CONFIGURING: (ACTIVATING, AUDIO_TESTING),
-    AUDIO_TESTING: (WIFI_CONFIGURING,),
-    ACTIVATING: (UPGRADING, IDLE, WIFI_CONFIGURING),
-    UPGRADING: (IDLE, ACTIVATING),
-    IDLE: (CONNECTING, LISTENING, SPEAKING, ACTIVATING, UPGRADING, WIFI_CONFIGURING),
-    CONNECTING: (IDLE, LISTENING),
-    LISTENING: (SPEAKING, IDLE),
-    SPEAKING: (LISTENING, IDLE, DRAINING),
-    DRAINING: (IDLE, LISTENING, SPEAKING),
-    FATAL_ERROR: (),
-}
+# Allowed transitions: the reference's validator (docs/protocol.md §6.1) plus
+# draining. One entry per state, in state order: a bit for each state the
+# device may move to from it (a tuple of ints is one small constant; a dict of
+# tuples would stay resident at five times the size).
+_ALLOWED = (
+    1 << STARTING,  # unknown
+    1 << WIFI_CONFIGURING | 1 << ACTIVATING,  # starting
+    1 << ACTIVATING | 1 << AUDIO_TESTING,  # wifi_configuring
+    1 << CONNECTING | 1 << LISTENING | 1 << SPEAKING | 1 << ACTIVATING | 1 << UPGRADING | 1 << WIFI_CONFIGURING,  # idle
+    1 << IDLE | 1 << LISTENING,  # connecting
+    1 << SPEAKING | 1 << IDLE,  # listening
+    1 << LISTENING | 1 << IDLE | 1 << DRAINING,  # speaking
+    1 << IDLE | 1 << ACTIVATING,  # upgrading
+    1 << UPGRADING | 1 << IDLE | 1 << WIFI_CONFIGURING,  # activating
+    1 << WIFI_CONFIGURING,  # audio_testing
+    0,  # fatal_error
+    1 << IDLE | 1 << LISTENING | 1 << SPEAKING,  # draining
+)
+
+
+def allowed(old, new):
+    """Whether the table lets the device move from state old to state new."""
+    return (_ALLOWED[old] >> new) & 1 == 1
+
+
 # States that exist only while a channel is wanted or open.
 SESSION_STATES = (CONNECTING, LISTENING, SPEAKING, DRAINING)
 
@@ -63,7 +73,7 @@ class Machine:
         """Move to `new` if the table allows it; same-state moves are no-ops."""
         if new == self.state:
             return True
-        if new not in ALLOWED[self.state]:
+        if not allowed(self.state, new):
             self.refused += 1
             log.warn(_TAG, "refused %s -> %s" % (NAMES[self.state], NAMES[new]))
             return False

@@ -14,11 +14,11 @@
 # on that output (no echo canceller here); after unmute() it waits a short
 # hangover for the room's echo to die away.
 #
-# feed() runs once per 60 ms frame: the sample loops are viper (dsp.mean_square
+# feed() runs once per 60 ms frame: the sample loops are viper (level.mean_square
 # and _zc below) and all state is small ints and preallocated buffers, so it
 # allocates nothing (proved with micropython.heap_lock() in
 # host_tests/test_voice_heap.py).
-from firmware import dsp
+from firmware import dsp, level
 
 try:
     from micropython import const
@@ -128,7 +128,7 @@ class Vad:
             self.head = 0
         if self.filled < self.slots:
             self.filled += 1
-        energy = dsp.mean_square(pcm, n)
+        energy = level.mean_square(pcm, n)
         if self.muted:
             return False
         if self.seen < _WARMUP_FRAMES:

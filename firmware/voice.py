@@ -1,9 +1,11 @@
 # The device's own voice and face: what it shows (firmware/status.py: LED and
-# display) and the local prompts it says (firmware/prompts.py), with no server
-# needed. Boot (firmware/startup.py, firmware/ota.py) and the Device call it
-# with what happened; prompts play through the Device's playback task.
+# display, made only on a board that has either) and the local prompts it says
+# (firmware/prompts.py), with no server needed. Boot (firmware/startup.py,
+# firmware/ota.py) and the Device call it with what happened; prompts play
+# through the Device's playback task.
 #   show(state)          a device state name: face, status line, LED
 #   emotion(name)        llm.emotion of the reply
+#   error(text)          the error face and LED for a short ASCII reason
 #   failed(step, text)   step: "wifi", "ota" or "server": the error face and
 #                        the "cannot reach ..." prompt naming the step
 #   activation(code)     show the code and read it digit by digit
@@ -16,7 +18,6 @@
 import asyncio
 
 from firmware import clock, log
-from firmware.status import Status
 
 SLOW_CONNECT_MS = 3000  # say "connecting" only when connecting takes longer than this
 _ERRORS = {"wifi": "err_wifi", "ota": "err_ota", "server": "err_server"}
@@ -25,7 +26,12 @@ _TAG = "voice"
 
 class Voice:
     def __init__(self, hal, language, speaker_rate, wake):
-        self.status = Status(hal)
+        self.status = None  # a status.Status on a board with a status LED or a display
+        if hal.has_led or hal.display is not None:
+            from firmware.status import Status
+
+            self.status = Status(hal)
+        self.state = "starting"  # the last state shown
         self.language = language
         self.speaker_rate = speaker_rate
         self.player = None  # a prompts.Player while there is something to say
@@ -33,10 +39,13 @@ class Voice:
         self._slow = None  # the pending "connecting" prompt's task
 
     def start(self):
-        self.status.start()
+        if self.status is not None:
+            self.status.start()
 
     def show(self, state, text=None):
-        self.status.show(state, text)
+        self.state = state
+        if self.status is not None:
+            self.status.show(state, text)
         if state in ("starting", "connecting"):
             if self._slow is None:
                 self._slow = asyncio.create_task(self._say_if_slow(state))
@@ -50,20 +59,26 @@ class Voice:
         except asyncio.CancelledError:
             return
         self._slow = None
-        if self.status.state == state:
+        if self.state == state:
             self.say("connecting")
 
     def emotion(self, name):
-        self.status.emotion(name)
+        if self.status is not None:
+            self.status.emotion(name)
+
+    def error(self, text):
+        self.state = "error"
+        if self.status is not None:
+            self.status.error(text)
 
     def failed(self, step, text):
         log.event("failed", {"step": step, "reason": text})
-        self.status.error(text)
+        self.error(text)
         self.say(_ERRORS[step])
 
     def activation(self, code):
         digits = ["digit_" + c for c in str(code) if "0" <= c <= "9"]
-        self.status.show("activation", ("Code " + str(code))[:14])
+        self.show("activation", ("Code " + str(code))[:14])
         self.say("activation", *digits)
 
     def say(self, *names):

@@ -31,8 +31,8 @@ PACKET = 484
 # under micropython: argv = pcm file, packets out, packets in, pcm out.
 DEVICE_SCRIPT = r"""
 import sys
-from firmware import adpcm, codec
-assert adpcm._encode is adpcm._encode_v and adpcm._decode is adpcm._decode_v, "viper not in use"
+from firmware import adpcm, adpcm_ref, codec
+assert adpcm._encode is not adpcm_ref.encode and adpcm._decode is not adpcm_ref.decode, "viper not in use"
 pcm_path, pkt_out, pkt_in, pcm_out = sys.argv[1:5]
 c = codec.create("adpcm", 16000, 60)
 pcm = bytearray(1920)

@@ -1,6 +1,7 @@
 """Zero-allocation proofs for the per-frame audio calls, under real MicroPython.
 
-One micropython subprocess imports firmware.dsp/framing/codec/jitter, warms
+One micropython subprocess imports the audio modules (dsp, level, the I2S
+slot conversion, framing, codec, jitter) and their pure references, warms
 each call up once (the first call of native code and attribute caches may
 allocate), then runs it repeatedly inside micropython.heap_lock(): any heap
 allocation raises MemoryError. gc.mem_alloc() deltas are recorded as well.
@@ -22,7 +23,8 @@ import gc
 import json
 import micropython
 import random
-from firmware import adpcm, codec, dsp, framing, jitter
+from firmware import adpcm, adpcm_ref, codec, dsp, dsp_ref, framing, jitter, level
+from firmware.hal import i2s_slots
 
 R = {}
 
@@ -57,9 +59,9 @@ out = bytearray(2 * 1441 + 64)
 prove("control_alloc", lambda: bytearray(4))
 
 # dsp
-prove("i2s32_to_s16", lambda: dsp.i2s32_to_s16(slots, s16, 960, 12))
+prove("i2s32_to_s16", lambda: i2s_slots.i2s32_to_s16(slots, s16, 960, 12))
 inplace = bytearray(slots)
-prove("i2s32_to_s16_in_place", lambda: dsp.i2s32_to_s16(inplace, inplace, 960, 12))
+prove("i2s32_to_s16_in_place", lambda: i2s_slots.i2s32_to_s16(inplace, inplace, 960, 12))
 g70 = dsp.volume_gain(70)
 prove("volume_gain", lambda: dsp.volume_gain(70))
 prove("apply_gain", lambda: dsp.apply_gain(pcm24k, 1440, g70))
@@ -70,15 +72,15 @@ down = dsp.Resampler(24000, 16000, 1440)
 prove("resample_24k_16k", lambda: down.process(pcm24k, 1440, out))
 same = dsp.Resampler(16000, 16000, 960)
 prove("resample_same_rate", lambda: same.process(pcm16k, 960, out))
-prove("level_dbfs", lambda: dsp.level_dbfs(pcm16k, 960))
+prove("level_dbfs", lambda: level.level_dbfs(pcm16k, 960))
 prove("copy_bytes", lambda: dsp.copy_bytes(out, 3, pcm16k, 1, 1000))
 
-# The pure fallbacks' sample loops (what CPython runs) allocate nothing either.
-prove("pure_i2s", lambda: dsp._i2s_py(slots, s16, 960, 12), 1)
-prove("pure_gain", lambda: dsp._gain_py(pcm24k, 1440, 0, g70), 1)
+# The pure sample loops (what CPython runs) allocate nothing either.
+prove("pure_i2s", lambda: dsp_ref.i2s32_to_s16(slots, s16, 960, 12), 1)
+prove("pure_gain", lambda: dsp_ref.gain(pcm24k, 1440, 0, g70), 1)
 up_st = dsp.Resampler(16000, 24000, 960)._st
-prove("pure_resample", lambda: dsp._resample_py(pcm16k, 960, out, up_st), 1)
-prove("pure_mean_square", lambda: dsp._ms_py(pcm16k, 960), 1)
+prove("pure_resample", lambda: dsp_ref.resample(pcm16k, 960, out, up_st), 1)
+prove("pure_mean_square", lambda: dsp_ref.mean_square(pcm16k, 960), 1)
 
 # framing
 for v in (1, 2, 3):
@@ -111,8 +113,8 @@ prove("adpcm_decode_into_offset", lambda: a.decode_into(aframed, dec, 16, a.max_
 a24 = codec.create("adpcm", 24000, 60)
 a24pkt = memoryview(bytearray(a24.max_packet))
 prove("adpcm_encode_24k", lambda: a24.encode_into(frame24_mv, a24pkt))
-prove("pure_adpcm_encode", lambda: adpcm._encode_py(pcm16k, 960, apkt, a._state, adpcm.STEPS, adpcm._INDEX_UP1), 1)
-prove("pure_adpcm_decode", lambda: adpcm._decode_py(apkt, 0, 960, dec, adpcm.STEPS, adpcm._INDEX_UP1), 1)
+prove("pure_adpcm_encode", lambda: adpcm_ref.encode(pcm16k, 960, apkt, a._state, adpcm.STEPS, adpcm._INDEX_UP1), 1)
+prove("pure_adpcm_decode", lambda: adpcm_ref.decode(apkt, 0, 960, dec, adpcm.STEPS, adpcm._INDEX_UP1), 1)
 
 # jitter buffer: steady state, overflow drop, underrun, flush, drain
 jb = jitter.JitterBuffer(4, 2880, 2)

@@ -18,7 +18,7 @@ import gc
 import json
 import micropython
 import sys
-from firmware import display, indicator, prompt_file, prompts, vad
+from firmware import display, prompt_file, prompts, status, vad
 from firmware.hal.sim_display import SimDisplay
 
 OUT = sys.argv[1]
@@ -99,7 +99,7 @@ R["frames_after_each_set"] = asyncio.run(draw_all())
 # Every emotion's face differs from every other one.
 face = display.Face()
 seen = {}
-for e in indicator.EMOTIONS:
+for e in status.EMOTIONS:
     face.draw("speaking", e, e)
     seen[bytes(face.buf)] = e
 R["distinct_faces"] = len(seen)

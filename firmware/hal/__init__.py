@@ -12,7 +12,9 @@
 #                            await .write(buf) s16le mono at board.SPEAKER_RATE
 #   button                   await .event() -> "press" | "release"; .pressed() -> bool now
 #   wlan, ap                 network.WLAN station / access point (sim: firmware/hal/sim_wlan.py), or None
-#   led(on)
+#   has_led                  whether the board has a status LED (its profile's LED_PIN): without
+#                            one, and without a display, nothing of firmware/status.py loads
+#   led(on)                  the LED on or off (a no-op without one; boot blinks it)
 #   led_colour((r, g, b))    optional: an RGB status LED (WS2812); led() is then its on/off
 #   display                  a 128x64 monochrome panel (.pages, await .write_page(i, view),
 #                            await .flush()), or None (firmware/display.py draws on it)

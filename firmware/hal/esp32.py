@@ -14,7 +14,8 @@ import network
 from machine import I2S, Pin
 from micropython import const
 
-from firmware import clock, dsp, log
+from firmware import clock, log
+from firmware.hal.i2s_slots import i2s32_to_s16
 
 _TAG = "hal"
 _DEBOUNCE_MS = const(30)
@@ -168,7 +169,7 @@ class Mic:
                 self._due = time.ticks_add(now, frame_ms + self._dma_ms)  # resync after a short read or a stall
             else:
                 self._due = time.ticks_add(self._due, frame_ms)
-        dsp.i2s32_to_s16(self.raw, self._buf, need >> 2, self.shift)
+        i2s32_to_s16(self.raw, self._buf, need >> 2, self.shift)
         return -1
 
 
@@ -286,7 +287,8 @@ class Hal:
         self.speaker = Speaker(board)
         self.button = Button(board.BUTTON_PIN)
         self._led_pin = self._led_rgb = None
-        if board.LED_PIN is not None:
+        self.has_led = board.LED_PIN is not None
+        if self.has_led:
             if getattr(board, "LED_WS2812", False):
                 import neopixel
 

@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
     import ujson as json
 
 from firmware import clock, log
-from firmware.hal.wavfile import PcmPipeReader, WavReader, WavWriter
+from firmware.hal.wavfile import WavReader, WavWriter
 
 SETTINGS = "sim.json"
 _TAG = "sim"
@@ -58,7 +58,12 @@ class Mic:
 
     def __init__(self, path, rate, speed, pipe=False):
         self.pipe = pipe
-        self.wav = PcmPipeReader(path) if pipe else WavReader(path)
+        if pipe:
+            from firmware.hal.pcm_pipe import PcmPipeReader
+
+            self.wav = PcmPipeReader(path)
+        else:
+            self.wav = WavReader(path)
         if self.wav.rate not in (0, rate) or self.wav.channels != 1:
             raise ValueError("mic WAV %s must be %d Hz mono, is %d Hz x%d"
                              % (path, rate, self.wav.rate, self.wav.channels))
@@ -153,6 +158,7 @@ class Hal:
         self.mic = Mic(opts["mic"], board.MIC_RATE, speed, opts.get("mic_pipe", False))
         self.speaker = Speaker(opts["out"], board.SPEAKER_RATE, speed, opts.get("out_pipe", False))
         self.button = Button(opts.get("button_held", False))
+        self.has_led = board.LED_PIN is not None  # the sim board has none: its led() only logs
         self.display = None
         if opts.get("display"):
             from firmware.hal.sim_display import SimDisplay

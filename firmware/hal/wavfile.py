@@ -1,10 +1,8 @@
 # Minimal 16-bit PCM WAV reading and writing for the simulator's mic and
-# speaker, to files or pipes. Runs on MicroPython: no wave module, reads via readinto.
+# speaker, to files or pipes (a piped mic gets raw PCM: firmware/hal/pcm_pipe.py).
+# Runs on MicroPython: no wave module, reads via readinto. A file that is not
+# a 16-bit PCM WAV raises ValueError.
 import struct
-
-
-class WavError(ValueError):
-    pass
 
 
 class WavReader:
@@ -14,22 +12,22 @@ class WavReader:
         self.f = open(path, "rb")
         head = self.f.read(12)
         if len(head) < 12 or head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise WavError("%s is not a RIFF/WAVE file" % path)
+            raise ValueError("%s is not a RIFF/WAVE file" % path)
         self.rate = self.channels = 0
         while True:
             ch = self.f.read(8)
             if len(ch) < 8:
-                raise WavError("%s has no data chunk" % path)
+                raise ValueError("%s has no data chunk" % path)
             cid, size = ch[0:4], struct.unpack("<I", ch[4:8])[0]
             if cid == b"fmt ":
                 fmt = self.f.read(size + (size & 1))
                 tag, self.channels, self.rate = struct.unpack("<HHI", fmt[0:8])
                 bits = struct.unpack("<H", fmt[14:16])[0]
                 if tag != 1 or bits != 16:
-                    raise WavError("%s must be 16-bit PCM (format %d, %d bits)" % (path, tag, bits))
+                    raise ValueError("%s must be 16-bit PCM (format %d, %d bits)" % (path, tag, bits))
             elif cid == b"data":
                 if not self.rate:
-                    raise WavError("%s: data before fmt chunk" % path)
+                    raise ValueError("%s: data before fmt chunk" % path)
                 self.data_start = self.f.tell()
                 self.data_len = size
                 return
@@ -50,30 +48,6 @@ class WavReader:
             n = self.f.readinto(memoryview(mv)[: self.remaining]) or 0
         self.remaining -= n
         for i in range(n, want):
-            mv[i] = 0
-        return n
-
-    def close(self):
-        self.f.close()
-
-
-class PcmPipeReader:
-    """Raw s16le mono PCM from a pipe (tools.sim checked the WAV header on its
-    side). Blocks until data comes, which paces it; after the writer closes,
-    silence."""
-
-    rate = 0  # whatever the sender checked
-    channels = 1
-
-    def __init__(self, path):
-        self.f = open(path, "rb")
-
-    def rewind(self):
-        pass  # a live stream has no beginning to go back to
-
-    def readinto(self, mv):
-        n = self.f.readinto(mv) or 0  # a blocking file read waits for the whole frame
-        for i in range(n, len(mv)):
             mv[i] = 0
         return n
 

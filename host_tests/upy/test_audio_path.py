@@ -33,6 +33,11 @@ def test_downlink_buffers_follow_the_codec_and_the_negotiated_rate():
     usual = codec.create("pcm", 16000, 60)
     jitter = a.jitter
     assert len(a.pkt_play) == usual.max_packet and len(a.pcm_play) == 2 * usual.frame_samples
+    # ... and so are the resampler to the 24 kHz speaker and its buffer, which that hello keeps.
+    resampler, spk = a.resampler, a.pcm_spk
+    assert resampler.in_rate == 16000 and len(spk) == 2 * resampler.max_out(usual.frame_samples)
+    a.start_downlink(_hello(rate=16000))
+    assert a.resampler is resampler and a.pcm_spk is spk and a.jitter is jitter
     a.start_downlink(_hello(rate=8000))  # smaller frames: the same buffers
     assert a.jitter is jitter and a.resampler is not None and len(a.pcm_spk) >= 2 * 1440
     a.start_downlink(_hello(rate=16000))

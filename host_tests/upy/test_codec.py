@@ -1,7 +1,8 @@
 # codec: pcm passthrough and IMA-ADPCM behind the encode_into/decode_into interface.
 import math
+import sys
 
-from firmware import adpcm, codec
+from firmware import adpcm, adpcm_ref, codec
 from host_tests.upy.checks import raises
 
 
@@ -161,7 +162,7 @@ def test_adpcm_errors():
     raises(lambda: c.decode_into(bytes(10), out, 8, 4), "outside")
     raises(lambda: c.encode_into(bytearray(1918), bytearray(484)), "1918 bytes")
     raises(lambda: c.encode_into(bytearray(1920), bytearray(100)), "output 100")
-    raises(lambda: adpcm.encode(bytearray(6), 3, bytearray(8), adpcm.new_state()), "even")
+    raises(lambda: adpcm.AdpcmCodec(11025, 60), "661 samples", "even")
 
 
 def test_adpcm_clips_at_full_scale():
@@ -179,3 +180,33 @@ def test_adpcm_clips_at_full_scale():
         c.decode_into(pkt, out)
     assert max(_s16(out, i) for i in range(960)) > 30000
     assert min(_s16(out, i) for i in range(960)) < -30000
+
+
+def test_adpcm_packed_step_table_is_the_published_one():
+    assert len(adpcm.STEPS) == 2 * len(adpcm_ref.STEP_TABLE) == 2 * (adpcm.MAX_INDEX + 1)
+    for i, step in enumerate(adpcm_ref.STEP_TABLE):
+        assert adpcm.STEPS[2 * i] | (adpcm.STEPS[2 * i + 1] << 8) == step, i
+
+
+def test_adpcm_viper_matches_pure():
+    if adpcm._encode is adpcm_ref.encode:
+        return  # CPython: only the pure versions exist (and are tested above)
+    pcm = _tone(960, 14000, 29)
+    a, b = bytearray(484), bytearray(484)
+    sa, sb = bytearray(b"\x10\x80\x20\x00"), bytearray(b"\x10\x80\x20\x00")
+    for _ in range(3):
+        adpcm._encode(pcm, 960, a, sa, adpcm.STEPS, adpcm._INDEX_UP1)
+        adpcm_ref.encode(pcm, 960, b, sb, adpcm.STEPS, adpcm._INDEX_UP1)
+        assert a == b and sa == sb
+    da, db = bytearray(1920), bytearray(1920)
+    adpcm._decode(a, 0, 960, da, adpcm.STEPS, adpcm._INDEX_UP1)
+    adpcm_ref.decode(a, 0, 960, db, adpcm.STEPS, adpcm._INDEX_UP1)
+    assert da == db
+
+
+def test_each_format_loads_only_its_own_codec():
+    for fmt, other in (("adpcm", "firmware.pcm"), ("pcm", "firmware.adpcm")):
+        for name in ("firmware.pcm", "firmware.adpcm"):
+            sys.modules.pop(name, None)
+        assert codec.create(fmt, 16000, 60).fmt == fmt
+        assert "firmware." + fmt in sys.modules and other not in sys.modules, fmt

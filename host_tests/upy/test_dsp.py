@@ -1,9 +1,12 @@
-# dsp: I2S conversion, volume curve and gain, resampler, level; and, under
-# MicroPython, the viper versions agree with the pure ones on random data.
+# The sample loops: I2S conversion (firmware/hal/i2s_slots.py), volume curve
+# and gain, resampler (firmware/dsp.py), level (firmware/level.py); and, under
+# MicroPython, the viper versions agree with the pure ones (firmware/dsp_ref.py)
+# on random data.
 import math
 import random
 
-from firmware import dsp
+from firmware import dsp, dsp_ref, level
+from firmware.hal import i2s_slots
 from host_tests.upy.checks import raises
 
 
@@ -56,7 +59,7 @@ def _crossings(vals):
 def test_i2s_shift_and_clip():
     slots = [0, 0x1000, 0xFFFFF000, 0xFFFFFFFF, 0x07FFF000, 0x08000000, 0x7FFFFFFF, 0x80000000, 0xF8001000, 0xF7FFF000]
     dst = bytearray(2 * len(slots))
-    dsp.i2s32_to_s16(_pack32(slots), dst, len(slots), 12)
+    i2s_slots.i2s32_to_s16(_pack32(slots), dst, len(slots), 12)
     # >> is arithmetic (-1 stays -1); clipping is symmetric at +-32767 like
     # the reference, so the most negative slot gives -32767, not -32768.
     assert _unpack16(dst) == [0, 1, -1, -1, 32767, 32767, 32767, -32767, -32767, -32767], _unpack16(dst)
@@ -65,11 +68,11 @@ def test_i2s_shift_and_clip():
 def test_i2s_other_shifts():
     src = _pack32([0x12345678, 0xFEDCBA98])
     dst = bytearray(4)
-    dsp.i2s32_to_s16(src, dst, 2, 16)
+    i2s_slots.i2s32_to_s16(src, dst, 2, 16)
     assert _unpack16(dst) == [0x1234, 0xFEDC - 0x10000]
-    dsp.i2s32_to_s16(_pack32([100, -100]), dst, 2, 0)
+    i2s_slots.i2s32_to_s16(_pack32([100, -100]), dst, 2, 0)
     assert _unpack16(dst) == [100, -100]
-    dsp.i2s32_to_s16(_pack32([-(1 << 31), (1 << 31) - 1]), dst, 2, 31)
+    i2s_slots.i2s32_to_s16(_pack32([-(1 << 31), (1 << 31) - 1]), dst, 2, 31)
     assert _unpack16(dst) == [-1, 0]
 
 
@@ -77,19 +80,19 @@ def test_i2s_in_place_and_partial():
     vals = [(i * 40503) << 12 for i in range(-50, 50)]
     src = _pack32(vals)
     ref = bytearray(200)
-    dsp.i2s32_to_s16(bytes(src), ref, 100, 12)
-    dsp.i2s32_to_s16(src, src, 100, 12)  # one buffer, converted in place
+    i2s_slots.i2s32_to_s16(bytes(src), ref, 100, 12)
+    i2s_slots.i2s32_to_s16(src, src, 100, 12)  # one buffer, converted in place
     assert src[:200] == ref
     dst = bytearray(b"\x55" * 8)
-    dsp.i2s32_to_s16(_pack32([4096, 8192, 0, 0]), dst, 2, 12)
+    i2s_slots.i2s32_to_s16(_pack32([4096, 8192, 0, 0]), dst, 2, 12)
     assert dst == b"\x01\x00\x02\x00\x55\x55\x55\x55"
 
 
 def test_i2s_errors():
-    raises(lambda: dsp.i2s32_to_s16(bytearray(16), bytearray(8), 5, 12), "5 samples")
-    raises(lambda: dsp.i2s32_to_s16(bytearray(16), bytearray(6), 4, 12), "4 samples")
-    raises(lambda: dsp.i2s32_to_s16(bytearray(16), bytearray(8), 4, 32), "shift 32")
-    raises(lambda: dsp.i2s32_to_s16(bytearray(16), bytearray(8), 4, -1), "shift -1")
+    raises(lambda: i2s_slots.i2s32_to_s16(bytearray(16), bytearray(8), 5, 12), "5 samples")
+    raises(lambda: i2s_slots.i2s32_to_s16(bytearray(16), bytearray(6), 4, 12), "4 samples")
+    raises(lambda: i2s_slots.i2s32_to_s16(bytearray(16), bytearray(8), 4, 32), "shift 32")
+    raises(lambda: i2s_slots.i2s32_to_s16(bytearray(16), bytearray(8), 4, -1), "shift -1")
 
 
 # ------------------------------------------------------------------- volume
@@ -240,19 +243,19 @@ def test_resample_errors():
 
 
 def test_level_dbfs():
-    assert dsp.level_dbfs(bytearray(1920), 960) == dsp.LEVEL_FLOOR == -96
-    assert dsp.level_dbfs(_pack16([32767, -32767] * 480), 960) == 0
-    assert dsp.level_dbfs(_pack16([-32768] * 960), 960) == 0
-    assert dsp.level_dbfs(_pack16(_sine(500, 16000, 960, 32767)), 960) == -3
-    assert dsp.level_dbfs(_pack16(_sine(500, 16000, 960, 3277)), 960) == -23
-    assert dsp.level_dbfs(_pack16([1, -1] * 480), 960) == -90
-    assert dsp.level_dbfs(_pack16([1000] * 10), 10) == -30  # 20*log10(1000/32768) = -30.3
+    assert level.level_dbfs(bytearray(1920), 960) == level.LEVEL_FLOOR == -96
+    assert level.level_dbfs(_pack16([32767, -32767] * 480), 960) == 0
+    assert level.level_dbfs(_pack16([-32768] * 960), 960) == 0
+    assert level.level_dbfs(_pack16(_sine(500, 16000, 960, 32767)), 960) == -3
+    assert level.level_dbfs(_pack16(_sine(500, 16000, 960, 3277)), 960) == -23
+    assert level.level_dbfs(_pack16([1, -1] * 480), 960) == -90
+    assert level.level_dbfs(_pack16([1000] * 10), 10) == -30  # 20*log10(1000/32768) = -30.3
 
 
 def test_level_errors():
-    raises(lambda: dsp.level_dbfs(bytearray(10), 0), "n_samples 0")
-    raises(lambda: dsp.level_dbfs(bytearray(10), 6), "n_samples 6")
-    raises(lambda: dsp.level_dbfs(bytearray(40000), 20000), "n_samples 20000")
+    raises(lambda: level.level_dbfs(bytearray(10), 0), "n_samples 0")
+    raises(lambda: level.level_dbfs(bytearray(10), 6), "n_samples 6")
+    raises(lambda: level.level_dbfs(bytearray(40000), 20000), "n_samples 20000")
 
 
 # ------------------------------------------------------------------- copy
@@ -274,23 +277,23 @@ def test_copy_bytes():
 
 
 def test_viper_matches_pure():
-    if dsp._i2s_v is None:
+    if dsp._copy is dsp_ref.copy:
         return  # CPython: only the pure versions exist (and are tested above)
     src = _rand_bytes(4 * 960, 2)
     for shift in (0, 8, 12, 16, 20):
         a, b = bytearray(1920), bytearray(1920)
-        dsp._i2s_v(src, a, 960, shift)
-        dsp._i2s_py(src, b, 960, shift)
+        i2s_slots._i2s(src, a, 960, shift)
+        dsp_ref.i2s32_to_s16(src, b, 960, shift)
         assert a == b, shift
     pcm = _rand_bytes(2880, 3)
     for g in (0, 1, 20000, 32112, 65535, 65537, 200000, 1 << 20):
         a, b = bytearray(pcm), bytearray(pcm)
-        dsp._gain_v(a, 1440, g >> 16, g & 0xFFFF)
-        dsp._gain_py(b, 1440, g >> 16, g & 0xFFFF)
+        dsp._gain(a, 1440, g >> 16, g & 0xFFFF)
+        dsp_ref.gain(b, 1440, g >> 16, g & 0xFFFF)
         assert a == b, g
     for n in (1, 7, 960, 1440):
-        assert dsp._ms_v(pcm, n) == dsp._ms_py(pcm, n), n
-    assert dsp._ms_v(_pack16([-32768] * 16), 16) == dsp._ms_py(_pack16([-32768] * 16), 16)
+        assert level._ms(pcm, n) == dsp_ref.mean_square(pcm, n), n
+    assert level._ms(_pack16([-32768] * 16), 16) == dsp_ref.mean_square(_pack16([-32768] * 16), 16)
     for a_rate, b_rate in ((16000, 24000), (24000, 16000), (22050, 16000)):
         rv = dsp.Resampler(a_rate, b_rate, 1440)
         rp = dsp.Resampler(a_rate, b_rate, 1440)
@@ -299,12 +302,13 @@ def test_viper_matches_pure():
         for k in range(4):
             chunk = pcm[: 2 * (1440 - 333 * k)]
             n = len(chunk) // 2
-            nv = dsp._resample_v(chunk, n, dv, rv._st)
-            np_ = dsp._resample_py(chunk, n, dp, rp._st)
+            nv = dsp._resample(chunk, n, dv, rv._st)
+            np_ = dsp_ref.resample(chunk, n, dp, rp._st)
             assert nv == np_ and dv[: 2 * nv] == dp[: 2 * np_], (a_rate, b_rate, k)
             assert list(rv._st[:3]) == list(rp._st[:3])
     for doff, soff, n in ((0, 0, 1920), (1, 2, 1001), (4, 4, 12)):
         a, b = bytearray(2000), bytearray(2000)
-        dsp._copy_v(a, doff, pcm, soff, n)
-        dsp._copy_py(b, doff, pcm, soff, n)
+        dsp._copy(a, doff, pcm, soff, n)
+        dsp_ref.copy(b, doff, pcm, soff, n)
         assert a == b
+

@@ -1,12 +1,12 @@
-# Emotion and state -> face and LED, under MicroPython and CPython.
-from firmware import faces
+# Emotion and state -> face, status word and LED, under MicroPython and CPython.
+from firmware import faces, status
 from firmware import indicator as ind
 
 
 def test_every_reference_emotion_has_its_own_known_face():
-    assert len(ind.EMOTIONS) == 21
+    assert len(status.EMOTIONS) == 21
     seen = set()
-    for e in ind.EMOTIONS:
+    for e in status.EMOTIONS:
         eyes, mouth = faces.face(e)
         assert eyes in faces.EYES and mouth in faces.MOUTHS, e
         seen.add((eyes, mouth))
@@ -14,9 +14,9 @@ def test_every_reference_emotion_has_its_own_known_face():
 
 
 def test_unknown_or_missing_emotion_is_neutral():
-    assert ind.emotion_name("grumpy") == "neutral"
-    assert ind.emotion_name(None) == "neutral"
-    assert ind.emotion_name("happy") == "happy"
+    assert status.emotion_name("grumpy") == "neutral"
+    assert status.emotion_name(None) == "neutral"
+    assert status.emotion_name("happy") == "happy"
     assert faces.face("grumpy") == faces.face("neutral")
 
 
@@ -52,5 +52,5 @@ def test_blink_patterns_over_time():
 
 def test_status_words_are_short_ascii():
     for state in ("starting", "idle", "connecting", "listening", "speaking", "error", "activation"):
-        s = ind.status(state)
+        s = faces.status(state)
         assert 0 < len(s) <= 14 and all(32 <= ord(c) < 127 for c in s), s

@@ -46,12 +46,34 @@ def test_every_input_in_every_state_takes_an_allowed_move():
                         where = (button, listen, S.NAMES[st], link, mode, name)
                         assert c.m.refused == 0, where
                         new = c.m.state
-                        assert new == st or new in S.ALLOWED[st], where
+                        assert new == st or S.allowed(st, new), where
                         assert (new, c.link) in REACHABLE, where
                         if new == S.IDLE and st in (S.LISTENING, S.SPEAKING) and name != "release":
                             assert (S.MIC_OFF, None) in acts, where
                         if (S.OPEN, None) in acts:
                             assert link in (S.LINK_DOWN, S.LINK_CLOSING) and c.link == S.LINK_OPENING, where
+
+
+def test_transition_table_is_the_reference_one():
+    # docs/protocol.md §6.1, plus draining (ours).
+    table = {
+        S.UNKNOWN: (S.STARTING,),
+        S.STARTING: (S.WIFI_CONFIGURING, S.ACTIVATING),
+        S.WIFI_CONFIGURING: (S.ACTIVATING, S.AUDIO_TESTING),
+        S.AUDIO_TESTING: (S.WIFI_CONFIGURING,),
+        S.ACTIVATING: (S.UPGRADING, S.IDLE, S.WIFI_CONFIGURING),
+        S.UPGRADING: (S.IDLE, S.ACTIVATING),
+        S.IDLE: (S.CONNECTING, S.LISTENING, S.SPEAKING, S.ACTIVATING, S.UPGRADING, S.WIFI_CONFIGURING),
+        S.CONNECTING: (S.IDLE, S.LISTENING),
+        S.LISTENING: (S.SPEAKING, S.IDLE),
+        S.SPEAKING: (S.LISTENING, S.IDLE, S.DRAINING),
+        S.DRAINING: (S.IDLE, S.LISTENING, S.SPEAKING),
+        S.FATAL_ERROR: (),
+    }
+    assert sorted(table) == list(range(len(S.NAMES)))
+    for old, moves in table.items():
+        for new in range(len(S.NAMES)):
+            assert S.allowed(old, new) == (new in moves), (S.NAMES[old], S.NAMES[new])
 
 
 def test_transition_table_refuses_invalid_moves():

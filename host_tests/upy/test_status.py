@@ -18,6 +18,7 @@ async def until(cond, ms=3000):
 
 
 class RgbHal:
+    has_led = True
     display = None
 
     def __init__(self):
@@ -28,6 +29,7 @@ class RgbHal:
 
 
 class PlainHal:
+    has_led = True
     display = None
 
     def __init__(self):
@@ -83,3 +85,32 @@ async def test_plain_led_is_on_off():
     assert await until(lambda: hal.lit and hal.lit[-1] is True), hal.lit
     s.show("idle")
     assert await until(lambda: hal.lit[-1] is False), hal.lit
+
+
+class NoLedHal:
+    """A board with a display but no status LED: Status must never drive one."""
+
+    has_led = False
+    display = None  # the display itself is tested through the simulator (test_voice_device.py)
+
+    def __init__(self):
+        self.lit = []
+
+    def led(self, on):
+        self.lit.append(on)
+
+
+async def test_without_a_led_the_error_still_times_out():
+    if not ON_UPY:
+        return
+    hal = NoLedHal()
+    s = status.Status(hal)
+    status.ERROR_SHOW_MS, saved = 350, status.ERROR_SHOW_MS
+    try:
+        s.start()
+        s.error("No server")
+        assert (s.state, s.mood, s.pattern) == ("error", "sad", "off")
+        assert await until(lambda: s.state == "idle"), s.state
+        assert s.mood == "neutral" and hal.lit == [], hal.lit
+    finally:
+        status.ERROR_SHOW_MS = saved

@@ -26,14 +26,15 @@ import math
 import random
 import sys
 import time
-from firmware import adpcm, codec, dsp, framing, jitter
+from firmware import adpcm, adpcm_ref, codec, dsp, dsp_ref, framing, jitter, level
+from firmware.hal import i2s_slots
 
 FRAMES = int(sys.argv[1])
-VIPER = {(dsp, n): getattr(dsp, n) for n in ("_copy", "_i2s", "_gain", "_resample", "_ms")}
-VIPER.update({(adpcm, "_encode"): adpcm._encode_v, (adpcm, "_decode"): adpcm._decode_v})
-PURE = {(dsp, "_copy"): dsp._copy_py, (dsp, "_i2s"): dsp._i2s_py, (dsp, "_gain"): dsp._gain_py,
-        (dsp, "_resample"): dsp._resample_py, (dsp, "_ms"): dsp._ms_py,
-        (adpcm, "_encode"): adpcm._encode_py, (adpcm, "_decode"): adpcm._decode_py}
+LOOPS = ((dsp, "_copy", dsp_ref.copy), (i2s_slots, "_i2s", dsp_ref.i2s32_to_s16), (dsp, "_gain", dsp_ref.gain),
+         (dsp, "_resample", dsp_ref.resample), (level, "_ms", dsp_ref.mean_square),
+         (adpcm, "_encode", adpcm_ref.encode), (adpcm, "_decode", adpcm_ref.decode))
+VIPER = {(mod, k): getattr(mod, k) for mod, k, _ in LOOPS}
+PURE = {(mod, k): ref for mod, k, ref in LOOPS}
 
 
 def use(impl):
@@ -109,11 +110,11 @@ def jb_cycle():
 
 
 CASES = (
-    ("i2s32_to_s16 960 (mic 16k)", lambda: dsp.i2s32_to_s16(slots, s16, 960, 12), True),
+    ("i2s32_to_s16 960 (mic 16k)", lambda: i2s_slots.i2s32_to_s16(slots, s16, 960, 12), True),
     ("apply_gain 1440 (spk 24k)", lambda: dsp.apply_gain(pcm24k, 1440, g70), True),
     ("resample 16k->24k 960 in", lambda: up.process(pcm16k, 960, out), True),
     ("resample 24k->16k 1440 in", lambda: down.process(pcm24k, 1440, out), True),
-    ("level_dbfs 960", lambda: dsp.level_dbfs(pcm16k, 960), True),
+    ("level_dbfs 960", lambda: level.level_dbfs(pcm16k, 960), True),
     ("codec pcm decode_into 2880 B", lambda: c.decode_into(pkt, dec), True),
     ("codec pcm encode_into 1920 B", lambda: pcm16.encode_into(speech16, pcm16_pkt), True),
     ("codec pcm decode_into 1920 B", lambda: pcm16.decode_into(pcm16_pkt, ad16_out), True),

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from firmware import dsp
+from firmware.hal.i2s_slots import i2s32_to_s16
 from tools.harness.pipeline import Pipeline
 
 N = 2000
@@ -33,5 +33,5 @@ res["downlink_16k_resampled_us"] = per_frame(p16.downlink)
 p16.close()
 raw = bytearray(3840)
 pcm = bytearray(1920)
-res["i2s32_to_s16_us"] = per_frame(lambda: dsp.i2s32_to_s16(raw, pcm, 960, 12))
+res["i2s32_to_s16_us"] = per_frame(lambda: i2s32_to_s16(raw, pcm, 960, 12))
 print("BENCH " + json.dumps(res))
