@@ -4,8 +4,9 @@ One micropython subprocess imports the audio modules (dsp, level, the I2S
 slot conversion, framing, codec, jitter) and their pure references, warms
 each call up once (the first call of native code and attribute caches may
 allocate), then runs it repeatedly inside micropython.heap_lock(): any heap
-allocation raises MemoryError. gc.mem_alloc() deltas are recorded as well.
-A deliberately allocating control call proves the harness can fail.
+allocation raises MemoryError. gc.mem_alloc() deltas are recorded as well
+(host_tests/heap_proof.py). A deliberately allocating control call proves the
+harness can fail.
 """
 
 import json
@@ -15,35 +16,20 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 SCRIPT = r"""
-import gc
 import json
-import micropython
 import random
 from firmware import adpcm, adpcm_ref, codec, dsp, dsp_ref, framing, jitter, level
 from firmware.hal import i2s_slots
+from heap_proof import Proofs
 
-R = {}
-
-
-def prove(name, fn, reps=8):
-    fn()
-    gc.collect()
-    before = gc.mem_alloc()
-    err = None
-    micropython.heap_lock()
-    try:
-        i = 0
-        while i < reps:
-            fn()
-            i += 1
-    except MemoryError:
-        err = "MemoryError"
-    micropython.heap_unlock()
-    R[name] = [err, gc.mem_alloc() - before]
+proofs = Proofs(reps=8)
+prove = proofs.prove
+R = proofs.results
 
 
 def noise(n, seed):
@@ -206,9 +192,10 @@ CALLS = [
 
 @pytest.fixture(scope="module")
 def heap_report(tmp_path_factory):
-    path = tmp_path_factory.mktemp("heap") / "heap_proof.py"
+    path = tmp_path_factory.mktemp("heap") / "audio_heap.py"
     path.write_text(SCRIPT)
-    env = dict(os.environ, MICROPYPATH=ROOT + ":" + os.path.join(ROOT, "lib"))
+    # host_tests/ for heap_proof, the proofs' helper.
+    env = dict(os.environ, MICROPYPATH=":".join((ROOT, os.path.join(ROOT, "lib"), HERE)))
     p = subprocess.run(
         [MICROPYTHON, "-X", "heapsize=256k", str(path)],
         capture_output=True,

@@ -1,8 +1,8 @@
 """The device's voice and face under real MicroPython: zero-allocation proofs
 for the voice detector, the display's idle path and prompt playback (inside
-micropython.heap_lock(), with a control call that must fail), and the faces
-drawn with framebuf (distinct per emotion) through the simulator's display,
-which writes a frame only when it changed."""
+micropython.heap_lock(), by host_tests/heap_proof.py, with a control call that
+must fail), and the faces drawn with framebuf (distinct per emotion) through
+the simulator's display, which writes a frame only when it changed."""
 
 import os
 import subprocess
@@ -12,34 +12,20 @@ import pytest
 from tools.common.png import frame_to_png
 from tools.harness.upy import ROOT, env, json_lines, micropython_binary
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 SCRIPT = r"""
 import asyncio
-import gc
 import json
-import micropython
 import sys
 from firmware import display, prompt_file, prompts, status, vad
 from firmware.hal.sim_display import SimDisplay
+from heap_proof import Proofs
 
 OUT = sys.argv[1]
-R = {}
-
-
-def prove(name, fn, reps=20):
-    fn()
-    gc.collect()
-    before = gc.mem_alloc()
-    err = None
-    micropython.heap_lock()
-    try:
-        i = 0
-        while i < reps:
-            fn()
-            i += 1
-    except MemoryError:
-        err = "MemoryError"
-    micropython.heap_unlock()
-    R[name] = [err, gc.mem_alloc() - before]
+proofs = Proofs(reps=20)
+prove = proofs.prove
+R = proofs.results
 
 
 prove("control_alloc", lambda: bytearray(4))
@@ -143,7 +129,7 @@ def report(tmp_path_factory):
     script = out / "voice_heap.py"
     script.write_text(SCRIPT)
     p = subprocess.run([micropython_binary(), "-X", "heapsize=256k", str(script), str(out)], capture_output=True,
-                       text=True, timeout=120, env=env(), cwd=ROOT)
+                       text=True, timeout=120, env=env(HERE), cwd=ROOT)  # HERE: heap_proof
     assert p.returncode == 0, p.stdout + p.stderr
     found = json_lines(p.stdout.splitlines())
     assert len(found) == 1, p.stdout + p.stderr

@@ -309,16 +309,19 @@ def wav_duration(path):
     return len(pcm) / (2.0 * rate * channels), rate, channels
 
 
-def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False):
+def run_turns(fw, mode, turns, mic_seconds, speed, ptt=False, speaker_events=True):
     """Drive the button and wait for each turn to finish; raises SimError.
 
     A turn is finished when the reply's tts stop has come and playback has
     drained; in auto mode the device must then listen again by itself. With
     ptt the person at the terminal holds the button (tools/ptt.py), for as
-    long as they like."""
+    long as they like. speaker_events: the HAL reports when the speaker has
+    played a reply or prompt (the sim HAL does), so a boot prompt can finish
+    before the first press."""
     if not any(e["k"] == "ready" for e in fw.seen):
         fw.wait_for("firmware did not start", "ready")
-    finish_prompt(fw)
+    if speaker_events:
+        finish_prompt(fw)
     per_turn = TURN_TIMEOUT_S + mic_seconds / speed
     stop = ("error", "closed")  # in a scripted turn, either means the turn is lost
     for n in range(1, turns + 1):
@@ -717,6 +720,9 @@ def main(argv=None):
         print("sim: error: %s: %s" % (e.filename, e.strerror), file=sys.stderr)
         return 2
     fw = keys = None
+    # Only the sim HAL's speaker reports what it played: the ESP32 HAL on the
+    # model sends no "speaker" event, and waiting for one would only time out.
+    speaker_events = a.hal == "sim"
     stack = contextlib.ExitStack()
     # SIGTERM (systemd, docker stop, a test's terminate()) unwinds like Ctrl-C,
     # so the finally below takes the firmware child and the mock servers down.
@@ -773,7 +779,7 @@ def main(argv=None):
             from tools import ptt
 
             keys = ptt.Keyboard(term, fw.send)
-        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed, ptt=a.ptt)
+        run_turns(fw, a.mode, a.turns, mic_seconds, a.speed, ptt=a.ptt, speaker_events=speaker_events)
         code = fw.stop()
         if code != 0:
             raise SimError("firmware exited with code %d: %s" % (code, fw.last_error()))
@@ -790,7 +796,7 @@ def main(argv=None):
         say("done: %d turn(s); reply audio %.2f s at %.0f dBFS in %s" % (a.turns, seconds, level, out))
         return 0
     except SimError as e:
-        if fw is not None:
+        if fw is not None and speaker_events:
             finish_prompt(fw, after="failed")
         print("sim: FAILED: %s%s" % (_ota_cause(fw), e), file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 # Boot steps on the modelled chip: the portal's AP, PSRAM, and the clock that
 # certificate checks need (issue 15 defects 2 and 7).
 import asyncio
+import os
 import time
 
 from firmware import clock, config, ntp, wifi
@@ -8,7 +9,8 @@ from firmware.hal import esp32 as esp32hal
 from firmware.portal import Portal
 from host_tests.esp32.common import hal, world
 
-_P = "/tmp/xz_esp32_boot_test.json"
+# Per run, so two runs on one machine (tests in parallel) never share the file.
+_P = "/tmp/xz_esp32_boot_test_%d.json" % int.from_bytes(os.urandom(4), "big")
 
 
 async def test_portal_brings_the_ap_up_before_configuring_it():

@@ -1,9 +1,12 @@
 # Wi-Fi joins through firmware/wifi.py on the modelled network.WLAN, whose
 # driver retries forever unless told otherwise (issue 15 defect 4).
+import os
+
 from firmware import clock, config, wifi
 from host_tests.esp32.common import hal, world
 
-_P = "/tmp/xz_esp32_wifi_test.json"
+# Per run, so two runs on one machine (tests in parallel) never share the file.
+_P = "/tmp/xz_esp32_wifi_test_%d.json" % int.from_bytes(os.urandom(4), "big")
 NETS = [{"ssid": "home", "password": "right-one", "channel": 11}, {"ssid": "work", "password": "pw-work"}]
 
 

@@ -17,7 +17,9 @@ from firmware.default_tools import (
 from firmware.mcp import McpServer
 from firmware.mcp_tools import Int, Registry
 
-_P = "/tmp/xz_mcp_defaults_cfg.json"
+# Per run, so two runs on one machine (MicroPython and CPython, in parallel) never share the files.
+_RUN = int.from_bytes(os.urandom(4), "big")
+_P = "/tmp/xz_mcp_defaults_cfg_%d.json" % _RUN
 _LIST_ALL = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"withUserTools": True}}
 
 
@@ -322,7 +324,7 @@ def test_user_tools_import_failures_are_reported():
 
     from firmware import log
 
-    d = "/tmp/xz_mcp_user_tools"
+    d = "/tmp/xz_mcp_user_tools_%d" % _RUN
     try:
         os.mkdir(d)
     except OSError:
@@ -349,6 +351,7 @@ def test_user_tools_import_failures_are_reported():
             sys.path.remove(d)
         sys.modules.pop("user_tools", None)
         os.remove(d + "/user_tools.py")
+        os.rmdir(d)
 
 
 def test_set_volume_loads_the_config_checks_only_for_the_call():

@@ -280,10 +280,11 @@ def _next_hello(rig, deadline):
             time.sleep(0.5)
 
 
-def blackhole(rounds=1):
+def blackhole(rounds=1, **config):
+    """config: device settings over the defaults (e.g. a shorter link_timeout_s)."""
     srv = MockServer(**SERVER).start_in_thread()
     proxy = FaultProxy(("127.0.0.1", srv.port)).start_in_thread()
-    rig = Rig("ws://127.0.0.1:%d/xiaozhi/v1/" % proxy.port, label="blackhole")
+    rig = Rig("ws://127.0.0.1:%d/xiaozhi/v1/" % proxy.port, label="blackhole", **config)
     out = {"rounds": 0, "detected_s": [], "turn_after": 0, "failures": []}
     try:
         for _ in range(rounds):
@@ -305,10 +306,11 @@ def blackhole(rounds=1):
     return out
 
 
-def idle(seconds):
-    """An idle open session against a server that never pings."""
+def idle(seconds, **config):
+    """An idle open session against a server that never pings. config: device
+    settings over the defaults (e.g. shorter keepalive_s and link_timeout_s)."""
     srv = MockServer(**SERVER).start_in_thread()
-    rig = Rig(srv.url, label="idle")
+    rig = Rig(srv.url, label="idle", **config)
     out = {"idle_s": seconds, "survived": False, "turn_on_same_session": False, "failures": []}
     try:
         rig.turn()

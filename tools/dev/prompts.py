@@ -13,6 +13,7 @@ the prompts (connecting.wav, err_wifi.wav, digit_0.wav ...) in a folder per
 language (en/, zh-CN/) and pass --recorded DIR: a WAV found there replaces the
 synthesized one.
 """
+import fcntl
 import json
 import math
 import os
@@ -133,6 +134,16 @@ def build(out=OUT, fmt="adpcm", recorded=None, quiet=False):
         raise DevError("unknown prompt format %r (choose from %s)" % (fmt, ", ".join(prompts.FORMATS)))
     stamp = {"texts": TEXTS, "voices": VOICES, "format": fmt, "espeak": _espeak_version(),
              "recorded": _recorded_listing(recorded)}
+    # Processes building the same folder at once (tests in parallel, a deploy
+    # beside a simulator run) take turns: the first makes it, the others then
+    # find its stamp current, and none reads a folder another is remaking.
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(os.path.abspath(out) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(out, fmt, recorded, quiet, stamp)
+
+
+def _build_locked(out, fmt, recorded, quiet, stamp):
     stamp_path = os.path.join(out, "stamp.json")
     try:
         with open(stamp_path) as f:
