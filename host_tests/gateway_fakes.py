@@ -218,6 +218,7 @@ class FakeUpstream:
         self.json_ping = False
         self.json_pings = 0  # {"type":"ping"} messages received
         self.silent = False
+        self.audio_sent_at = None  # loop time the last turn's first audio frame was sent
         self.pinged = asyncio.Event()
         self.connections = []  # one dict per connection
         self.connected = asyncio.Event()
@@ -305,6 +306,7 @@ class FakeUpstream:
         await ws.send(json.dumps({"type": "llm", "text": "🙂", "emotion": "happy", "session_id": sid},
                                  ensure_ascii=False))
         await ws.send(json.dumps({"type": "tts", "state": "sentence_start", "session_id": sid, "text": "hi"}))
+        self.audio_sent_at = asyncio.get_running_loop().time()
         for i, p in enumerate(self.tts_packets):
             if self.die_mid_turn and i == len(self.tts_packets) // 2:
                 ws.transport.abort()

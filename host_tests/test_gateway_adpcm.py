@@ -131,8 +131,12 @@ def test_pacer_does_not_make_up_for_a_late_upstream():
 @async_test
 async def test_gateway_spreads_the_upstream_burst():
     # The fake upstream sends all 15 frames back to back; the device must get
-    # them spread over at least (15 - 4) frame times. Sleeping can only make
-    # this longer, so the bound holds under any load.
+    # them spread over at least (15 - 4) frame times: frame k no earlier than
+    # k - 3 frame times after the upstream sent the first (the device's prefill
+    # of 3 and the frame playing go at once). Timed from the upstream's send,
+    # not from the first frame's arrival, which a loaded machine can delay
+    # more than the last's; any delay only makes a frame later, so the bounds
+    # hold under any load.
     async with gateway_for(None) as (up, gw):
         ws, _ = await open_session(gw, fmt="adpcm")
         await ws.send('{"session_id":"","type":"listen","state":"detect","text":"hi"}')
@@ -145,5 +149,6 @@ async def test_gateway_spreads_the_upstream_burst():
             elif json.loads(m).get("state") == "stop":
                 break
         assert len(times) == 15
-        assert times[-1] - times[0] >= (15 - 4) * 0.06 - 0.005
+        late = [round(t - up.audio_sent_at, 3) for t in times]
+        assert all(t >= (k - 3) * 0.06 - 0.005 for k, t in enumerate(late)), late
         await ws.close()
