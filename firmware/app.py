@@ -217,16 +217,26 @@ class Device:
         method = payload.get("method") if isinstance(payload, dict) else None
         log.event("rx", {"type": "mcp", "method": method})
         self._mcp_busy += 1
+        short = False
         try:
             if self.mcp is None:
                 self.mcp = self._mcp_server()
             reply = await self.mcp.handle(payload, size)
+        except MemoryError:
+            short = True  # loading the server or building the reply: answered below, once the drop has freed it
         finally:
             self._mcp_busy -= 1
             if not self._mcp_busy:
                 self.mcp = None
                 from firmware import resident
                 resident.drop(resident.MCP)
+        if short:
+            # The server waits for every request's answer (30 s in the stock one):
+            # say why instead of leaving it to time out.
+            self._report_error("MCP %s: out of memory" % method)
+            rid = payload.get("id") if isinstance(payload, dict) else None
+            reply = None if rid is None else {"jsonrpc": "2.0", "id": rid,
+                                              "error": {"code": -32603, "message": "device out of memory"}}
         if reply is not None:
             self.channel.mcp(reply)
 

@@ -70,6 +70,9 @@ def test_a_dead_task_fails_the_turn():
              "MemoryError: memory allocation failed, allocating 896 bytes", "  2300 I state: speaking"]
     assert heap.failed_task(lines) == "a task failed: MemoryError: memory allocation failed, allocating 896 bytes"
     assert heap.failed_task(lines[:1] + lines[-1:]) == ""
+    # The device answers such a request "out of memory" (firmware/app.py _mcp): a failed turn too.
+    oom = ["  1200 I state: listening", "    1250 E app: MCP tools/list: out of memory", "  2300 I state: speaking"]
+    assert heap.failed_task(oom) == "an MCP request failed: MCP tools/list: out of memory"
 
 
 def test_bad_arguments_exit_2():

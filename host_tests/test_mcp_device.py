@@ -227,17 +227,24 @@ def test_mcp_is_loaded_per_message_and_not_resident_mid_reply():
         assert _result_text(slow) == "slow done"
         # a later call loads them again, and it works
         assert int(_result_text(srv.mcp_request(_call(503, "self.test.loads")))) == before + 2
+        # a load that runs out of heap: the request is answered with an error, not left to time out
+        with open(os.path.join(dev.dir, "mcp_oom"), "w"):
+            pass
+        oom = srv.mcp_request(_call(504, "self.test.loads"))
+        assert oom["error"] == {"code": -32603, "message": "device out of memory"}, oom
+        assert dev.wait("error")["d"]["reason"] == "MCP tools/call: out of memory"
+        assert int(_result_text(srv.mcp_request(_call(505, "self.test.loads")))) == before + 3
 
         sent = {}
         for ev in dev.fw.seen:
             d = ev.get("d") or {}
             if ev["k"] == "probe" and d.get("at") == "mcp":
                 sent[d["id"]] = d["loaded"]
-        while 503 not in sent:
+        while 505 not in sent:
             d = dev.wait("probe", at="mcp")["d"]
             sent[d["id"]] = d["loaded"]
         assert "firmware.mcp" in sent[502]  # 501 still in flight: the server stays
-        assert sent[501] == [] and sent[503] == []  # the last reply out: forgotten first
+        assert sent[501] == [] and sent[503] == [] and sent[504] == []  # the last reply out: forgotten first
         assert all(v == [] for k, v in sent.items() if k != 502), sent
     finally:
         if dev is not None:

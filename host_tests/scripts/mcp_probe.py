@@ -3,7 +3,10 @@
 #   {"at": "speaker"}         each time the speaker starts (a reply begins)
 #   {"at": "mcp", "id": N}    as each MCP reply is handed to the channel
 # each with "loaded": the MCP module names then in sys.modules.
+# A file "mcp_oom" in the device directory makes the next load of the MCP
+# server fail with MemoryError (the file is removed), as a full heap would.
 #   micropython mcp_probe.py   (in a device directory with config.json, sim.json)
+import os
 import sys
 
 from firmware import app, log, resident
@@ -29,6 +32,18 @@ def mcp(self, reply):
     return _mcp(self, reply)
 
 
+_server = app.Device._mcp_server
+
+
+def server(self):
+    try:
+        os.remove("mcp_oom")
+    except OSError:
+        return _server(self)
+    raise MemoryError("memory allocation failed, allocating 2048 bytes")
+
+
 sim_hal.Speaker.start = start
+app.Device._mcp_server = server
 WebSocketChannel.mcp = mcp
 sys.exit(app.main())

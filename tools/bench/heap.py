@@ -83,8 +83,11 @@ class Stack:
 
 def failed_task(lines):
     """What ended a task, from the firmware's output ("" if none did): asyncio
-    prints "Task exception wasn't retrieved" and the traceback."""
+    prints "Task exception wasn't retrieved" and the traceback. An MCP request
+    the device answered "out of memory" (firmware/app.py _mcp) counts too."""
     for i, line in enumerate(lines):
+        if "out of memory" in line and " E app: MCP " in line:
+            return "an MCP request failed: " + line.split(" E app: ", 1)[1]
         if line.startswith("Task exception wasn't retrieved"):
             errors = [ln.strip() for ln in lines[i + 1:i + 40] if "Error" in ln]
             return "a task failed: " + (errors[0] if errors else "?")
