@@ -793,13 +793,14 @@ class MockServer:
             raise
         finally:
             conn.cleanup()
-            s.closed = True
             s.close_code = ws.close_code
             sent = ws.protocol.close_sent
             s.close_sent = sent.code if sent is not None else None
             self._conns.pop(index, None)
             if self._recorder:
                 self._recorder.close(s)
+            # Last: whoever waits on closed (another thread) then finds the code and the record written.
+            s.closed = True
             log.info("%s closed (code %s)", conn.tag(), s.close_code)
             self._notify()
 
