@@ -13,3 +13,19 @@ def load(name):
     else:
         raise ValueError("unknown board profile %r (known: %s)" % (name, ", ".join(NAMES)))
     return board
+
+
+_outputs = {}  # GPIO number -> the machine.Pin made for it by output_pin()
+
+
+def output_pin(n):
+    """GPIO n as an output, made (off: a known state) at its first use; later
+    calls give the same Pin. The MCP tools that drive it are loaded per message
+    and dropped (firmware/resident.py MCP), so what they switch keeps its state
+    here, in the Pin's level."""
+    pin = _outputs.get(n)
+    if pin is None:
+        from machine import Pin
+
+        pin = _outputs[n] = Pin(n, Pin.OUT, value=0)
+    return pin

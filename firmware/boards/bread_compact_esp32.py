@@ -50,16 +50,8 @@ DISPLAY_SCL = 15
 DISPLAY_ADDR = 0x3C
 
 
-_lamp_pin = None  # made at the first load of the MCP tools; its level is the lamp's state
-
-
 def tools(registry, hal):
     """Board MCP tools: self.lamp.* on LAMP_PIN. Runs at each load of the MCP server."""
-    global _lamp_pin
-    from firmware.boards import lamp
+    from firmware.boards import lamp, output_pin
 
-    if _lamp_pin is None:
-        from machine import Pin
-
-        _lamp_pin = Pin(LAMP_PIN, Pin.OUT, value=0)  # off at boot: a known state
-    lamp.register(registry, _lamp_pin)
+    lamp.register(registry, output_pin(LAMP_PIN))

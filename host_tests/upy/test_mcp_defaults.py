@@ -268,7 +268,9 @@ def test_the_breadboard_makes_its_lamp_pin_once():
         assert _FakeMachine.pins[board.LAMP_PIN] is pin and pin.v == 1
         assert json.loads(_text(_call(s, "self.lamp.get_state"))) == {"power": True}
     finally:
-        board._lamp_pin = None
+        from firmware import boards
+
+        boards._outputs.clear()
         del sys.modules["machine"]
 
 
