@@ -26,8 +26,8 @@
 #   ch.receive(op, mv)               one received message (run()'s reader calls it)
 #
 # One WebSocket serves every session: its message buffer (ws_max_message,
-# 8 KB by default: the MCP server's request limit) and audio slots are allocated once instead of
-# fragmenting the heap every turn.
+# 4 KB by default; a stock server's messages are a few hundred bytes) and its
+# audio slots are allocated once instead of fragmenting the heap every turn.
 import asyncio
 import time
 

@@ -49,7 +49,7 @@ DEFAULTS = {
     # The WebSocket receive buffer: the largest server message the device takes
     # whole. A longer one is skipped as it streams in (an MCP request gets an
     # error reply) and the session goes on.
-    "ws_max_message": 8192,
+    "ws_max_message": 4096,
     "tls_verify": True,
     "ca_file": "",
     # NTP server that sets the clock after Wi-Fi (certificate dates need it); "" = off.
