@@ -16,14 +16,17 @@ from firmware.jitter import JitterBuffer
 
 _TAG = "audio"
 FRAME_MS = const(60)
-# Jitter ring capacity: the prefill plus this many frames. The gateway paces
-# the downlink at real time, 3 frames ahead of playback (tools/gateway/pacer.py),
-# so behind it the ring never holds more than the prefill and a frame or two.
-# A server that is not paced (the mock server speaking pcm or adpcm straight
-# to the device) sends each sentence's first 5 frames at once, then one per
-# 60 ms, so it runs 5 frames further ahead with every sentence: 16 frames keep
-# a three-sentence reply whole. (The reference queues 40 Opus packets of
-# ~100 bytes; 40 adpcm frames would be 29 KB of a 160 KB heap.)
+# Jitter ring capacity: the prefill plus room for frames that come early.
+# The gateway paces the downlink at real time, 3 frames ahead of playback
+# (tools/gateway/pacer.py), and says so in its hello ("paced"), so behind it
+# the ring holds the prefill plus a frame or two: _PACED_ROOM leaves 240 ms
+# for playback to fall behind (a collection, an MCP load) before a frame is
+# dropped. A server that does not pace (the mock server speaking pcm or
+# adpcm straight to the device) sends each sentence's first 5 frames at once,
+# then one per 60 ms, so it runs 5 frames further ahead with every sentence:
+# _BURST_ROOM keeps a three-sentence reply whole. (The reference queues 40
+# Opus packets of ~100 bytes; 40 adpcm frames would be 19 KB of a 160 KB heap.)
+_PACED_ROOM = const(4)
 _BURST_ROOM = const(16)
 # The device's formats (pcm, adpcm) have one packet size per frame, so packets
 # that keep coming in shorter than a frame are not what the hello said: the
@@ -53,18 +56,17 @@ class AudioPath:
         # Downlink buffers (and the resampler to the speaker's rate) are made
         # now, for the usual hello: the gateway answers in the device's own
         # format and rate (tools/gateway/proxy.py), so 16 kHz, not the 24 kHz
-        # of a stock server's Opus. Made at the open instead, the 2.9 KB
+        # of a stock server's Opus, and paced. Made at the open instead, the 2.9 KB
         # speaker buffer would need one free run of that size in a heap that
         # the session's imports have cut into small holes. A hello with
         # larger frames regrows them; smaller ones reuse them.
         self.codec_down = None
         self.jitter = None
-        self._slot = 0  # jitter slot size (codec_down.max_packet it was made for)
         self.pkt_play = None  # the packet playback pops
         self.pcm_play = None  # ... decoded
         self.pcm_spk = None  # ... resampled to the speaker rate
         self.resampler = None
-        self._size_downlink(codec.create(fmt, protocol.UPLINK_RATE, FRAME_MS))
+        self._size_downlink(codec.create(fmt, protocol.UPLINK_RATE, FRAME_MS), True)
         self._views = {}  # byte count -> memoryview, so render results don't allocate views
         self._short = 0  # consecutive short packets (see _SHORT_RUN)
         self.refused = None  # set by push_downlink: why the downlink cannot be played
@@ -96,19 +98,20 @@ class AudioPath:
         if fmt not in codec.FORMATS:
             raise ValueError(cannot_decode(fmt))
         c = self.codec_down = codec.create(fmt, hello.sample_rate, hello.frame_ms)
-        self._size_downlink(c)
+        self._size_downlink(c, hello.paced)
         self._views = {}
         self._short = 0
         self.refused = None
-        log.info(_TAG, "downlink %s %d Hz %d ms -> speaker %d Hz"
-                 % (fmt, hello.sample_rate, hello.frame_ms, self.speaker_rate))
+        log.info(_TAG, "downlink %s %d Hz %d ms%s -> speaker %d Hz"
+                 % (fmt, hello.sample_rate, hello.frame_ms, " paced" if hello.paced else "", self.speaker_rate))
 
-    def _size_downlink(self, c):
-        if self._slot < c.max_packet:
-            self.jitter = self.pkt_play = None
+    def _size_downlink(self, c, paced):
+        frames = self.prefill + (_PACED_ROOM if paced else _BURST_ROOM)
+        j = self.jitter
+        if j is None or j.max_packet < c.max_packet or j.frames < frames:
+            self.jitter = self.pkt_play = j = None
             gc.collect()  # the old ring goes before the new one is made
-            self.jitter = JitterBuffer(self.prefill + _BURST_ROOM, c.max_packet, self.prefill)
-            self._slot = c.max_packet
+            self.jitter = JitterBuffer(frames, c.max_packet, self.prefill)
             self.pkt_play = bytearray(c.max_packet)
         pcm_bytes = 2 * c.frame_samples
         if self.pcm_play is None or len(self.pcm_play) < pcm_bytes:

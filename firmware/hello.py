@@ -27,7 +27,10 @@ def client_hello(version, fmt, rate=UPLINK_RATE, frame_ms=DEFAULT_FRAME_MS):
 # What the device keeps of the server hello. A tuple type, not a class: the
 # channel hands it to accept() after dropping this module, and a class
 # instance would keep the whole module's code alive (its methods point at it).
-ServerHello = namedtuple("ServerHello", ("session_id", "format", "sample_rate", "frame_ms"))
+# paced: the server sends audio at real time, a few frames ahead of playback
+# (the gateway says so in audio_params; docs/protocol.md §1.4), so the
+# device's jitter ring can stay a few frames deep.
+ServerHello = namedtuple("ServerHello", ("session_id", "format", "sample_rate", "frame_ms", "paced"))
 
 
 def server_hello(msg, previous_session_id=""):
@@ -47,7 +50,7 @@ def server_hello(msg, previous_session_id=""):
     if not 10 <= frame_ms <= 120:
         raise ValueError("server hello frame_duration %d out of 10..120" % frame_ms)
     return ServerHello(sid if isinstance(sid, str) else previous_session_id, fmt if isinstance(fmt, str) else None,
-                       rate, frame_ms)
+                       rate, frame_ms, params.get("paced") is True)
 
 
 def _positive_int(value, default, name):

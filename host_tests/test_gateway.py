@@ -41,8 +41,9 @@ def is_tts_stop(m):
 async def test_pcm_turn_hello_rewrite_and_audio_both_ways():
     async with gateway_for(None) as (up, gw):
         ws, sh = await open_session(gw)
-        # The device sees its own format and rate; the upstream saw Opus 16k/60.
-        assert sh["audio_params"] == {"format": "pcm", "sample_rate": 16000, "channels": 1, "frame_duration": 60}
+        # The device sees its own format and rate, paced; the upstream saw Opus 16k/60.
+        assert sh["audio_params"] == {"format": "pcm", "sample_rate": 16000, "channels": 1, "frame_duration": 60,
+                                      "paced": True}
         assert sh["transport"] == "websocket" and sh["session_id"] == "S-1"
         uh = json.loads(up.connections[0]["text"][0])
         assert uh["audio_params"] == {"format": "opus", "sample_rate": 16000, "channels": 1, "frame_duration": 60}

@@ -33,7 +33,8 @@ def _adpcm_frames(pcm):
 async def test_adpcm_turn_both_ways():
     async with gateway_for(None) as (up, gw):
         ws, sh = await open_session(gw, fmt="adpcm")
-        assert sh["audio_params"] == {"format": "adpcm", "sample_rate": 16000, "channels": 1, "frame_duration": 60}
+        assert sh["audio_params"] == {"format": "adpcm", "sample_rate": 16000, "channels": 1, "frame_duration": 60,
+                                  "paced": True}
         uh = json.loads(up.connections[0]["text"][0])
         assert uh["audio_params"]["format"] == "opus"
 

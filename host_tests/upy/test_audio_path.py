@@ -7,9 +7,10 @@ from firmware.hello import server_hello
 from host_tests.upy.checks import raises
 
 
-def _hello(fmt="pcm", rate=24000, frame_ms=60):
+def _hello(fmt="pcm", rate=24000, frame_ms=60, paced=True):
     return server_hello({"type": "hello", "transport": "websocket",
-                        "audio_params": {"format": fmt, "sample_rate": rate, "frame_duration": frame_ms}})
+                        "audio_params": {"format": fmt, "sample_rate": rate, "frame_duration": frame_ms,
+                                         "paced": paced}})
 
 
 def _path(speaker=24000):
@@ -48,6 +49,19 @@ def test_downlink_buffers_follow_the_codec_and_the_negotiated_rate():
     a.start_downlink(_hello(rate=48000))  # larger still: regrown to the codec's packet
     big = codec.create("pcm", 48000, 60)
     assert a.jitter is not jitter and len(a.pkt_play) == big.max_packet and len(a.pcm_play) == 2 * big.frame_samples
+
+
+def test_the_jitter_ring_is_shallow_behind_a_paced_server_and_deep_behind_a_bursting_one():
+    a = _path()
+    jitter = a.jitter
+    assert jitter.frames == 3 + 4  # made for the gateway's paced hello: the prefill and 240 ms
+    a.start_downlink(_hello(rate=16000))
+    assert a.jitter is jitter
+    a.start_downlink(_hello(rate=16000, paced=False))  # 5-frame bursts per sentence: regrown
+    assert a.jitter is not jitter and a.jitter.frames == 3 + 16
+    jitter = a.jitter
+    a.start_downlink(_hello(rate=16000))  # a deep ring serves a paced server too
+    assert a.jitter is jitter
 
 
 def test_packets_stay_compressed_until_playback():

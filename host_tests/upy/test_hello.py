@@ -20,7 +20,10 @@ def test_server_hello_defaults_and_values():
     assert h.session_id == "old" and h.sample_rate == 24000 and h.frame_ms == 60
     h = H.server_hello({"type": "hello", "transport": "websocket", "session_id": "S",
                        "audio_params": {"format": "pcm", "sample_rate": 16000, "frame_duration": 60}})
-    assert h.session_id == "S" and h.sample_rate == 16000 and h.format == "pcm"
+    assert h.session_id == "S" and h.sample_rate == 16000 and h.format == "pcm" and not h.paced
+    h = H.server_hello({"type": "hello", "transport": "websocket", "audio_params": {"paced": True}})
+    assert h.paced  # the gateway's marker; anything but true is not it
+    assert not H.server_hello({"type": "hello", "transport": "websocket", "audio_params": {"paced": 1}}).paced
 
 
 def test_server_hello_refusals_name_the_problem():

@@ -325,8 +325,10 @@ class Session:
             if isinstance(msg.get("session_id"), str):
                 self.session_id = msg["session_id"]
             if self.fmt in DEVICE_FORMATS:
+                # paced: the pacer sends at real time, so the device keeps a
+                # shallow jitter ring (docs/protocol.md §1.4).
                 msg["audio_params"] = {"format": self.fmt, "sample_rate": self.rate, "channels": 1,
-                                       "frame_duration": 60}
+                                       "frame_duration": 60, "paced": True}
                 text = _dumps(msg)
             self.gw.audit.write("session_start", device=self.device_id, upstream=self.upstream.url,
                                 session_id=self.session_id, format=self.fmt, rate=self.rate)
