@@ -64,13 +64,19 @@ class Device:
                                         burst=self.vad.slots if self.vad is not None else 0)
 
     def _mcp_server(self):
-        from firmware import default_tools, mcp, mcp_tools
+        from firmware import mcp
+
+        return mcp.McpServer(self._mcp_tools, self.board.NAME, VERSION)
+
+    def _mcp_tools(self):
+        """The MCP server's tools, loaded at its first tools/list or tools/call."""
+        from firmware import default_tools, mcp_tools
 
         registry = mcp_tools.Registry()
         ctx = default_tools.Context(self.hal, self.cfg, self.audio, self._schedule_reboot, VERSION,
                                     keep=self._mcp_keep)
         default_tools.register_defaults(registry, ctx)
-        return mcp.McpServer(registry, self.board.NAME, VERSION)
+        return registry
 
     def _schedule_reboot(self):
         asyncio.create_task(self._reboot())

@@ -30,7 +30,6 @@ except ImportError:  # pragma: no cover
     import ujson as json
 
 from firmware import log
-from firmware.mcp_tools import ArgError, ToolError
 
 PROTOCOL_VERSION = "2024-11-05"
 
@@ -85,7 +84,11 @@ class _Pending:
 
 class McpServer:
     def __init__(self, registry, server_name, version, max_request=8192, page_bytes=2048, max_result=16384):
-        self.registry = registry
+        # registry: the tools (a firmware.mcp_tools.Registry), or a function
+        # that makes them, called at the first tools/list or tools/call: the
+        # device's tools are half of what an MCP load costs, and initialize,
+        # ping and notifications do not need them (firmware/app.py _mcp).
+        self._registry = registry
         self.server_name = server_name
         self.version = version
         # Largest request accepted. Real requests are a few hundred bytes; a
@@ -101,6 +104,13 @@ class McpServer:
         self.max_result = max_result  # tool result text limit, so a reply always fits a frame
         self.vision = None  # {"url":…, "token":…} from initialize, for camera tools
         self.client = None  # clientInfo from initialize, for logs
+
+    def registry(self):
+        """The tools, made now if this server was given a function for them."""
+        r = self._registry
+        if callable(r):
+            r = self._registry = r()
+        return r
 
     # -- entry point -----------------------------------------------------
 
@@ -229,7 +239,7 @@ class McpServer:
             with_user = False
         if type(with_user) is not bool:
             return self._error(rid, INVALID_PARAMS, "Invalid params: withUserTools must be a boolean")
-        tools = self.registry.listed(with_user)
+        tools = self.registry().listed(with_user)
         n = len(tools)
         i = 0
         if cursor:
@@ -283,9 +293,11 @@ class McpServer:
         if not isinstance(args, dict):
             msg = "Invalid arguments: expected an object, got %s" % type(args).__name__
             return self._error(rid, INVALID_PARAMS, msg)
-        tool = self.registry.get(name)
+        tool = self.registry().get(name)
         if tool is None:
             return self._error(rid, INVALID_PARAMS, "Unknown tool: %s" % name)
+        from firmware.mcp_tools import ArgError  # loaded with the registry
+
         try:
             kw = tool.bind(args)
         except ArgError as e:
@@ -310,6 +322,8 @@ class McpServer:
         return self._result(rid, {"content": [{"type": "text", "text": text}], "isError": False})
 
     def _raised(self, rid, name, e):
+        from firmware.mcp_tools import ToolError  # loaded with the registry
+
         if isinstance(e, ToolError):
             return self._tool_failed(rid, name, str(e))
         msg = str(e)

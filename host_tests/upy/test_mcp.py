@@ -81,6 +81,25 @@ async def test_stock_server_sequence():
     assert _text(call, 1) == "true" and state["volume"] == 10
 
 
+async def test_the_tools_are_made_at_the_first_request_that_needs_them():
+    made = []
+
+    def tools():
+        made.append(1)
+        return _server()[1]
+
+    s = McpServer(tools, "example-device", "0.0.1")
+    assert (await _h(s, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))["result"]
+    assert (await _h(s, {"jsonrpc": "2.0", "id": 2, "method": "ping"}))["result"] == {}
+    assert await _h(s, {"jsonrpc": "2.0", "method": "notifications/initialized"}) is None
+    assert made == []  # none of those needs the tools
+    page = (await _h(s, {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))["result"]
+    assert [t["name"] for t in page["tools"]] == ["self.get_device_status", "self.audio_speaker.set_volume"]
+    call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "self.get_device_status"}}
+    assert not (await _h(s, call))["result"]["isError"]
+    assert made == [1]  # made once, then kept
+
+
 async def test_raw_text_payloads():
     s, _, _ = _server()
     text = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"self.get_device_status"}}'

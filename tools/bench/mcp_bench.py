@@ -98,7 +98,7 @@ async def main():
                 return pages
             req = request(2, "tools/list", {"cursor": res["nextCursor"]})
 
-    print("%d tools, %d tools/list pages, through McpServer.handle()" % (len(s.registry), await list_all()))
+    print("%d tools, %d tools/list pages, through McpServer.handle()" % (len(s.registry()), await list_all()))
     # One tools/list page as the protocol layer sends it: the reply, its JSON text, its bytes.
     first = request(2, "tools/list")
     default_page = s.page_bytes
