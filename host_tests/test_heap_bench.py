@@ -47,7 +47,7 @@ def test_split_from_the_deploy_build(stack, tmp_path):
 # files (docs/benchmarks.md "Memory"), plus one 8 KB bisection step of slack
 # for what asyncio's timing changes between runs under load. A change that
 # grows the turn's heap by more than that fails here.
-ADPCM_MPY_BUDGET = (192 + 8) * 1024
+ADPCM_MPY_BUDGET = (176 + 8) * 1024
 
 
 def test_adpcm_turn_with_the_deploy_build_fits_the_budget(stack, tmp_path):
