@@ -16,16 +16,20 @@ from firmware.jitter import JitterBuffer
 
 _TAG = "audio"
 FRAME_MS = const(60)
-# Jitter ring capacity: the prefill plus room for frames that come early.
-# The gateway paces the downlink at real time, 3 frames ahead of playback
-# (tools/gateway/pacer.py), and says so in its hello ("paced"), so behind it
-# the ring holds the prefill plus a frame or two: _PACED_ROOM leaves 240 ms
-# for playback to fall behind (a collection, an MCP load) before a frame is
-# dropped. A server that does not pace (the mock server speaking pcm or
-# adpcm straight to the device) sends each sentence's first 5 frames at once,
+# Jitter ring capacity: what a server sends at once plus room for frames
+# that come early. The gateway paces the downlink at real time, at most
+# _PACED_LEAD frames ahead (tools/gateway/pacer.py: after a pause it sends
+# lead + 1 frames at once, then one per 60 ms), and says so in its hello
+# ("paced"). Behind it the ring holds the larger of that and the prefill,
+# and _PACED_ROOM more: 240 ms that playback may fall behind in a reply (a
+# collection, an MCP load) before a frame is dropped; the pacer does not
+# know where playback is, so that room is for the whole reply. A server
+# that does not pace (the mock server speaking pcm or adpcm straight to the
+# device) sends each sentence's first 5 frames at once,
 # then one per 60 ms, so it runs 5 frames further ahead with every sentence:
 # _BURST_ROOM keeps a three-sentence reply whole. (The reference queues 40
 # Opus packets of ~100 bytes; 40 adpcm frames would be 19 KB of a 160 KB heap.)
+_PACED_LEAD = const(3)
 _PACED_ROOM = const(4)
 _BURST_ROOM = const(16)
 # The device's formats (pcm, adpcm) have one packet size per frame, so packets
@@ -106,7 +110,10 @@ class AudioPath:
                  % (fmt, hello.sample_rate, hello.frame_ms, " paced" if hello.paced else "", self.speaker_rate))
 
     def _size_downlink(self, c, paced):
-        frames = self.prefill + (_PACED_ROOM if paced else _BURST_ROOM)
+        if paced:
+            frames = max(self.prefill, _PACED_LEAD + 1) + _PACED_ROOM
+        else:
+            frames = self.prefill + _BURST_ROOM
         j = self.jitter
         if j is None or j.max_packet < c.max_packet or j.frames < frames:
             self.jitter = self.pkt_play = j = None

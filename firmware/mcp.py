@@ -86,8 +86,8 @@ class McpServer:
     def __init__(self, registry, server_name, version, max_request=8192, page_bytes=2048, max_result=16384):
         # registry: the tools (a firmware.mcp_tools.Registry), or a function
         # that makes them, called at the first tools/list or tools/call: the
-        # device's tools are half of what an MCP load costs, and initialize,
-        # ping and notifications do not need them (firmware/app.py _mcp).
+        # device's tools are ~60% of what an MCP load costs, and initialize,
+        # ping and notifications do not need them (firmware/app.py _mcp_tools).
         self._registry = registry
         self.server_name = server_name
         self.version = version

@@ -75,8 +75,8 @@ async def _turn(tmp_path, fmt):
         assert [h["format"] for h in hello] == [fmt]
         end = gw.audit.find("session_end")[0]
         assert end["bad_packets"] == 0
-        # The gateway's hello said "paced", so the device's jitter ring is the prefill plus 4
-        # frames deep (firmware/audio_path.py): the pacing must keep every frame in it.
+        # The gateway's hello said "paced", so the device's jitter ring is 8 frames deep, not 19
+        # (firmware/audio_path.py): the pacing must keep every frame in it.
         turn = mock.sessions[0].turns[0]
         received = "audio  received %d frames, dropped 0, " % turn.audio_frames
         assert received in so, so

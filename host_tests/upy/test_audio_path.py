@@ -54,7 +54,7 @@ def test_downlink_buffers_follow_the_codec_and_the_negotiated_rate():
 def test_the_jitter_ring_is_shallow_behind_a_paced_server_and_deep_behind_a_bursting_one():
     a = _path()
     jitter = a.jitter
-    assert jitter.frames == 3 + 4  # made for the gateway's paced hello: the prefill and 240 ms
+    assert jitter.frames == 4 + 4  # made for the gateway's paced hello: its 4-frame start and 240 ms
     a.start_downlink(_hello(rate=16000))
     assert a.jitter is jitter
     a.start_downlink(_hello(rate=16000, paced=False))  # 5-frame bursts per sentence: regrown

@@ -14,7 +14,10 @@ so far, assuming it plays from the first frame on.
 import asyncio
 import time
 
-LEAD_FRAMES = 3  # the device's default jitter prefill (config jitter_frames)
+# The device's default jitter prefill (config jitter_frames). The device sizes
+# its ring for this lead when the hello says "paced" (firmware/audio_path.py
+# _PACED_LEAD, docs/protocol.md §1.4): raise both together.
+LEAD_FRAMES = 3
 _MIN_HOLD_S = 1e-4  # shorter holds are float rounding of whole frame times, not worth a sleep
 
 
