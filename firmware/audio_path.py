@@ -116,7 +116,7 @@ class AudioPath:
             frames = self.prefill + _BURST_ROOM
         j = self.jitter
         if j is None or j.max_packet < c.max_packet or j.frames < frames:
-            self.jitter = self.pkt_play = j = None
+            self.jitter = self.pkt_play = None
             gc.collect()  # the old ring goes before the new one is made
             self.jitter = JitterBuffer(frames, c.max_packet, self.prefill)
             self.pkt_play = bytearray(c.max_packet)

@@ -66,7 +66,7 @@ CHOICES = {
     "log_level": ("debug", "info", "warn", "error"),
     "board": boards.NAMES,
 }
-# jitter_frames is the playback prefill; the app's jitter buffer holds 4 frames more behind the
+# jitter_frames is the playback prefill; the app's jitter buffer holds at least 4 frames more behind the
 # paced gateway, 16 otherwise (firmware/audio_path.py).
 RANGES = {"volume": (0, 100), "jitter_frames": (1, 20), "keepalive_s": (1, 300), "link_timeout_s": (2, 600),
           "ws_max_message": (4096, 65536)}
