@@ -38,6 +38,7 @@ class Device:
         self.mcp = None  # the McpServer while MCP messages are in flight (see _mcp)
         self._mcp_busy = 0  # how many
         self._mcp_keep = {}  # what tools keep between loads (default_tools.Context.keep)
+        self._mcp_entries = None  # the tools' tools/list entries as text (see _mcp_listing)
         self.settings = None  # where the session goes (firmware/ota.py session_settings), set by bring-up
         self.wifi = None  # firmware.wifi.WifiManager when the HAL has Wi-Fi
         self.channel_task = None  # the last channel's task (open, run, report)
@@ -68,7 +69,7 @@ class Device:
         from firmware.channel import MAX_HEADER, WebSocketChannel
         from firmware.identity import Identity
 
-        room = None
+        del room  # the run goes back to the heap, for the buffers below
         gc.collect()
         cfg = self.cfg
         self.audio = AudioPath(cfg.get("audio_format"), self.board.SPEAKER_RATE, cfg.get("jitter_frames"),
@@ -84,10 +85,28 @@ class Device:
     def _mcp_server(self):
         from firmware import mcp
 
-        return mcp.McpServer(self._mcp_tools, self.board.NAME, VERSION)
+        return mcp.McpServer(self._mcp_tools, self.board.NAME, VERSION, self._mcp_entries)
+
+    def _mcp_listing(self):
+        """Every tool's tools/list entry as JSON text (~2 KB), made once right
+        after boot's drop, when the heap is at its emptiest: the server lists
+        from these, so a tools/list during a turn loads only firmware/mcp.py,
+        and only a tools/call loads the tools (docs/mcp.md "Loading")."""
+        from firmware import mcp, resident
+
+        try:
+            return mcp.listing(self._mcp_tools())
+        except MemoryError:
+            log.warn(_TAG, "no room to list the MCP tools at boot; tools/list will load them")
+            return None
+        finally:
+            resident.drop(resident.MCP)
 
     def _mcp_tools(self):
-        """The MCP server's tools, loaded at its first tools/list or tools/call."""
+        """The MCP server's tools, loaded at boot for their listing and again
+        at each tools/call (and at tools/list when boot could not list them).
+        Before the session's parts exist (at boot) the player is None: tools
+        use it when called, never when registered."""
         from firmware import default_tools, mcp_tools
 
         registry = mcp_tools.Registry()
@@ -238,7 +257,9 @@ class Device:
         (firmware/resident.py MCP), before the reply is sent: the uplink and
         the reply get that heap back. Messages that overlap share one load.
         Why not after an idle gap: docs/mcp.md "Loading"."""
-        method = payload.get("method") if isinstance(payload, dict) else None
+        method = rid = None
+        if isinstance(payload, dict):
+            method, rid = payload.get("method"), payload.get("id")
         log.event("rx", {"type": "mcp", "method": method})
         self._mcp_busy += 1
         short = False
@@ -258,11 +279,11 @@ class Device:
             # The server waits for every request's answer (30 s in the stock one):
             # say why instead of leaving it to time out.
             self._report_error("MCP %s: out of memory" % method)
-            rid = payload.get("id") if isinstance(payload, dict) else None
-            reply = None if rid is None else {"jsonrpc": "2.0", "id": rid,
-                                              "error": {"code": -32603, "message": "device out of memory"}}
+            from firmware import protocol
+
+            reply = None if rid is None else protocol.mcp_error(rid, -32603, "device out of memory")
         if reply is not None:
-            self.channel.mcp(reply)
+            self.channel.mcp(reply, rid)
 
     def on_audio(self, mv, n):
         """One downlink packet (mv[0:n], framing removed). Runs 16.7 times a
@@ -389,6 +410,7 @@ class Device:
         self.settings = settings
         startup = None  # so the collection below frees the module too
         gc.collect()
+        self._mcp_entries = self._mcp_listing()
         self._build()
         if self.wifi is not None:
             asyncio.create_task(self.wifi.supervise())

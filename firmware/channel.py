@@ -228,8 +228,9 @@ class WebSocketChannel:
     def abort(self, reason=None):
         return self._send(protocol.abort(self.session_id, reason), {"type": "abort", "reason": reason})
 
-    def mcp(self, reply):
-        return self._send(protocol.mcp(self.session_id, reply), {"type": "mcp", "id": reply.get("id")})
+    def mcp(self, reply, rid):
+        """Send a JSON-RPC reply (JSON text) to the request with id rid."""
+        return self._send(protocol.mcp(self.session_id, reply), {"type": "mcp", "id": rid})
 
     def _oversize(self, op, size, head):
         """A message longer than the receive buffer was skipped unread. If it
@@ -238,8 +239,8 @@ class WebSocketChannel:
         log.warn(_TAG, "skipped a %d-byte message (receive buffer %d bytes)" % (size, self._max_message))
         rid = protocol.mcp_request_id(head) if op == OP_TEXT else None
         if rid is not None:
-            self.mcp({"jsonrpc": "2.0", "id": rid, "error": {
-                "code": -32600, "message": "Request too large: %d bytes (limit %d)" % (size, self._max_message)}})
+            msg = "Request too large: %d bytes (limit %d)" % (size, self._max_message)
+            self.mcp(protocol.mcp_error(rid, -32600, msg), rid)
 
     # -- close -----------------------------------------------------------------
     async def close(self, reason=""):

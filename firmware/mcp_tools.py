@@ -131,7 +131,6 @@ class Tool:
         self.fn = fn
         self.params = params
         self.user_only = user_only
-        self.nbytes = None  # size of schema() as JSON, cached by the server's tools/list
 
     def schema(self):
         """The tools/list entry, in the reference's shape (docs/protocol.md §8.3)."""

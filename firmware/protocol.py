@@ -46,11 +46,14 @@ def ping():
     return '{"type":"ping"}'
 
 
-def mcp(sid, payload):
-    """Wrap a JSON-RPC reply (dict) for the server."""
-    return '{"session_id":%s,"type":"mcp","payload":%s}' % (
-        _q(sid), json.dumps(payload, separators=(",", ":"))
-    )
+def mcp(sid, reply):
+    """Wrap a JSON-RPC reply, given as JSON text (firmware/mcp.py), for the server."""
+    return '{"session_id":%s,"type":"mcp","payload":%s}' % (_q(sid), reply)
+
+
+def mcp_error(rid, code, message):
+    """A JSON-RPC error reply as JSON text, for the errors raised before the MCP server."""
+    return '{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%s}}' % (_q(rid), code, _q(message))
 
 
 def as_text(mv):

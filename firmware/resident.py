@@ -26,8 +26,8 @@ ON_DEMAND = ("firmware.config_schema", "firmware.config_file")
 # With the server: the user's user_tools.py (it imports mcp_tools, whose classes
 # must come from the same load), the board's lamp tools, and the OTA body
 # builder self.get_system_info imports back (firmware.ota and its httpclient).
-MCP = ("firmware.mcp", "firmware.mcp_tools", "firmware.default_tools", "user_tools", "firmware.boards.lamp",
-       "firmware.ota", "httpclient")
+MCP = ("firmware.mcp", "firmware.mcp_call", "firmware.mcp_tools", "firmware.default_tools", "user_tools",
+       "firmware.boards.lamp", "firmware.ota", "httpclient")
 
 
 def drop(names):

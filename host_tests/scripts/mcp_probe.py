@@ -4,7 +4,7 @@
 #   {"at": "mcp", "id": N}    as each MCP reply is handed to the channel
 # each with "loaded": the MCP module names then in sys.modules.
 # A file "mcp_oom" in the device directory makes the next load of the MCP
-# server fail with MemoryError (the file is removed), as a full heap would.
+# tools fail with MemoryError (the file is removed), as a full heap would.
 #   micropython mcp_probe.py   (in a device directory with config.json, sim.json)
 import os
 import sys
@@ -27,23 +27,23 @@ def start(self):
     return _start(self)
 
 
-def mcp(self, reply):
-    log.event("probe", {"at": "mcp", "id": reply.get("id"), "loaded": _loaded()})
-    return _mcp(self, reply)
+def mcp(self, reply, rid):
+    log.event("probe", {"at": "mcp", "id": rid, "loaded": _loaded()})
+    return _mcp(self, reply, rid)
 
 
-_server = app.Device._mcp_server
+_tools = app.Device._mcp_tools
 
 
-def server(self):
+def tools(self):
     try:
         os.remove("mcp_oom")
     except OSError:
-        return _server(self)
+        return _tools(self)
     raise MemoryError("memory allocation failed, allocating 2048 bytes")
 
 
 sim_hal.Speaker.start = start
-app.Device._mcp_server = server
+app.Device._mcp_tools = tools
 WebSocketChannel.mcp = mcp
 sys.exit(app.main())

@@ -1,7 +1,8 @@
 # mcp: the JSON-RPC 2.0 server. Runs under micropython and CPython.
 import json
 
-from firmware.mcp import McpServer, dumps, result_text
+from firmware.mcp import McpServer, dumps, listing
+from firmware.mcp_call import result_text
 from firmware.mcp_tools import Bool, Int, Registry, Str, ToolError
 
 VISION = {"url": "http://127.0.0.1:8003/mcp/vision/explain", "token": "eyJhbGciOiJIUzI1NiJ9.x.y"}
@@ -23,12 +24,18 @@ def _server(**kw):
     return McpServer(r, "example-device", "0.0.1", **kw), r, state
 
 
+def _parse(reply):
+    # Replies are the JSON text sent; None when no reply is due.
+    assert reply is None or isinstance(reply, str), reply
+    return None if reply is None else json.loads(reply)
+
+
 async def _h(s, payload, size=0):
     """Both entry points must give the same reply for sync tools."""
     a = await s.handle(payload, size)
     b = s.handle_sync(payload, size)
     assert a == b, (a, b)
-    return a
+    return _parse(a)
 
 
 def _err(reply, rid, code, *words):
@@ -98,6 +105,33 @@ async def test_the_tools_are_made_at_the_first_request_that_needs_them():
     call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "self.get_device_status"}}
     assert not (await _h(s, call))["result"]["isError"]
     assert made == [1]  # made once, then kept
+
+
+async def test_a_server_given_the_listing_lists_without_the_tools():
+    # As the app runs it: the entries made at boot, the tools made at a tools/call only.
+    made = []
+    reg = _server()[1]
+
+    def tools():
+        made.append(1)
+        return reg
+
+    s = McpServer(tools, "example-device", "0.0.1", listing(reg))
+    second = {"cursor": "self.audio_speaker.set_volume"}
+    for req in ({"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                {"jsonrpc": "2.0", "id": "p", "method": "tools/list", "params": second}):
+        a = await s.handle(req)
+        assert a == McpServer(reg, "example-device", "0.0.1").handle_sync(req)  # the same text as from the tools
+        assert _parse(a)["id"] == req["id"]
+    assert made == []
+    call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "self.get_device_status"}}
+    assert not (await _h(s, call))["result"]["isError"]
+    assert made == [1]
+    names = [e[:2] for e in listing(reg)]
+    assert names == [("self.get_device_status", False), ("self.audio_speaker.set_volume", False)]
+    name, _, text, size = listing(reg)[1]
+    assert json.loads(text)["inputSchema"]["properties"]["volume"] == {"type": "integer", "minimum": 0, "maximum": 100}
+    assert size == len(text.encode())
 
 
 async def test_raw_text_payloads():
@@ -246,14 +280,14 @@ async def test_async_tools_and_result_text():
     s = McpServer(r, "n", "v")
     req = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
            "params": {"name": "t.slow", "arguments": {"word": "hi", "loud": True}}}
-    assert _text(await s.handle(req), 1) == "HI"
+    assert _text(_parse(await s.handle(req)), 1) == "HI"
     # the sync entry point cannot await: it says so instead of hanging or crashing
-    assert _text(s.handle_sync(req), 1, True) == "t.slow is an async tool; the app must await handle()"
+    assert _text(_parse(s.handle_sync(req)), 1, True) == "t.slow is an async tool; the app must await handle()"
     reply = await s.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t.bad_async"}})
-    assert _text(reply, 1, True) == "RuntimeError: no camera"
+    assert _text(_parse(reply), 1, True) == "RuntimeError: no camera"
     # arguments are still checked before an async tool starts
     req["params"]["arguments"] = {"word": 5}
-    _err(await s.handle(req), 1, -32602, "word", "expected string")
+    _err(_parse(await s.handle(req)), 1, -32602, "word", "expected string")
     assert result_text(True) == "true" and result_text(False) == "false" and result_text(None) == "true"
     assert result_text(12) == "12" and result_text("中") == "中"
     assert result_text({"a": [1, 2]}) == '{"a":[1,2]}'

@@ -100,7 +100,7 @@ def _call(s, name, args=None, rid=1):
     params = {"name": name}
     if args is not None:
         params["arguments"] = args
-    return s.handle_sync({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
+    return json.loads(s.handle_sync({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}))
 
 
 def _text(reply, is_error=False):
@@ -122,9 +122,10 @@ def test_signal_mapping_like_the_reference():
 
 def test_listing_order_and_user_only():
     s, _, _, _, _ = _device()
-    names = [t["name"] for t in s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})["result"]["tools"]]
+    page = json.loads(s.handle_sync({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+    names = [t["name"] for t in page["result"]["tools"]]
     assert names == ["self.get_device_status", "self.audio_speaker.set_volume"]
-    res = s.handle_sync(_LIST_ALL)["result"]
+    res = json.loads(s.handle_sync(_LIST_ALL))["result"]
     assert [t["name"] for t in res["tools"]] == names + ["self.get_system_info", "self.reboot"]
     assert res["tools"][3]["annotations"] == {"audience": ["user"]}
     volume = {"type": "integer", "minimum": 0, "maximum": 100}
@@ -203,7 +204,7 @@ def test_board_tools_and_a_broken_hook():
 
     s, reg, _, _, _ = _device(FakeHal(None, board=LampBoard))
     assert pin.v == 0
-    res = s.handle_sync(_LIST_ALL)["result"]
+    res = json.loads(s.handle_sync(_LIST_ALL))["result"]
     assert [t["name"] for t in res["tools"]] == [
         "self.get_device_status", "self.audio_speaker.set_volume",
         "self.lamp.get_state", "self.lamp.turn_on", "self.lamp.turn_off",
@@ -288,7 +289,7 @@ async def test_readme_user_tools_example():
 
         s, reg, _, _, _ = _device(FakeHal(None, board=LedBoard))
         pin = _FakeMachine.pins[48]
-        res = (await s.handle(_LIST_ALL))["result"]
+        res = json.loads(await s.handle(_LIST_ALL))["result"]
         assert [t["name"] for t in res["tools"]] == [
             "self.get_device_status", "self.audio_speaker.set_volume",
             "self.led.get_state", "self.led.set_power", "self.led.blink",
@@ -297,8 +298,8 @@ async def test_readme_user_tools_example():
         assert json.loads(_text(_call(s, "self.led.get_state"))) == {"power": True}
         _call(s, "self.led.set_power", {"on": False})
         pin.history = []
-        reply = await s.handle({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                                "params": {"name": "self.led.blink", "arguments": {"times": 1}}})
+        reply = json.loads(await s.handle({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                           "params": {"name": "self.led.blink", "arguments": {"times": 1}}}))
         assert _text(reply) == "blinked 1 times" and pin.history == [1, 0]
         assert "maximum" in _call(s, "self.led.blink", {"times": 11})["error"]["message"]
         assert _text(_call(s, "self.led.self_test")) == "true"

@@ -15,8 +15,10 @@ def test_device_messages_are_compact_session_first_and_escaped():
     assert P.abort("S", "wake_word_detected").endswith('"reason":"wake_word_detected"}')
     m = json.loads(P.listen_detect('a"b', "你好小智"))
     assert m["session_id"] == 'a"b' and m["text"] == "你好小智" and m["state"] == "detect"
-    m = json.loads(P.mcp("S", {"jsonrpc": "2.0", "id": 1, "result": {}}))
+    m = json.loads(P.mcp("S", '{"jsonrpc":"2.0","id":1,"result":{}}'))
     assert m["type"] == "mcp" and m["payload"]["id"] == 1
+    e = json.loads(P.mcp_error("a\"b", -32603, 'out "of" memory'))
+    assert e == {"jsonrpc": "2.0", "id": 'a"b', "error": {"code": -32603, "message": 'out "of" memory'}}
 
 
 def test_listen_mode_checked():

@@ -48,7 +48,7 @@ def server():
     for i in range(38):
         registry.add("self.extra.tool_%02d" % i, "Extra tool %d. " % i + "Does nothing. " * 30,
                      lambda **kw: True, (Int("level", 0, 10, default=3), Str("label", "x"), Bool("flag")))
-    return mcp.McpServer(registry, board.NAME, VERSION)
+    return mcp.McpServer(registry, board.NAME, VERSION, mcp.listing(registry))  # the app lists from boot's text
 
 
 async def measure(name, fn):
@@ -92,19 +92,19 @@ async def main():
         req = request(2, "tools/list")
         pages = 0
         while True:
-            res = (await call(req))["result"]
+            res = json.loads(await call(req))["result"]
             pages += 1
             if "nextCursor" not in res:
                 return pages
             req = request(2, "tools/list", {"cursor": res["nextCursor"]})
 
     print("%d tools, %d tools/list pages, through McpServer.handle()" % (len(s.registry()), await list_all()))
-    # One tools/list page as the protocol layer sends it: the reply, its JSON text, its bytes.
+    # One tools/list page as the protocol layer sends it: the reply's JSON text, then its bytes.
     first = request(2, "tools/list")
     default_page = s.page_bytes
 
     async def one_page():
-        return mcp.dumps(await call(first)).encode()
+        return (await call(first)).encode()
 
     for limit in (8000, default_page):  # the reference's page size, and ours
         s.page_bytes = limit
