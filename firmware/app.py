@@ -265,6 +265,7 @@ class Device:
         short = False
         try:
             if self.mcp is None:
+                gc.collect()  # a tidy heap for the load: its pieces fill the holes garbage leaves
                 self.mcp = self._mcp_server()
             reply = await self.mcp.handle(payload, size)
         except MemoryError:
