@@ -57,7 +57,7 @@ async def open_session(ch, settings, codec_up):
     except (WSError, ValueError) as e:
         raise ChannelError("hello failed: %s" % e)
     log.event("rx", {"type": "hello", "session_id": hello.session_id, "sample_rate": hello.sample_rate,
-                     "format": hello.format})
+                     "format": hello.format, "paced": hello.paced})
     return hello
 
 

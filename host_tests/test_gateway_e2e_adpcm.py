@@ -78,6 +78,8 @@ async def _turn(tmp_path, fmt):
         # The gateway's hello said "paced", so the device's jitter ring is 8 frames deep, not 19
         # (firmware/audio_path.py): the pacing must keep every frame in it.
         turn = mock.sessions[0].turns[0]
+        got = [ln.split() for ln in so.splitlines() if "<-     hello " in ln]
+        assert len(got) == 1 and "format=" + fmt in got[0] and "paced=True" in got[0], so  # so the shallow ring
         received = "audio  received %d frames, dropped 0, " % turn.audio_frames
         assert received in so, so
         return turn, relay.up + relay.down, out
