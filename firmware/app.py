@@ -95,12 +95,13 @@ class Device:
         from firmware import mcp, resident
 
         try:
-            return mcp.listing(self._mcp_tools())
-        except MemoryError:
-            log.warn(_TAG, "no room to list the MCP tools at boot; tools/list will load them")
-            return None
-        finally:
-            resident.drop(resident.MCP)
+            entries = mcp.listing(self._mcp_tools())
+        except Exception as e:  # noqa: BLE001 - e.g. no room, or a tool JSON cannot encode: boot goes on
+            log.exc(_TAG, "MCP tools not listed at boot (tools/list will load them)", e)
+            entries = None
+        del mcp  # else the drop's collection keeps the module this name still holds
+        resident.drop(resident.MCP)
+        return entries
 
     def _mcp_tools(self):
         """The MCP server's tools, loaded at boot for their listing and again

@@ -4,9 +4,10 @@
 #
 # Registration order is listing order (common, board, user; user-only tools
 # are listed last by the registry), kept stable for the server's prompt cache.
-# The app registers them again each time it loads the MCP server (for each MCP
-# message), so both hooks run at every load: hardware and state made once go
-# in ctx.keep (or, for a board, in its profile module).
+# The app registers them once at boot (for the tools/list entries) and again
+# each time it loads the tools for a tools/call, so both hooks run at every
+# load and must register the same tools each time: hardware and state made
+# once go in ctx.keep (or, for a board, in its profile module).
 from firmware import log
 from firmware.mcp_tools import Int
 

@@ -57,7 +57,7 @@ def _nbytes(s):
 
 
 def _text(reply):
-    # A reply dict as sent; a tools/list page is text already.
+    # A reply dict as the JSON text sent; a tools/list page is text already.
     return reply if reply is None or isinstance(reply, str) else dumps(reply)
 
 
@@ -114,7 +114,7 @@ class McpServer:
     # -- entry point -----------------------------------------------------
 
     async def handle(self, payload, size=0):
-        """Handle one JSON-RPC message; return the reply dict, or None when none is due.
+        """Handle one JSON-RPC message; return the reply as compact JSON text, or None when none is due.
 
         payload is the parsed "payload" member, or its raw JSON as str/bytes.
         size is the byte length of the frame it came in (0 = unknown); raw

@@ -54,6 +54,8 @@ class Param:
                 raise ValueError("parameter %s: minimum/maximum must be integers" % name)
         if minimum is not None and maximum is not None and minimum > maximum:
             raise ValueError("parameter %s: minimum %d > maximum %d" % (name, minimum, maximum))
+        if description is not None and not isinstance(description, str):
+            raise ValueError("parameter %s: description must be a string" % name)
         self.name = name
         self.kind = kind
         self.minimum = minimum

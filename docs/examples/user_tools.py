@@ -3,9 +3,10 @@
 #
 #   mpremote cp docs/examples/user_tools.py :user_tools.py
 #
-# The firmware loads this file with the MCP server for each MCP message and
-# forgets it after (docs/mcp.md "Loading"), so tools() runs at every load. The
-# LED and its state are made once and kept in ctx.keep, which outlives loads.
+# The firmware loads this file at boot (to list the tools) and for each
+# tools/call, and forgets it after (docs/mcp.md "Loading"), so tools() runs at
+# every load and must register the same tools each time. The LED and its
+# state are made once and kept in ctx.keep, which outlives loads.
 #
 # A lamp on the board profile's LED pin: a plain LED (or relay input), or the
 # WS2812 RGB LED many ESP32-S3 boards carry (then through the neopixel driver).

@@ -1,5 +1,5 @@
-# mcp: tools/list pages are small by default (a page is held three times over
-# while it is sent), and every default tool still fits one page.
+# mcp: tools/list pages are small by default (a page is held twice while it is
+# sent: as text, then framed as bytes), and every default tool still fits one page.
 import json
 
 from firmware.mcp import McpServer

@@ -93,4 +93,5 @@ def test_registration_mistakes_fail_early():
     raises(lambda: Bool("b", default=0), "b", "bad default")
     raises(lambda: Str("s", default=None), "s", "bad default")
     raises(lambda: Int("v", 0.5), "integers")
+    raises(lambda: Str("s", description=object()), "s", "description must be a string")
     assert r.get("y") is None and len(r) == 1
