@@ -39,7 +39,7 @@ def tools(registry, ctx):
 class Device:
     """One firmware run in its own working directory."""
 
-    def __init__(self, server_url, out, volume=None, user_tools=None, script=None):
+    def __init__(self, server_url, out, volume=None, user_tools=None, script=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="xz-mcp-")
         cfg = {"board": "sim", "ws_url": server_url, "button_mode": "ptt", "listen_mode": "auto"}
         if volume is not None:
@@ -48,12 +48,12 @@ class Device:
             json.dump(cfg, f)
         with open(os.path.join(self.dir, "sim.json"), "w") as f:
             json.dump({"mic": MIC, "out": out, "speed": SPEED}, f)
-        env = None
+        env = dict(env or {})
         if user_tools:
             with open(os.path.join(self.dir, "user_tools.py"), "w") as f:
                 f.write(user_tools)
             # The working directory plays the device's root, where user_tools.py lives.
-            env = {"MICROPYPATH": ".frozen:" + self.dir + ":" + ROOT + ":" + os.path.join(ROOT, "lib")}
+            env["MICROPYPATH"] = ".frozen:" + self.dir + ":" + ROOT + ":" + os.path.join(ROOT, "lib")
         self.fw = sim.Firmware(self.dir, env=env, script=script)
         self.wait("ready")
 
@@ -247,6 +247,27 @@ def test_mcp_is_loaded_per_message_and_not_resident_mid_reply():
         assert "firmware.mcp" in sent[502]  # 501 still in flight: the server stays
         assert sent[501] == [] and sent[503] == [] and sent[504] == []  # the last reply out: forgotten first
         assert all(v == [] for k, v in sent.items() if k != 502), sent
+    finally:
+        if dev is not None:
+            dev.close()
+        srv.stop()
+
+
+def test_tools_list_still_answers_when_boot_could_not_list_the_tools():
+    """Boot lists the tools once (firmware/app.py _mcp_listing); when that load
+    fails the device still boots, says why, and tools/list loads the tools."""
+    srv = _server()
+    dev = None
+    try:
+        dev = Device(srv.url, os.path.join(tempfile.gettempdir(), "xz-mcp-unused.wav"), script=PROBE,
+                     env={"XZ_LISTING_OOM": "1"})
+        assert any("MCP tools not listed at boot (tools/list will load them): MemoryError" in ln
+                   for ln in dev.fw.log), dev.fw.log
+        dev.fw.send("press")
+        s = srv.wait_session()
+        srv.wait_for(lambda: len(s.mcp_tools) >= 2, timeout=WAIT_S, what="tools/list")
+        assert [t["name"] for t in s.mcp_tools] == ["self.get_device_status", "self.audio_speaker.set_volume"]
+        dev.fw.send("release")
     finally:
         if dev is not None:
             dev.close()

@@ -4,7 +4,8 @@
 #   {"at": "mcp", "id": N}    as each MCP reply is handed to the channel
 # each with "loaded": the MCP module names then in sys.modules.
 # A file "mcp_oom" in the device directory makes the next load of the MCP
-# tools fail with MemoryError (the file is removed), as a full heap would.
+# tools fail with MemoryError (the file is removed), as a full heap would;
+# XZ_LISTING_OOM=1 in the environment does that to boot's load for the listing.
 #   micropython mcp_probe.py   (in a device directory with config.json, sim.json)
 import os
 import sys
@@ -36,6 +37,8 @@ _tools = app.Device._mcp_tools
 
 
 def tools(self):
+    if self.audio is None and os.getenv("XZ_LISTING_OOM"):  # boot's load: the session's parts are not made yet
+        raise MemoryError("memory allocation failed, allocating 2048 bytes")
     try:
         os.remove("mcp_oom")
     except OSError:
