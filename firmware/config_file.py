@@ -86,8 +86,34 @@ def _migrate_1(data):
     the new keys start from their defaults."""
 
 
+def _migrate_2(data):
+    """Schema 2 files hold every key, so one saved before the receive buffer's
+    default fell to 4096 keeps the old 8192, and 4 KB of heap with it. 8192 was
+    that default, so it goes back to the new one; any other value was chosen
+    and stays."""
+    if data.get("ws_max_message") == 8192:
+        del data["ws_max_message"]
+
+
 # _MIGRATIONS[n] turns schema n into n + 1, in place.
-_MIGRATIONS = (_migrate_0, _migrate_1)
+_MIGRATIONS = (_migrate_0, _migrate_1, _migrate_2)
+
+
+def migrate(data):
+    """Bring a parsed config dict to the current schema, in place (tools.dev
+    config does this too, before it merges a device's file); ConfigError for
+    a schema this firmware does not know."""
+    from firmware import config_schema as schema
+
+    version = data.get("schema", 0)
+    if not isinstance(version, int) or version < 0 or version > schema.SCHEMA:
+        raise ConfigError("unsupported schema %r" % (version,))
+    while version < schema.SCHEMA:
+        _MIGRATIONS[version](data)
+        version += 1
+        log.info(_TAG, "migrated settings to schema %d" % version)
+    data["schema"] = schema.SCHEMA
+    return data
 
 
 def _parse(text):
@@ -97,13 +123,7 @@ def _parse(text):
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ConfigError("top level is not an object")
-    version = data.get("schema", 0)
-    if not isinstance(version, int) or version < 0 or version > schema.SCHEMA:
-        raise ConfigError("unsupported schema %r" % (version,))
-    while version < schema.SCHEMA:
-        _MIGRATIONS[version](data)
-        version += 1
-        log.info(_TAG, "migrated settings to schema %d" % version)
+    migrate(data)
     merged = schema.fresh()
     for k in data:
         if k in schema.DEFAULTS:

@@ -7,7 +7,8 @@ from firmware.config import MAX_NETWORKS, ConfigError
 
 # 2: server-provided WebSocket settings and MQTT kept apart from the user's own
 # (server_ws, mqtt), so a user-set URL can win over the OTA reply.
-SCHEMA = 2
+# 3: ws_max_message's default fell from 8192 to 4096 (firmware/config_file.py).
+SCHEMA = 3
 
 # Keys whose values are never printed or logged.
 SECRETS = ("wifi", "ws_token", "device_secret", "server_ws", "mqtt")

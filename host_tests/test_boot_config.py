@@ -9,7 +9,7 @@ import subprocess
 from bootkit import HERE, MICROPYTHON, REPO, device, output, wait
 
 SIM = {"clock_speed": 10}  # no "networks": the sim runs as if wired
-GOOD = {"schema": 2, "board": "sim", "volume": 33, "ws_url": "ws://old.example/xiaozhi/v1/",
+GOOD = {"schema": 3, "board": "sim", "volume": 33, "ws_url": "ws://old.example/xiaozhi/v1/",
         "wifi": [{"ssid": "home", "password": "pa55-w0rd-xyz"}], "ws_token": "tok-zz-123"}
 
 

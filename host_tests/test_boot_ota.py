@@ -16,7 +16,7 @@ NET = {"ssid": "home", "password": "correct horse", "rssi": -42, "channel": 11}
 
 
 def _config(ota_url, **extra):
-    cfg = {"schema": 2, "board": "sim", "wifi": [{"ssid": "home", "password": "correct horse"}], "ota_url": ota_url}
+    cfg = {"schema": 3, "board": "sim", "wifi": [{"ssid": "home", "password": "correct horse"}], "ota_url": ota_url}
     cfg.update(extra)
     return cfg
 

@@ -41,7 +41,7 @@ class Portal:
 def portal(tmp_path):
     port, dns_port = free_port(), free_port(socket.SOCK_DGRAM)
     sim = {"networks": NETS, "wifi_join_ms": 500, "clock_speed": 10, "portal_port": port, "dns_port": dns_port}
-    with device(tmp_path, {"schema": 2, "board": "sim"}, sim) as dev:
+    with device(tmp_path, {"schema": 3, "board": "sim"}, sim) as dev:
         wait(dev, "portal")
         yield Portal(dev, port, dns_port)
 

@@ -29,7 +29,7 @@ def server():
 
 
 def _device(tmp_path, ota_url, clock_speed=10):
-    cfg = {"schema": 2, "board": "sim", "ota_url": ota_url, "button_mode": "ptt",
+    cfg = {"schema": 3, "board": "sim", "ota_url": ota_url, "button_mode": "ptt",
            "wifi": [{"ssid": NET["ssid"], "password": NET["password"]}]}
     sim = {"mic": MIC, "out": str(tmp_path / "reply.wav"), "speed": SPEED, "clock_speed": clock_speed,
            "networks": [NET], "wifi_join_ms": 1000}

@@ -361,3 +361,18 @@ def test_repl_round_trip(boards, tmp_path):
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(5)
         os.close(master)
+
+
+def test_merge_migrates_the_device_file_first():
+    # A schema-2 file still holding the old receive-buffer default: written back at schema 3 with the new one,
+    # while a value the user set explicitly on the command line is kept.
+    old = {"schema": 2, "board": "sim", "ws_max_message": 8192, "volume": 40}
+    new = devconfig.merge(old, {})
+    assert new["schema"] == 3 and new["ws_max_message"] == 4096 and new["volume"] == 40
+    assert devconfig.merge(old, {"ws_max_message": 8192})["ws_max_message"] == 8192
+    try:
+        devconfig.merge({"schema": 99}, {})
+    except devconfig.DevError as e:
+        assert "schema" in str(e)
+    else:
+        raise AssertionError("a future schema was merged")

@@ -135,7 +135,7 @@ def test_portal_done_with_no_network_saved_serves_the_portal_again(tmp_path):
     port, dns = free_port(), free_port(socket.SOCK_DGRAM)
     sim_opts = {"networks": [{"ssid": "home", "password": "pw", "rssi": -40}], "wifi_join_ms": 500,
                 "clock_speed": 10, "portal_port": port, "dns_port": dns}
-    with device(tmp_path, {"schema": 2, "board": "sim"}, sim_opts) as dev:
+    with device(tmp_path, {"schema": 3, "board": "sim"}, sim_opts) as dev:
         for _ in range(3):
             wait(dev, "portal")
             req = urllib.request.Request("http://127.0.0.1:%d/exit" % port, data=b"{}", method="POST")

@@ -91,7 +91,7 @@ def _open(browser, tmp_path, config, button_held=False):
     port = free_port()
     sim = {"networks": NETWORKS, "wifi_join_ms": 800, "clock_speed": 4, "portal_port": port, "dns_port": 0,
            "button_held": button_held}
-    dev = device(tmp_path, dict({"schema": 2, "board": "sim"}, **config), sim)
+    dev = device(tmp_path, dict({"schema": 3, "board": "sim"}, **config), sim)
     return dev, "http://127.0.0.1:%d/" % port
 
 

@@ -106,6 +106,15 @@ def test_schema1_file_keeps_values():
 
 
 @_scratch
+@_scratch
+def test_schema2_file_drops_the_old_receive_buffer_default():
+    for saved, want in ((8192, 4096), (16384, 16384), (4096, 4096)):
+        with open(_P, "w") as f:
+            f.write('{"schema": 2, "ws_max_message": %d, "volume": 40}' % saved)
+        c = config.load(_P)
+        assert c.get("ws_max_message") == want and c.get("volume") == 40 and c.get("schema") == 3, (saved, c.data)
+
+
 def test_future_schema_and_bad_key_fall_back():
     for text, word in (('{"schema": 99}', "schema"), ('{"volume": "loud"}', "volume")):
         _clean()

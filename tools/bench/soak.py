@@ -397,7 +397,7 @@ def cuts(n, seed=1):
     env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (ROOT, os.path.join(ROOT, "lib")))
     upy = sim.micropython_binary()
     net = [{"ssid": "home", "password": SECRETS["wifi_password"]}]
-    cfg = {"schema": 2, "board": "sim", "volume": 10, "wifi": net, "ws_token": SECRETS["ws_token"]}
+    cfg = {"schema": 3, "board": "sim", "volume": 10, "wifi": net, "ws_token": SECRETS["ws_token"]}
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f)
     out = {"cuts": n, "valid_boots": 0, "tmp_left_behind": 0, "failures": []}

@@ -21,6 +21,7 @@ if not hasattr(time, "ticks_ms"):
 
 from firmware import boards as fwboards  # noqa: E402
 from firmware import config as fwconfig  # noqa: E402
+from firmware import config_file as fwfile  # noqa: E402
 from firmware import config_schema as fwschema  # noqa: E402
 
 PATH = fwconfig.PATH
@@ -90,8 +91,12 @@ def check(values):
 
 def merge(current, values):
     """New config dict: current device config with `values` applied, validated as a whole."""
+    try:
+        current = fwfile.migrate(dict(current or {}))  # as the device reads it, so its schema is current
+    except fwconfig.ConfigError as e:
+        raise DevError("the device's config.json: %s" % e) from None
     new = dict(fwschema.DEFAULTS)
-    new.update({k: v for k, v in (current or {}).items() if k in fwschema.DEFAULTS})
+    new.update({k: v for k, v in current.items() if k in fwschema.DEFAULTS})
     for k, v in values.items():
         if k != NETWORK:
             new[k] = v
