@@ -18,11 +18,6 @@ from firmware import state as S
 from firmware.voice import Voice
 
 _TAG = "app"
-# The free run _build holds back for the session's buffers while their code
-# loads: about what adpcm's take (21 KB, docs/benchmarks.md); pcm's larger
-# jitter ring finds the rest at the heap's end. Much more and the code no
-# longer fits the holes (24 KB failed at 160 KB where 12-20 KB passed).
-_BUFFER_ROOM = 16 * 1024
 
 
 class Device:
@@ -53,24 +48,11 @@ class Device:
     def _build(self):
         """The session's parts, imported and made once boot has dropped its
         modules (firmware/resident.py): boot's peak and the session's do not
-        add up, and the session's code fills the heap boot has just freed.
-
-        That heap is cut into holes. Code loads in small pieces that fit
-        them; the buffers made after it (the receive buffer, the jitter ring,
-        the send slots) each need one free run, and the code would have cut
-        into the free end of the heap too. So a run is held back while the
-        code loads and handed to the buffers: without it, a 164 KB x64 heap
-        with 30 KB free found no 4 KB run for the receive buffer."""
-        try:
-            room = bytearray(_BUFFER_ROOM)
-        except MemoryError:
-            room = None  # a heap this small fails below with a clearer line
+        add up, and the session's code fills the heap boot has just freed."""
         from firmware.audio_path import AudioPath
         from firmware.channel import MAX_HEADER, WebSocketChannel
         from firmware.identity import Identity
 
-        del room  # the run goes back to the heap, for the buffers below
-        gc.collect()
         cfg = self.cfg
         self.audio = AudioPath(cfg.get("audio_format"), self.board.SPEAKER_RATE, cfg.get("jitter_frames"),
                                cfg.get("volume"), MAX_HEADER)
