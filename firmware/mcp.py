@@ -51,7 +51,7 @@ def dumps(obj):
         return json.dumps(obj)
 
 
-def _nbytes(s):
+def nbytes(s):
     # Sizes are on-the-wire bytes; MicroPython's len(str) counts characters.
     return len(s.encode())
 
@@ -73,7 +73,7 @@ def listing(registry):
     out = []
     for t in registry.listed(True):
         text = dumps(t.schema())
-        out.append((t.name, t.user_only, text, _nbytes(text)))
+        out.append((t.name, t.user_only, text, nbytes(text)))
     return tuple(out)
 
 
@@ -253,11 +253,11 @@ class McpServer:
         # room for a nextCursor naming the following tool is kept back, so the
         # finished page never needs a second pass.
         head = '{"jsonrpc":"2.0","id":%s,"result":{"tools":[' % dumps(rid)
-        used = _nbytes(head) + 3  # ]}}
+        used = nbytes(head) + 3  # ]}}
         start = i
         while i < n:
             cost = tools[i][3] + (1 if i > start else 0)  # the comma before it
-            tail = len(',"nextCursor":') + _nbytes(dumps(tools[i + 1][0])) if i + 1 < n else 0
+            tail = len(',"nextCursor":') + nbytes(dumps(tools[i + 1][0])) if i + 1 < n else 0
             if used + cost + tail > self.page_bytes:
                 break
             used += cost

@@ -9,7 +9,7 @@
 # The text goes in content[0].text and also in result.error, because that is
 # the key the stock server reports for isError results.
 from firmware import log
-from firmware.mcp import INVALID_PARAMS, dumps
+from firmware.mcp import INVALID_PARAMS, dumps, nbytes
 from firmware.mcp_tools import ArgError, ToolError
 
 _TAG = "mcp"
@@ -85,7 +85,7 @@ def finish(server, rid, name, value):
         text = result_text(value)
     except Exception as e:  # noqa: BLE001 - e.g. a dict holding something JSON cannot encode
         return raised(server, rid, name, e)
-    n = len(text.encode())  # bytes on the wire; MicroPython's len(str) counts characters
+    n = nbytes(text)
     if n > server.max_result:
         return failed(server, rid, name, "Result too large: %d bytes (limit %d)" % (n, server.max_result))
     log.event("mcp_call", {"id": rid, "tool": name, "ok": True})

@@ -95,10 +95,11 @@ async def main():
             page = await call(req)
             pages += 1
             # The cursor from the page's tail, so the client's parse is not counted as the server's cost.
-            at = page.rfind(',"nextCursor":')
+            key = ',"nextCursor":'
+            at = page.rfind(key)
             if at < 0:
                 return pages
-            req = request(2, "tools/list", {"cursor": json.loads(page[at + 14:-2])})
+            req = request(2, "tools/list", {"cursor": json.loads(page[at + len(key):-2])})
 
     print("%d tools, %d tools/list pages, through McpServer.handle()" % (len(s.registry()), await list_all()))
     # One tools/list page as the protocol layer sends it: the reply's JSON text, then its bytes.
