@@ -82,11 +82,18 @@ class Voice:
         self.say("activation", *digits)
 
     def say(self, *names):
-        if self.player is None:
-            from firmware.prompts import Player
+        try:
+            if self.player is None:
+                from firmware.prompts import Player
 
-            self.player = Player(self.language, self.speaker_rate)
-        self.player.say(*names)
+                self.player = Player(self.language, self.speaker_rate)
+            self.player.say(*names)
+        except MemoryError:
+            # A prompt is worth less than the task that asked for it (the
+            # channel's, reporting why the open failed): say nothing.
+            self.player = None
+            log.error(_TAG, "no room to say %s" % ", ".join(names))
+            return
         self.wake.set()
 
     def next_render(self, gain):
