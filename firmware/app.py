@@ -393,7 +393,9 @@ class Device:
         self.wifi = settings.pop("wifi")
         self.settings = settings
         startup = None  # so the collection below frees the module too
-        gc.collect()
+        from firmware import resident
+
+        resident.collect()
         self._mcp_entries = self._mcp_listing()
         self._build()
         if self.wifi is not None:
