@@ -62,7 +62,10 @@ def collect():
     docs/benchmarks.md "Sixth pass")."""
     try:
         _scrub(48)
-    except RuntimeError:  # the port's recursion guard (a small task stack): scrubbed as far as it goes
+    except (RuntimeError, MemoryError):
+        # The port's recursion guard on a small task stack (or no room for
+        # its exception): scrubbed as far as it went, and the collection
+        # that follows is what frees room.
         pass
     gc.collect()
 
