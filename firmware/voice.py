@@ -90,8 +90,8 @@ class Voice:
             self.player.say(*names)
         except MemoryError:
             # A prompt is worth less than the task that asked for it (the
-            # channel's, reporting why the open failed): say nothing.
-            self.player = None
+            # channel's, reporting why the open failed): skip it. A prompt
+            # already playing goes on.
             log.error(_TAG, "no room to say %s" % ", ".join(names))
             return
         self.wake.set()

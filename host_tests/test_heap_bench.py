@@ -3,7 +3,6 @@ mock: it splits the heap into buffers and objects, sees the jitter buffer and
 the WebSocket buffer, runs the deploy .mpy files with --mpy, and finds the
 boot-only, connect-only and MCP modules gone mid-turn (firmware/resident.py)."""
 
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,16 +58,13 @@ ADPCM_MPY_BUDGET = (160 + 8) * 1024
 def test_adpcm_turn_with_the_deploy_build_fits_the_budget(stack, name):
     # Built where tools.bench.heap builds it (/tmp/xiaozhi-mpy-…), not in
     # pytest's tmp_path: every module's __file__ is interned for good, and a
-    # board loads from the short "firmware/…". Names of four lengths, because
-    # the path's length shifts the C stack, and a stale word there once kept
-    # boot's modules (28 KB) alive in some directories and not others
-    # (firmware/resident.py collect).
-    d = tempfile.mkdtemp(prefix="xiaozhi-mpy-%s-" % name)
-    try:
+    # board loads from the short "firmware/…". Paths of four lengths, because
+    # the path changes what is left on the C stack, and a stale word there
+    # once kept boot's modules (28 KB) alive in some directories and not in
+    # others (firmware/resident.py collect).
+    with tempfile.TemporaryDirectory(prefix="xiaozhi-mpy-%s-" % name) as d:
         root = sim.build_mpy(d)
         ok, why, _ = heap.turn(stack.url, "adpcm", ADPCM_MPY_BUDGET, root)  # ok: the reply played, not silent
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
     assert ok, why
 
 

@@ -62,3 +62,16 @@ def test_a_prompt_without_room_is_skipped_not_raised():
             sys.modules["firmware.prompts"] = kept
     assert v.player is None and wake.sets == 0
     assert v.state == "error"
+
+
+class _FullPlayer:
+    def say(self, *names):
+        raise MemoryError("memory allocation failed, allocating 64 bytes")
+
+
+def test_a_prompt_without_room_leaves_the_one_playing_alone():
+    wake = CountingWake()
+    v = voice.Voice(BareHal(), "en", 16000, wake)
+    playing = v.player = _FullPlayer()
+    v.say("err_server")
+    assert v.player is playing and wake.sets == 0
