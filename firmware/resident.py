@@ -52,16 +52,16 @@ def _scrub(n):
 def collect():
     """gc.collect() that frees what was just dropped.
 
-    The collector scans the C stack word by word. Called straight from the
-    frame that had called into boot (firmware/app.py bring_up), the frames
-    gc.collect() pushes left a stale word uncovered that still pointed into
-    boot's code, and firmware.startup with everything it imports (28 KB on
-    the x64 port) stayed alive for the session, in 14 of 40 build
-    directories sampled: the paths change what the earlier calls left on the
-    stack. Python frames written over that region first (this call and a
-    short recursion) left 0 of 40 (docs/benchmarks.md "Sixth pass"); one
-    frame was already enough there, the recursion (~3 KB on x64, less on
-    the chip's 16 KB task stack) is the margin."""
+    The collector keeps whatever any word it scans points at, the C stack's
+    included, and a word left over from the calls that used a module can
+    keep the module after its drop. Which word survives changes with the
+    build directory's path (the heap bench, docs/benchmarks.md "Sixth pass"):
+    with plain gc.collect() calls (here and in app.py bring_up) the adpcm
+    turn lost an MCP reply at 160 KB in 10 of 10 directories sampled, with
+    this in none. Python frames go
+    over that region first: this call and a short recursion (~3 KB on x64,
+    less on the chip's 16 KB task stack). It is a measured mitigation, not a
+    proof: the budget test (host_tests/test_heap_bench.py) is the tripwire."""
     try:
         _scrub(8)
     except RuntimeError:  # the recursion guard, on a stack already this deep: overwritten as far as it went

@@ -59,9 +59,9 @@ def test_adpcm_turn_with_the_deploy_build_fits_the_budget(stack, name):
     # Built where tools.bench.heap builds it (/tmp/xiaozhi-mpy-…), not in
     # pytest's tmp_path: every module's __file__ is interned for good, and a
     # board loads from the short "firmware/…". Paths of four lengths, because
-    # the path changes what is left on the C stack, and a stale word there
-    # once kept boot's modules (28 KB) alive in some directories and not in
-    # others (firmware/resident.py collect).
+    # the path changes what stale words the conservative collector finds, and
+    # such a word once kept boot's modules (28 KB) alive in some directories
+    # and not in others (firmware/app.py _boot, firmware/resident.py collect).
     with tempfile.TemporaryDirectory(prefix="xiaozhi-mpy-%s-" % name) as d:
         root = sim.build_mpy(d)
         ok, why, _ = heap.turn(stack.url, "adpcm", ADPCM_MPY_BUDGET, root)  # ok: the reply played, not silent
